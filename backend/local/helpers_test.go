@@ -1,0 +1,250 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// stepClock advances one minute per call so history times are distinct and
+// deterministic.
+func stepClock() func() time.Time {
+	n := 0
+	return func() time.Time { n++; return t0.Add(time.Duration(n) * time.Minute) }
+}
+
+// setup returns a backend whose artifact root is a fresh temp dir, with the
+// catalog in <root>/.packer-lifecycle (the default layout).
+func setup(t *testing.T) (*Backend, string) {
+	t.Helper()
+	root := t.TempDir()
+	return New(filepath.Join(root, DefaultDir), stepClock()), root
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func sha(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func release(family, version string, files ...string) lifecycle.Image {
+	return lifecycle.Image{
+		Family: family, Version: version, Channel: "stable", Name: family + "-" + version,
+		BuildTime: t0, Snapshots: files, Tags: map[string]string{"os": "debian"},
+	}
+}
+
+func decision(id string, a lifecycle.Action) lifecycle.Decision {
+	return lifecycle.Decision{Image: lifecycle.Image{ID: id}, Action: a, Reason: "test " + string(a)}
+}
+
+func mustRecord(t *testing.T, b *Backend, img lifecycle.Image) string {
+	t.Helper()
+	if err := b.Record(context.Background(), img, false); err != nil {
+		t.Fatalf("Record: %v", err)
+	}
+	files, err := b.describeFiles(img.Snapshots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.ID != "" {
+		return img.ID
+	}
+	return makeID(img, files)
+}
+
+func mustApply(t *testing.T, b *Backend, d lifecycle.Decision) {
+	t.Helper()
+	if err := b.Apply(context.Background(), d, false); err != nil {
+		t.Fatalf("Apply %s: %v", d.Action, err)
+	}
+}
+
+func entry(t *testing.T, b *Backend, id string) Entry {
+	t.Helper()
+	doc, err := b.Catalog().Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := doc.find(id)
+	if e == nil {
+		t.Fatalf("entry %s not in catalog", id)
+	}
+	return *e
+}
+
+func list(t *testing.T, b *Backend, family string) []lifecycle.Image {
+	t.Helper()
+	imgs, err := b.List(context.Background(), backend.Query{Family: family})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imgs
+}
+
+func assertExists(t *testing.T, path string, content string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("expected %s: %v", path, err)
+	}
+	if string(data) != content {
+		t.Fatalf("%s: content %q, want %q", path, data, content)
+	}
+}
+
+func assertGone(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); err == nil {
+		t.Fatalf("%s still exists", path)
+	}
+}
+
+// tree is a snapshot of everything under dir: kind, mode, size, mtime,
+// content hash and link target, so that any change on disk shows.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		v := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			v += " -> " + target
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + sha(string(data))
+		}
+		out[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertSameTree(t *testing.T, before, after map[string]string) {
+	t.Helper()
+	for p, v := range before {
+		if after[p] != v {
+			t.Errorf("changed: %s\n  before %s\n  after  %s", p, v, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("created: %s", p)
+		}
+	}
+}
+
+// editCatalog rewrites catalog.json by hand, the way a user or an attacker
+// could, bypassing every check of the package.
+func editCatalog(t *testing.T, b *Backend, fn func(*Document)) {
+	t.Helper()
+	data, err := os.ReadFile(b.Catalog().Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc Document
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	fn(&doc)
+	data, _ = json.MarshalIndent(&doc, "", "  ")
+	if err := os.WriteFile(b.Catalog().Path(), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHelperProcess is not a test: the subprocess tests re-exec the test
+// binary into it (the os/exec pattern) to get real concurrent processes.
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv("LOCAL_HELPER_MODE")
+	if mode == "" {
+		return
+	}
+	root := os.Getenv("LOCAL_HELPER_ROOT")
+	b := New(filepath.Join(root, DefaultDir), time.Now)
+	rec := func(i int) {
+		v := "1.0." + strconv.Itoa(i)
+		f := writeFile(t, filepath.Join(root, "out", os.Getenv("LOCAL_HELPER_PREFIX")+v+".img"), "release "+v)
+		img := release("fam", v, f)
+		// Bulk makes each write take long enough for readers and the kill
+		// to land in the middle of one.
+		img.Tags["bulk"] = strings.Repeat("x", 16<<10)
+		if err := b.Record(context.Background(), img, false); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	switch mode {
+	case "record":
+		n, _ := strconv.Atoi(os.Getenv("LOCAL_HELPER_N"))
+		rec(n)
+	case "loop":
+		for i := 0; ; i++ {
+			rec(i)
+			fmt.Println(i) // tells the parent a write completed
+		}
+	}
+	os.Exit(0)
+}
+
+func helperCmdEnv(root, mode string, extra ...string) []string {
+	return append(append(os.Environ(), "LOCAL_HELPER_MODE="+mode, "LOCAL_HELPER_ROOT="+root), extra...)
+}
+
+func versions(imgs []lifecycle.Image) []string {
+	var v []string
+	for _, i := range imgs {
+		v = append(v, i.Version)
+	}
+	return v
+}
+
+func contains(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("expected an error containing %q, got nil", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Fatalf("error %q does not contain %q", err, p)
+		}
+	}
+}

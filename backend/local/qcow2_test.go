@@ -1,0 +1,145 @@
+package local
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// writeQcow2 writes the smallest file our parser accepts as a qcow2 v3
+// image: the 20 header bytes we read, padding, and the backing file name.
+func writeQcow2(t *testing.T, path, backing string) string {
+	t.Helper()
+	hdr := make([]byte, 104)
+	copy(hdr, qcow2Magic)
+	binary.BigEndian.PutUint32(hdr[4:], 3)
+	if backing != "" {
+		binary.BigEndian.PutUint64(hdr[8:], uint64(len(hdr)))
+		binary.BigEndian.PutUint32(hdr[16:], uint32(len(backing)))
+	}
+	return writeFile(t, path, string(hdr)+backing)
+}
+
+func TestQcow2Backing(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, content, backing string
+		isQ                    bool
+	}{
+		{"plain", "not an image at all", "", false},
+		{"short", "QFI", "", false},
+	}
+	for _, c := range cases {
+		p := writeFile(t, filepath.Join(dir, c.name), c.content)
+		if b, isQ, err := qcow2Backing(p); err != nil || isQ != c.isQ || b != c.backing {
+			t.Errorf("%s: %q %v %v", c.name, b, isQ, err)
+		}
+	}
+	p := writeQcow2(t, filepath.Join(dir, "none.qcow2"), "")
+	if b, isQ, err := qcow2Backing(p); err != nil || !isQ || b != "" {
+		t.Errorf("no backing: %q %v %v", b, isQ, err)
+	}
+	p = writeQcow2(t, filepath.Join(dir, "child.qcow2"), "../base/base.qcow2")
+	if b, isQ, err := qcow2Backing(p); err != nil || !isQ || b != "../base/base.qcow2" {
+		t.Errorf("backing: %q %v %v", b, isQ, err)
+	}
+	// A header pointing past the end is an error, not a guess.
+	hdr := make([]byte, 20)
+	copy(hdr, qcow2Magic)
+	binary.BigEndian.PutUint64(hdr[8:], 4096)
+	binary.BigEndian.PutUint32(hdr[16:], 10)
+	p = writeFile(t, filepath.Join(dir, "bad.qcow2"), string(hdr))
+	if _, _, err := qcow2Backing(p); err == nil {
+		t.Error("truncated backing name accepted")
+	}
+}
+
+func TestBackingFileProtection(t *testing.T) {
+	b, root := setup(t)
+	ctx := context.Background()
+	base := writeQcow2(t, filepath.Join(root, "out", "base", "base.qcow2"), "")
+	baseID := mustRecord(t, b, release("base", "1.0.0", base))
+	mustApply(t, b, decision(baseID, lifecycle.ActionDeprecate))
+	mustApply(t, b, decision(baseID, lifecycle.ActionDisable))
+
+	// A second base, whose child exists while it is still active.
+	base2 := writeQcow2(t, filepath.Join(root, "out", "base", "base2.qcow2"), "")
+	base2ID := mustRecord(t, b, release("base", "2.0.0", base2))
+
+	// Children: overlays whose backing file is a base, relative to their own dir.
+	child := writeQcow2(t, filepath.Join(root, "out", "web", "web.qcow2"), "../base/base.qcow2")
+	childID := mustRecord(t, b, release("web", "1.0.0", child))
+	child2 := writeQcow2(t, filepath.Join(root, "out", "web", "web2.qcow2"), filepath.Join(root, "out", "base", "base2.qcow2"))
+	child2ID := mustRecord(t, b, release("web", "2.0.0", child2))
+
+	u, err := b.Usage(ctx, []lifecycle.Image{{ID: baseID}, {ID: base2ID}, {ID: childID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := lifecycle.Usage{
+		baseID:  {{Kind: "child-image", ID: childID}},
+		base2ID: {{Kind: "child-image", ID: child2ID}},
+	}
+	if !reflect.DeepEqual(u, want) {
+		t.Fatalf("Usage = %+v, want %+v", u, want)
+	}
+
+	// The disabled base's file is a live child's backing file: no delete.
+	q := filepath.Join(b.Catalog().QuarantineDir(), baseID, "base.qcow2")
+	d := decision(baseID, lifecycle.ActionDeregister)
+	d.DeleteSnapshots = true
+	for _, dry := range []bool{true, false} {
+		contains(t, b.Apply(ctx, d, dry), "child image "+childID)
+	}
+	if _, err := os.Stat(q); err != nil {
+		t.Fatalf("backing file gone: %v", err)
+	}
+	// Nor may the active base be moved away from under its child.
+	mustApply(t, b, decision(base2ID, lifecycle.ActionDeprecate))
+	contains(t, b.Apply(ctx, decision(base2ID, lifecycle.ActionDisable), false), "child image "+child2ID)
+	if _, err := os.Stat(base2); err != nil {
+		t.Fatal(err)
+	}
+
+	// Once the child is retired too, the base may go.
+	for _, a := range []lifecycle.Action{lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister} {
+		mustApply(t, b, decision(childID, a))
+	}
+	mustApply(t, b, d)
+	assertGone(t, q)
+}
+
+func TestParentAndSharedFileProtection(t *testing.T) {
+	b, root := setup(t)
+	ctx := context.Background()
+	p := writeFile(t, filepath.Join(root, "out", "p.img"), "p")
+	pid := mustRecord(t, b, release("base", "1.0.0", p))
+	c := writeFile(t, filepath.Join(root, "out", "c.img"), "c")
+	img := release("web", "1.0.0", c)
+	img.Parent = pid
+	cid := mustRecord(t, b, img)
+	u, err := b.Usage(ctx, []lifecycle.Image{{ID: pid}})
+	if err != nil || !reflect.DeepEqual(u[pid], []lifecycle.Consumer{{Kind: "child-image", ID: cid}}) {
+		t.Fatalf("Usage = %+v, %v", u, err)
+	}
+	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
+	contains(t, b.Apply(ctx, decision(pid, lifecycle.ActionDisable), false), "child image "+cid)
+	assertExists(t, p, "p")
+
+	// Two entries listing the same file (a fixed output path recorded under
+	// two ids): retiring one must not take the file from the other.
+	s := writeFile(t, filepath.Join(root, "out", "shared.img"), "s")
+	a := release("db", "1.0.0", s)
+	a.ID = "db-a"
+	mustRecord(t, b, a)
+	a.ID = "db-b"
+	mustRecord(t, b, a)
+	mustApply(t, b, decision("db-a", lifecycle.ActionDeprecate))
+	contains(t, b.Apply(ctx, decision("db-a", lifecycle.ActionDisable), false), "entry db-b also lists")
+	assertExists(t, s, "s")
+}

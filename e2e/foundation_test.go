@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPluginsInstalledListsLifecycle(t *testing.T) {
+	r := packer(t.TempDir(), "plugins", "installed")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "github.com/packer-lifecycle/lifecycle/packer-plugin-lifecycle_v0.1.0_x5.0_")
+}
+
+func TestInitIsSatisfiedByInstalledPlugin(t *testing.T) {
+	dir := template(t, "t.pkr.hcl", requireLifecycle+`
+source "null" "x" { communicator = "none" }
+build { sources = ["source.null.x"] }
+`)
+	r := packer(dir, "init", ".")
+	mustSucceed(t, r)
+	// Inside the loopback-only namespace a download attempt would fail; make
+	// sure init did not even try.
+	if strings.Contains(r.stdout+r.stderr, "Installed plugin") {
+		t.Fatalf("init installed something instead of using the local plugin: %s", r)
+	}
+}
+
+// validTemplate uses both components with every kind of field.
+const validTemplate = requireLifecycle + `
+data "lifecycle-image" "parent" {
+  family             = "base"
+  channel            = "stable"
+  version_constraint = ">= 1.0, < 2.0"
+}
+
+source "file" "app" {
+  content = "app image"
+  target  = "out/app.img"
+}
+
+build {
+  sources = ["source.file.app"]
+  post-processor "lifecycle" {
+    family           = "app"
+    version          = "1.2.3"
+    channel          = "rc"
+    keep_releases    = 2
+    min_age          = "1d"
+    expire_after     = "30d"
+    deprecate_after  = "0s"
+    disable_after    = "7d"
+    deregister_after = "14d"
+    delete_snapshots = true
+    dry_run          = true
+    channel_policy {
+      name          = "stable"
+      keep_releases = 5
+      never_expire  = true
+    }
+  }
+}
+`
+
+func TestValidateAcceptsGoodTemplate(t *testing.T) {
+	dir := template(t, "t.pkr.hcl", validTemplate)
+	r := packer(dir, "validate", ".")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "The configuration is valid.")
+	// validate must not have touched anything: no catalog, no report.
+	if _, err := os.Stat(filepath.Join(dir, ".packer-lifecycle")); !os.IsNotExist(err) {
+		t.Fatalf("validate created the catalog directory (err=%v)", err)
+	}
+}
+
+func TestValidateRejectsBadTemplates(t *testing.T) {
+	pp := func(body string) string {
+		return requireLifecycle + `
+source "file" "app" {
+  content = "x"
+  target  = "out/app.img"
+}
+build {
+  sources = ["source.file.app"]
+  post-processor "lifecycle" {
+` + body + `
+  }
+}
+`
+	}
+	ds := func(body string) string {
+		return requireLifecycle + `
+data "lifecycle-image" "p" {
+` + body + `
+}
+source "null" "x" { communicator = "none" }
+build { sources = ["source.null.x"] }
+`
+	}
+	cases := []struct {
+		name, tmpl string
+		want       []string
+	}{
+		{"unknown attribute", pp(`family = "a"
+version = "1"
+keep_forever = true`), []string{`An argument named "keep_forever" is not expected here`}},
+		{"wrong type", pp(`family = "a"
+version = "1"
+keep_releases = "many"`), []string{"keep_releases", "a number is required"}},
+		{"missing family", pp(`version = "1"`), []string{"family: must be set"}},
+		{"missing version", pp(`family = "a"`), []string{"version: must be set"}},
+		{"bad duration", pp(`family = "a"
+version = "1"
+min_age = "a week"`), []string{`min_age: "a week" is not a duration`}},
+		{"negative keep", pp(`family = "a"
+version = "1"
+keep_releases = -2`), []string{"keep_releases: must be at least 1"}},
+		{"bad backend", pp(`family = "a"
+version = "1"
+backend = "gcp"`), []string{`backend: "gcp" is not one of`}},
+		{"channel policy without name", pp(`family = "a"
+version = "1"
+channel_policy {
+  keep_releases = 2
+}`), []string{"channel_policy[0].name: must be set"}},
+		{"datasource missing family", ds(`channel = "stable"`), []string{"family: must be set"}},
+		{"datasource bad constraint", ds(`family = "base"
+version_constraint = "newest please"`), []string{"version_constraint:", "newest please"}},
+		{"datasource unknown attribute", ds(`family = "base"
+owners = ["self"]`), []string{`An argument named "owners" is not expected here`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := template(t, "t.pkr.hcl", c.tmpl)
+			r := packer(dir, "validate", ".")
+			if r.code == 0 {
+				t.Fatalf("validate accepted a bad template: %s", r)
+			}
+			mustContain(t, r.stdout+r.stderr, c.want...)
+		})
+	}
+}

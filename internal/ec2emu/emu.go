@@ -1,0 +1,144 @@
+// Package ec2emu is an in-process and stand-alone emulator of the EC2 Query API, good
+// enough for aws-sdk-go-v2, awscli and Packer's amazon plugin to accept it as EC2.
+package ec2emu
+
+import (
+	"fmt"
+	"math/rand"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultAccount owns requests whose access key was not registered with AddAccount.
+const DefaultAccount = "123456789012"
+
+// DefaultRegions is what DescribeRegions lists unless WithRegions says otherwise.
+var DefaultRegions = []string{
+	"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1",
+	"eu-central-1", "ap-southeast-1", "ap-northeast-1",
+}
+
+// Server is the emulator; it is an http.Handler.
+type Server struct {
+	mu            sync.Mutex
+	st            *State
+	clock         Clock
+	defaultRegion string
+	regions       []string
+	handlers      map[string]handler
+	denied        map[string]bool // account + "/" + action -> UnauthorizedOperation
+	pendingLooks  int
+	reqSeq        uint64
+
+	faultMu   sync.Mutex
+	faults    []Fault
+	rng       *rand.Rand
+	limits    *RateLimits
+	buckets   map[string]*bucket
+	calls     map[string]map[string]int
+	throttled map[string]map[string]int
+	failed    map[string]map[string]int
+
+	keyOnce sync.Once
+	keyPEM  string
+	keyFP   string
+}
+
+// Option configures New.
+type Option func(*Server)
+
+// WithClock sets the clock (default: the real UTC clock).
+func WithClock(c Clock) Option { return func(s *Server) { s.clock = c } }
+
+// WithDefaultRegion sets the region of unsigned requests (default us-east-1).
+func WithDefaultRegion(r string) Option { return func(s *Server) { s.defaultRegion = r } }
+
+// WithRegions sets what DescribeRegions reports.
+func WithRegions(rs ...string) Option { return func(s *Server) { s.regions = rs } }
+
+// WithSeed seeds the fault-injection random source (default 1) for reproducible runs.
+func WithSeed(seed int64) Option { return func(s *Server) { s.rng = rand.New(rand.NewSource(seed)) } }
+
+// WithRateLimits turns on EC2-style token buckets.
+func WithRateLimits(l RateLimits) Option { return func(s *Server) { s.SetRateLimits(&l) } }
+
+// WithPendingLooks makes CreateImage and CopyImage images answer "pending" to the first
+// n DescribeImages calls that show them, so waiters can be exercised. Default 0: the
+// Packer image waiter has a 15 s minimum delay, so images are available at once.
+func WithPendingLooks(n int) Option { return func(s *Server) { s.pendingLooks = n } }
+
+// New returns an emulator with empty state.
+func New(opts ...Option) *Server {
+	s := &Server{
+		st:            newState(),
+		clock:         realClock{},
+		defaultRegion: "us-east-1",
+		regions:       DefaultRegions,
+		denied:        map[string]bool{},
+		rng:           rand.New(rand.NewSource(1)),
+		buckets:       map[string]*bucket{},
+		calls:         map[string]map[string]int{},
+		throttled:     map[string]map[string]int{},
+		failed:        map[string]map[string]int{},
+	}
+	s.handlers = s.dispatchTable()
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Now is the emulator clock's current time.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	c := s.clock
+	s.mu.Unlock()
+	return c.Now().UTC()
+}
+
+// SetClock replaces the clock.
+func (s *Server) SetClock(c Clock) {
+	s.mu.Lock()
+	s.clock = c
+	s.mu.Unlock()
+}
+
+// FakeClock returns the clock if it is a *FakeClock, installing one at the current time
+// otherwise, so admin hooks can always move time.
+func (s *Server) FakeClock() *FakeClock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fc, ok := s.clock.(*FakeClock); ok {
+		return fc
+	}
+	fc := NewFakeClock(s.clock.Now())
+	s.clock = fc
+	return fc
+}
+
+// AddAccount maps an access key id to an account id (owner id).
+func (s *Server) AddAccount(accessKey, accountID string) {
+	s.mu.Lock()
+	s.st.Accounts[accessKey] = accountID
+	s.mu.Unlock()
+}
+
+// Deny makes action answer 403 UnauthorizedOperation for accountID.
+func (s *Server) Deny(accountID, action string) {
+	s.mu.Lock()
+	s.denied[accountID+"/"+action] = true
+	s.mu.Unlock()
+}
+
+// Listen serves the emulator on addr (e.g. 127.0.0.1:0) and returns its base URL.
+func (s *Server) Listen(addr string) (url string, closeFn func() error, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return fmt.Sprintf("http://%s", ln.Addr().String()), srv.Close, nil
+}

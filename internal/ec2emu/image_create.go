@@ -1,0 +1,158 @@
+package ec2emu
+
+import (
+	"regexp"
+)
+
+// amiNameRE: 3-128 characters of letters, digits and ()[] ./-'@_ (EC2's rule).
+var amiNameRE = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$`)
+
+type imageIDResp struct {
+	base
+	ImageID string `xml:"imageId"`
+}
+
+func (c *call) checkNewImageName(name string) error {
+	if name == "" {
+		return errf(400, "MissingParameter", "The request must contain the parameter Name")
+	}
+	if !amiNameRE.MatchString(name) {
+		return errf(400, "InvalidAMIName.Malformed", "AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'")
+	}
+	for _, img := range c.reg.Images {
+		if img.OwnerID == c.account && img.Name == name {
+			return errf(400, "InvalidAMIName.Duplicate", "AMI name %s is already in use by AMI %s", name, img.ID)
+		}
+	}
+	return nil
+}
+
+// newImageState is pending only when WithPendingLooks asks for it.
+func (c *call) newImageState() (string, int) {
+	if c.s.pendingLooks > 0 {
+		return "pending", c.s.pendingLooks
+	}
+	return "available", 0
+}
+
+// createImage snapshots every volume of the instance; the image is available at once
+// because the SDK's image waiter would otherwise wait at least 15 s.
+func createImage(c *call) (response, error) {
+	inst, err := c.findInstance(c.str("InstanceId"))
+	if err != nil {
+		return nil, err
+	}
+	if inst.State == "terminated" || inst.State == "shutting-down" {
+		return nil, errf(400, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be imaged.", inst.ID)
+	}
+	name := c.str("Name")
+	if err := c.checkNewImageName(name); err != nil {
+		return nil, err
+	}
+	specs := c.tagSpecs()
+	if err := c.checkTagSpecs(specs); err != nil {
+		return nil, err
+	}
+	img := c.imageFromInstance(inst, name)
+	for _, v := range inst.Volumes {
+		vol := c.reg.Volumes[v.VolumeID]
+		snap := c.newSnapshot(vol, "Created by CreateImage("+inst.ID+") for "+img.ID)
+		c.applyTags(snap.ID, specs["snapshot"])
+		img.BlockDevices = append(img.BlockDevices, BlockDevice{
+			DeviceName: v.DeviceName, SnapshotID: snap.ID, VolumeSize: snap.VolumeSize,
+			VolumeType: "gp3", DeleteOnTermination: true,
+		})
+	}
+	c.reg.Images[img.ID] = img
+	c.applyTags(img.ID, specs["image"])
+	return &imageIDResp{ImageID: img.ID}, nil
+}
+
+func (c *call) imageFromInstance(inst *Instance, name string) *Image {
+	img := &Image{
+		ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
+		CreationDate: c.now, Architecture: "x86_64", VirtualizationType: "hvm",
+		RootDeviceType: "ebs", RootDeviceName: inst.RootDeviceName, SourceInstanceID: inst.ID,
+	}
+	if src := c.reg.Images[inst.ImageID]; src != nil {
+		img.Architecture, img.VirtualizationType, img.Platform = src.Architecture, src.VirtualizationType, src.Platform
+	}
+	img.State, img.PendingLooks = c.newImageState()
+	return img
+}
+
+func (c *call) newSnapshot(vol *Volume, desc string) *Snapshot {
+	snap := &Snapshot{ID: c.newID("snap"), OwnerID: c.account, VolumeSize: 8, Description: desc,
+		State: "completed", StartTime: c.now}
+	if vol != nil {
+		snap.VolumeID, snap.VolumeSize = vol.ID, vol.Size
+	}
+	c.reg.Snapshots[snap.ID] = snap
+	return snap
+}
+
+// copyImage copies an image (and its snapshots) from SourceRegion into the request's
+// region; tags follow only with CopyImageTags=true.
+func copyImage(c *call) (response, error) {
+	srcRegionName, err := c.required("SourceRegion")
+	if err != nil {
+		return nil, err
+	}
+	srcID, err := c.required("SourceImageId")
+	if err != nil {
+		return nil, err
+	}
+	srcRegion := c.s.st.region(srcRegionName)
+	src, err := c.inRegion(srcRegion).findImage(srcID)
+	if err != nil {
+		return nil, err
+	}
+	if src.State != "available" {
+		return nil, errf(400, "IncorrectState", "Image %s is in state %s and cannot be copied", src.ID, src.State)
+	}
+	if err := c.checkNewImageName(c.str("Name")); err != nil {
+		return nil, err
+	}
+	specs := c.tagSpecs()
+	if err := c.checkTagSpecs(specs); err != nil {
+		return nil, err
+	}
+	copyTags, err := c.boolean("CopyImageTags")
+	if err != nil {
+		return nil, err
+	}
+	img := c.copyOf(src, srcRegionName)
+	if copyTags {
+		for k, v := range srcRegion.Tags[src.ID] {
+			c.applyTags(img.ID, []Tag{{k, v}})
+		}
+	}
+	c.applyTags(img.ID, specs["image"])
+	return &imageIDResp{ImageID: img.ID}, nil
+}
+
+func (c *call) copyOf(src *Image, srcRegion string) *Image {
+	img := *src
+	img.ID, img.Name, img.OwnerID, img.OwnerAlias = c.newID("ami"), c.str("Name"), c.account, ""
+	img.Description = c.str("Description")
+	img.CreationDate, img.Public, img.LaunchUsers, img.DeprecationTime = c.now, false, nil, nil
+	img.Protected, img.ProtectCooldown, img.ProtectedUntil, img.LastLaunched = false, false, nil, nil
+	img.SourceImageID, img.SourceRegion, img.SourceInstanceID = src.ID, srcRegion, ""
+	img.State, img.PendingLooks = c.newImageState()
+	img.BlockDevices = nil
+	for _, b := range src.BlockDevices {
+		snap := c.newSnapshot(nil, "Copied for DestinationAmi "+img.ID+" from SourceAmi "+src.ID)
+		snap.VolumeSize = b.VolumeSize
+		b.SnapshotID = snap.ID
+		img.BlockDevices = append(img.BlockDevices, b)
+	}
+	c.reg.Images[img.ID] = &img
+	return &img
+}
+
+// inRegion returns a copy of the call that looks at another region (CopyImage source).
+func (c *call) inRegion(r *Region) *call {
+	cp := *c
+	cp.reg = r
+	return &cp
+}

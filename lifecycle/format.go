@@ -1,0 +1,99 @@
+package lifecycle
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// formatDuration renders a duration for a reason in the unit a person thinks
+// in: "7d", "36h", "15m", "30s". It rounds down to one unit, switching to the
+// larger unit only from two of them on (so 36h stays 36h, not 1d), except
+// that exact multiples always use the larger unit (24h is 1d).
+func formatDuration(d time.Duration) string {
+	if d < 0 {
+		if d == time.Duration(-1<<63) { // -d would overflow
+			d++
+		}
+		return "-" + formatDuration(-d)
+	}
+	units := []struct {
+		size time.Duration
+		sym  string
+	}{{Day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}}
+	for _, u := range units {
+		if d >= 2*u.size || (d >= u.size && d%u.size == 0) {
+			return strconv.FormatInt(int64(d/u.size), 10) + u.sym
+		}
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
+// ParseDuration accepts what users write in HCL for the policy knobs: Go
+// durations ("36h", "90m") plus whole days ("7d", "0d").
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(t, "d"); ok && n != "" {
+		days, err := strconv.ParseInt(n, 10, 64)
+		if err != nil || days > int64((1<<63-1)/Day) || days < -int64((1<<63-1)/Day) {
+			return 0, fmt.Errorf("invalid duration %q: want whole days like \"7d\" or a Go duration like \"36h\"", s)
+		}
+		return time.Duration(days) * Day, nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want whole days like \"7d\" or a Go duration like \"36h\"", s)
+	}
+	return d, nil
+}
+
+// ago renders how long ago t was; "in the future" guards against clock skew
+// so a reason never reads "-2h ago".
+func ago(now, t time.Time) string {
+	if t.After(now) {
+		return "in the future"
+	}
+	return formatDuration(now.Sub(t)) + " ago"
+}
+
+// maxConsumersShown keeps a reason on one readable line; the full list is in
+// Decision.Consumers.
+const maxConsumersShown = 3
+
+// formatConsumers lists who uses an image: "i-0abc, lt-0def:v4 and 2 more".
+func formatConsumers(cs []Consumer) string {
+	var b strings.Builder
+	for i, c := range cs {
+		if i == maxConsumersShown {
+			fmt.Fprintf(&b, " and %d more", len(cs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(formatConsumer(c))
+	}
+	return b.String()
+}
+
+func formatConsumer(c Consumer) string {
+	s := c.ID
+	if s == "" {
+		s = c.Kind
+	}
+	if s == "" {
+		s = "unknown consumer"
+	}
+	if c.Version != "" {
+		if strings.HasPrefix(c.Version, "v") {
+			s += ":" + c.Version
+		} else {
+			s += ":v" + c.Version
+		}
+	}
+	if c.Account != "" && c.Account != c.ID {
+		s += " (account " + c.Account + ")"
+	}
+	return s
+}

@@ -1,0 +1,60 @@
+// Package lifecycle is the functional core of the plugin: it models released
+// machine images and decides, without any I/O, what should happen to each one.
+// Backends (local catalog, AWS) translate their world into Images and Usage,
+// call Plan, and carry the returned Decisions out.
+package lifecycle
+
+import "time"
+
+// Stage is where an image stands in its retirement. Images only move forward
+// (active → deprecated → disabled → deregistered) unless explicitly restored.
+type Stage string
+
+const (
+	StageActive       Stage = "active"
+	StageDeprecated   Stage = "deprecated"
+	StageDisabled     Stage = "disabled"
+	StageDeregistered Stage = "deregistered"
+)
+
+// Image is one stored copy of a release in one region (or one local catalog).
+// A release built once and copied to three regions is three Images sharing
+// Family, Channel and Version.
+type Image struct {
+	ID      string // ami-…, or the local catalog entry id
+	Region  string // EC2 region, or "local"
+	Name    string
+	Family  string
+	Channel string // release class: stable, rc, nightly, …
+	Version string // semantic version when it parses, free text otherwise
+
+	BuildTime  time.Time // when the image was created
+	ReleasedAt time.Time // when the plugin recorded it as released
+	ExpiresAt  time.Time // zero: never expires
+
+	Stage      Stage     // as recorded in the image's metadata
+	StageSince time.Time // when Stage was entered; delays are measured from it
+
+	DeprecationTime time.Time // EC2 DeprecationTime, zero when not set
+	State           string    // backend state: available, disabled, pending, failed, …
+
+	Pinned    bool // keep-forever: beats every rule
+	Protected bool // deregistration protection (EC2) or a local lock
+	Managed   bool // carries our managed-by marker
+	Owner     string
+	Parent    string // id of the image this one was built from
+
+	Snapshots []string          // EC2 snapshot ids or local artifact files
+	Tags      map[string]string // every tag as read, for reports and custom rules
+}
+
+// Consumer is something that still uses an image.
+type Consumer struct {
+	Kind    string // instance, launch-template, asg, ssm-parameter, child-image, account, other
+	ID      string // i-…, lt-…, asg name, parameter name, image id, account id
+	Version string // launch template version, when Kind is launch-template
+	Account string // owning account when it is not ours (shared images)
+}
+
+// Usage maps an image id to everything found using it.
+type Usage map[string][]Consumer

@@ -1,0 +1,210 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Day is a convenience for policies written in code; HCL users write "7d"
+// (see ParseDuration).
+const Day = 24 * time.Hour
+
+// DefaultManagedBy is the managed-by marker DefaultPolicy expects on images
+// this plugin created.
+const DefaultManagedBy = "packer-plugin-lifecycle"
+
+// Policy says how many releases to keep and how fast superseded ones retire.
+// The field comments name the HCL attribute each knob maps to.
+type Policy struct {
+	// keep_releases: distinct versions kept per (family, channel, region).
+	// Copies of one release in several regions count once per region, so a
+	// region never loses a release because another region has more copies.
+	KeepReleases int
+	// min_age: no image younger than this (by build time) is touched at all,
+	// whatever else the policy says. It also applies again after a restore.
+	MinAge time.Duration
+	// expire_after: sets expires-at (and EC2 DeprecationTime) on new builds.
+	// Zero means never.
+	ExpireAfter time.Duration
+	// deprecate_after: how long a superseded image stays active, counted from
+	// the later of its release (or restore) and the moment it was superseded.
+	DeprecateAfter time.Duration
+	// disable_after: how long an image stays deprecated before it is disabled.
+	DisableAfter time.Duration
+	// deregister_after: how long an image stays disabled before deregistering.
+	DeregisterAfter time.Duration
+	// delete_snapshots: delete the snapshots (or local artifact files) along
+	// with a deregistered image.
+	DeleteSnapshots bool
+	// deprecate_expired: deprecate an expired image even while it is among the
+	// newest kept releases. Deprecation is only a soft signal (EC2 hides the
+	// image from listings, launches by id still work); such an image is never
+	// disabled or deregistered while it is among the newest releases.
+	DeprecateExpired bool
+	// channel "name" { … }: per release-class overrides.
+	Channels map[string]ChannelPolicy
+	// owners: the accounts whose images we may retire. Empty means the owner is
+	// not checked (a local catalog has no owners).
+	Owners []string
+	// managed_by: the value of the lifecycle:managed-by tag that marks images
+	// as ours. Backends compare it when they fill Image.Managed.
+	ManagedBy string
+}
+
+// ChannelPolicy overrides Policy for one channel. Nil fields inherit.
+type ChannelPolicy struct {
+	KeepReleases     *int
+	MinAge           *time.Duration
+	ExpireAfter      *time.Duration
+	DeprecateAfter   *time.Duration
+	DisableAfter     *time.Duration
+	DeregisterAfter  *time.Duration
+	DeleteSnapshots  *bool
+	DeprecateExpired *bool
+	// NeverExpire (never_expire) forces ExpireAfter to zero, e.g. for stable.
+	NeverExpire bool
+}
+
+// DefaultPolicy is what a cautious user would pick: every step before the
+// irreversible one is reversible and slow, and nothing is deleted that
+// could rebuild an image.
+//
+//   - keep_releases 3: one rollback target plus a spare.
+//   - min_age 7d: a fresh image is never touched, however many builds follow
+//     it (a burst of CI builds must not retire last week's release).
+//   - expire_after 0 (never): expiry is opt-in, per channel.
+//   - deprecate_after 0: deprecation is a soft, reversible signal, so a
+//     superseded image is deprecated on the next run.
+//   - disable_after 30d: disabling breaks launches; give consumers a month
+//     of deprecation warnings first.
+//   - deregister_after 30d: deregistration is the irreversible step; a
+//     disabled image can still be re-enabled for a month.
+//   - delete_snapshots false: snapshots can recreate a deregistered image.
+//   - deprecate_expired true: only matters once expire_after is set, and then
+//     the user asked for expiry; it never disables or deregisters.
+func DefaultPolicy() Policy {
+	return Policy{
+		KeepReleases:     3,
+		MinAge:           7 * Day,
+		ExpireAfter:      0,
+		DeprecateAfter:   0,
+		DisableAfter:     30 * Day,
+		DeregisterAfter:  30 * Day,
+		DeleteSnapshots:  false,
+		DeprecateExpired: true,
+		ManagedBy:        DefaultManagedBy,
+	}
+}
+
+// For returns the effective policy of one channel: p with that channel's
+// overrides applied. The result has no Channels, so For is idempotent.
+func (p Policy) For(channel string) Policy {
+	eff := p
+	eff.Channels = nil
+	c, ok := p.Channels[channel]
+	if !ok {
+		return eff
+	}
+	setInt(&eff.KeepReleases, c.KeepReleases)
+	setDur(&eff.MinAge, c.MinAge)
+	setDur(&eff.ExpireAfter, c.ExpireAfter)
+	setDur(&eff.DeprecateAfter, c.DeprecateAfter)
+	setDur(&eff.DisableAfter, c.DisableAfter)
+	setDur(&eff.DeregisterAfter, c.DeregisterAfter)
+	setBool(&eff.DeleteSnapshots, c.DeleteSnapshots)
+	setBool(&eff.DeprecateExpired, c.DeprecateExpired)
+	if c.NeverExpire {
+		eff.ExpireAfter = 0
+	}
+	return eff
+}
+
+func setInt(dst *int, v *int) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setDur(dst *time.Duration, v *time.Duration) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setBool(dst *bool, v *bool) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// ExpiresAt is when a release of the channel released at releasedAt expires;
+// zero when the channel never expires or the release time is unknown.
+func (p Policy) ExpiresAt(channel string, releasedAt time.Time) time.Time {
+	eff := p.For(channel)
+	if eff.ExpireAfter <= 0 || releasedAt.IsZero() {
+		return time.Time{}
+	}
+	return releasedAt.Add(eff.ExpireAfter)
+}
+
+// Validate reports every problem at once (errors.Join), each naming the HCL
+// attribute so a user can find it: `channel "rc": keep_releases must be at
+// least 1 (got 0)`.
+func (p Policy) Validate() error {
+	errs := knobErrors("", &p.KeepReleases, &p.MinAge, &p.ExpireAfter,
+		&p.DeprecateAfter, &p.DisableAfter, &p.DeregisterAfter)
+	if p.ManagedBy == "" {
+		errs = append(errs, errors.New("managed_by must not be empty"))
+	}
+	for i, o := range p.Owners {
+		if o == "" {
+			errs = append(errs, fmt.Errorf("owners[%d] must not be empty", i))
+		}
+	}
+	// Sorted so the message is the same on every run.
+	names := make([]string, 0, len(p.Channels))
+	for name := range p.Channels {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := p.Channels[name]
+		prefix := fmt.Sprintf("channel %q: ", name)
+		if name == "" {
+			errs = append(errs, errors.New(prefix+"name must not be empty"))
+		}
+		if c.NeverExpire && c.ExpireAfter != nil && *c.ExpireAfter != 0 {
+			errs = append(errs, errors.New(prefix+"never_expire conflicts with expire_after"))
+		}
+		// Only what the override sets; inherited values were checked above.
+		errs = append(errs, knobErrors(prefix, c.KeepReleases, c.MinAge, c.ExpireAfter,
+			c.DeprecateAfter, c.DisableAfter, c.DeregisterAfter)...)
+	}
+	return errors.Join(errs...)
+}
+
+// knobErrors checks the numeric knobs that are set (non-nil).
+func knobErrors(prefix string, keep *int, minAge, expire, deprecate, disable, deregister *time.Duration) []error {
+	var errs []error
+	if keep != nil && *keep < 1 {
+		// Zero would let a plan retire every release but the new build.
+		errs = append(errs, fmt.Errorf("%skeep_releases must be at least 1 (got %d)", prefix, *keep))
+	}
+	for _, k := range []struct {
+		name string
+		d    *time.Duration
+	}{
+		{"min_age", minAge},
+		{"expire_after", expire},
+		{"deprecate_after", deprecate},
+		{"disable_after", disable},
+		{"deregister_after", deregister},
+	} {
+		if k.d != nil && *k.d < 0 {
+			errs = append(errs, fmt.Errorf("%s%s must not be negative (got %s)", prefix, k.name, formatDuration(*k.d)))
+		}
+	}
+	return errs
+}

@@ -1,0 +1,180 @@
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDefaultPolicy(t *testing.T) {
+	p := DefaultPolicy()
+	if err := p.Validate(); err != nil {
+		t.Fatalf("default policy invalid: %v", err)
+	}
+	// The cautious defaults are part of the contract; change them on purpose.
+	if p.KeepReleases != 3 || p.MinAge != 7*Day || p.ExpireAfter != 0 || p.DeprecateAfter != 0 ||
+		p.DisableAfter != 30*Day || p.DeregisterAfter != 30*Day || p.DeleteSnapshots ||
+		!p.DeprecateExpired || p.ManagedBy != DefaultManagedBy {
+		t.Errorf("unexpected defaults: %+v", p)
+	}
+}
+
+func TestPolicyFor(t *testing.T) {
+	p := DefaultPolicy()
+	p.ExpireAfter = 90 * Day
+	p.Channels = map[string]ChannelPolicy{
+		"stable": {KeepReleases: ptr(5), NeverExpire: true},
+		"rc": {KeepReleases: ptr(2), ExpireAfter: ptr(30 * Day), MinAge: ptr(time.Duration(0)),
+			DeprecateAfter: ptr(Day), DisableAfter: ptr(2 * Day), DeregisterAfter: ptr(3 * Day),
+			DeleteSnapshots: ptr(true), DeprecateExpired: ptr(false)},
+	}
+	st := p.For("stable")
+	if st.KeepReleases != 5 || st.ExpireAfter != 0 || st.MinAge != 7*Day || st.Channels != nil {
+		t.Errorf("stable: %+v", st)
+	}
+	rc := p.For("rc")
+	if rc.KeepReleases != 2 || rc.ExpireAfter != 30*Day || rc.MinAge != 0 || rc.DeprecateAfter != Day ||
+		rc.DisableAfter != 2*Day || rc.DeregisterAfter != 3*Day || !rc.DeleteSnapshots || rc.DeprecateExpired {
+		t.Errorf("rc: %+v", rc)
+	}
+	other := p.For("nightly")
+	if other.KeepReleases != 3 || other.ExpireAfter != 90*Day {
+		t.Errorf("nightly inherits: %+v", other)
+	}
+	if again := rc.For("rc"); again.KeepReleases != rc.KeepReleases {
+		t.Error("For is not idempotent")
+	}
+	if p.Channels["rc"].KeepReleases == nil || *p.Channels["rc"].KeepReleases != 2 {
+		t.Error("For modified the policy")
+	}
+}
+
+func TestExpiresAt(t *testing.T) {
+	p := DefaultPolicy()
+	p.Channels = map[string]ChannelPolicy{"rc": {ExpireAfter: ptr(30 * Day)}, "stable": {NeverExpire: true}}
+	if got := p.ExpiresAt("rc", now); !got.Equal(now.Add(30 * Day)) {
+		t.Errorf("rc expires %v", got)
+	}
+	if got := p.ExpiresAt("stable", now); !got.IsZero() {
+		t.Errorf("stable expires %v", got)
+	}
+	if got := p.ExpiresAt("other", now); !got.IsZero() {
+		t.Errorf("default never expires, got %v", got)
+	}
+	if got := p.ExpiresAt("rc", time.Time{}); !got.IsZero() {
+		t.Errorf("unknown release time expires %v", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		mod    func(*Policy)
+		errors []string // each must appear; nil means valid
+	}{
+		{"default", func(*Policy) {}, nil},
+		{"keep", func(p *Policy) { p.KeepReleases = 0 }, []string{"keep_releases must be at least 1 (got 0)"}},
+		{"min_age", func(p *Policy) { p.MinAge = -time.Hour }, []string{"min_age must not be negative (got -1h)"}},
+		{"all delays", func(p *Policy) {
+			p.ExpireAfter, p.DeprecateAfter, p.DisableAfter, p.DeregisterAfter = -1, -Day, -2*Day, -3*Day
+		}, []string{"expire_after must not be negative", "deprecate_after must not be negative (got -1d)",
+			"disable_after must not be negative (got -2d)", "deregister_after must not be negative (got -3d)"}},
+		{"managed_by", func(p *Policy) { p.ManagedBy = "" }, []string{"managed_by must not be empty"}},
+		{"owners", func(p *Policy) { p.Owners = []string{"1", ""} }, []string{"owners[1] must not be empty"}},
+		{"channel keep", func(p *Policy) {
+			p.Channels = map[string]ChannelPolicy{"rc": {KeepReleases: ptr(0)}}
+		}, []string{`channel "rc": keep_releases must be at least 1 (got 0)`}},
+		{"channel delays", func(p *Policy) {
+			p.Channels = map[string]ChannelPolicy{"rc": {DisableAfter: ptr(-Day), MinAge: ptr(-Day)}}
+		}, []string{`channel "rc": disable_after must not be negative`, `channel "rc": min_age must not be negative`}},
+		{"never_expire conflict", func(p *Policy) {
+			p.Channels = map[string]ChannelPolicy{"stable": {NeverExpire: true, ExpireAfter: ptr(Day)}}
+		}, []string{`channel "stable": never_expire conflicts with expire_after`}},
+		{"empty channel name", func(p *Policy) {
+			p.Channels = map[string]ChannelPolicy{"": {}}
+		}, []string{`channel "": name must not be empty`}},
+		{"base error not repeated per channel", func(p *Policy) {
+			p.KeepReleases = 0
+			p.Channels = map[string]ChannelPolicy{"rc": {ExpireAfter: ptr(Day)}}
+		}, []string{"keep_releases must be at least 1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := DefaultPolicy()
+			tc.mod(&p)
+			err := p.Validate()
+			if tc.errors == nil {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.errors {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(tc.errors) {
+				t.Errorf("got %d errors, want %d: %v", n, len(tc.errors), err)
+			}
+		})
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	cases := map[time.Duration]string{
+		0:                               "0s",
+		500 * time.Millisecond:          "0s",
+		30 * time.Second:                "30s",
+		time.Minute:                     "1m",
+		90 * time.Second:                "90s",
+		15 * time.Minute:                "15m",
+		time.Hour:                       "1h",
+		90 * time.Minute:                "90m",
+		36 * time.Hour:                  "36h",
+		Day:                             "1d",
+		47 * time.Hour:                  "47h",
+		7 * Day:                         "7d",
+		7*Day + 5*time.Hour:             "7d",
+		-2 * time.Hour:                  "-2h",
+		time.Duration(-1 << 63):         "-106751d",
+		time.Duration(1<<63 - 1):        "106751d",
+		2*time.Minute + 59*time.Second:  "2m",
+		119 * time.Second:               "119s",
+		2 * time.Hour:                   "2h",
+		2*time.Hour - time.Nanosecond:   "119m",
+		3*Day - time.Nanosecond:         "2d",
+		48*time.Hour + 30*time.Minute:   "2d",
+		24*time.Hour + 30*time.Minute:   "24h",
+		100 * 365 * Day:                 "36500d",
+		time.Duration(14) * time.Minute: "14m",
+	}
+	for d, want := range cases {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{
+		"7d": 7 * Day, "0d": 0, " 30d ": 30 * Day, "36h": 36 * time.Hour, "90m": 90 * time.Minute,
+		"1h30m": 90 * time.Minute, "0": 0, "-1d": -Day,
+	}
+	for s, want := range good {
+		got, err := ParseDuration(s)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "d", "7", "1.5d", "7days", "99999999999d", "x"} {
+		if _, err := ParseDuration(s); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", s)
+		}
+	}
+}

@@ -1,0 +1,560 @@
+package lifecycle
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// defaultChecks is the number of cases each property runs under a plain
+// `go test`: rapid's own default is 100, and the invariants of a planner that
+// deletes data deserve more. With the properties below that is >= 10,000
+// generated cases per run. -rapid.checks (or RAPID_CHECKS) overrides it, and
+// -short divides it by 5 (rapid's own rule).
+const defaultChecks = 2500
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	setDefault := func(name, env, value string) {
+		if _, ok := os.LookupEnv(env); !explicit[name] && !ok {
+			if err := flag.Set(name, value); err != nil {
+				panic(err)
+			}
+		}
+	}
+	setDefault("rapid.checks", "RAPID_CHECKS", strconv.Itoa(defaultChecks))
+	// A failure prints the seed to reproduce it; fail files would only
+	// litter testdata/ in CI checkouts.
+	setDefault("rapid.nofailfile", "RAPID_NOFAILFILE", "true")
+	os.Exit(m.Run())
+}
+
+// --- generators ---------------------------------------------------------
+
+var (
+	genOwner = "111111111111"
+	// versionPool mixes ordinary versions, equal-precedence spellings,
+	// prereleases go-version compares inconsistently, overflowing numbers,
+	// unparseable text, unicode and the empty version.
+	versionPool = []string{
+		"1.0.0", "1.0", "1.0.0.0", "v1.0.0", "1.0.0+b2", "1.0.0-rc.1", "1.0.0-rc.01", "1.0.0-rc1",
+		"1.0.0.0-rc1", "0.9.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.4.2", "1.5.0", "1.9.0", "1.10.0",
+		"2.0.0", "2.0.0-beta", "3.0.0", "99999999999999999999",
+		"nightly", "nightly-2", "", "", "🦄", "1.2.3-β", "2024-01-05",
+	}
+	stagePool = []Stage{"", "", StageActive, StageDeprecated, StageDeprecated, StageDisabled, StageDisabled,
+		StageDeregistered, "bogus"}
+	statePool = []string{StateAvailable, StateAvailable, StateAvailable, StateAvailable, StateAvailable, "",
+		StateDisabled, "pending", "failed", StateDeregistered}
+)
+
+// genTime is zero sometimes and in the future sometimes; otherwise up to
+// ~5 months before base, at minute resolution so coincidences (equal times)
+// happen.
+func genTime(t *rapid.T, base time.Time, label string) time.Time {
+	switch rapid.IntRange(0, 19).Draw(t, label+"-kind") {
+	case 0:
+		return time.Time{}
+	case 1:
+		return base.Add(time.Duration(rapid.IntRange(0, 3*24*60).Draw(t, label+"-ahead")) * time.Minute)
+	}
+	days := rapid.IntRange(0, 150).Draw(t, label+"-days")
+	mins := rapid.IntRange(0, 24*60).Draw(t, label+"-mins")
+	return base.Add(-time.Duration(days)*Day - time.Duration(mins)*time.Minute)
+}
+
+// flag1in is true about once in n draws.
+func flag1in(t *rapid.T, n int, label string) bool { return rapid.IntRange(1, n).Draw(t, label) == 1 }
+
+// genImage weights its choices so that most images share a few groups and
+// are eligible releases: that is where the planner has decisions to make.
+func genImage(t *rapid.T, id string, base time.Time) Image {
+	img := Image{
+		ID:      id,
+		Region:  rapid.SampledFrom([]string{"us-east-1", "us-east-1", "eu-west-1"}).Draw(t, "region"),
+		Family:  rapid.SampledFrom([]string{"base", "base", "base", "app"}).Draw(t, "family"),
+		Channel: rapid.SampledFrom([]string{"stable", "stable", "stable", "rc", ""}).Draw(t, "channel"),
+		Version: rapid.SampledFrom(versionPool).Draw(t, "version"),
+		Stage:   rapid.SampledFrom(stagePool).Draw(t, "stage"),
+		State:   rapid.SampledFrom(statePool).Draw(t, "state"),
+		Owner:   rapid.SampledFrom([]string{genOwner, genOwner, genOwner, genOwner, "222222222222", ""}).Draw(t, "owner"),
+	}
+	img.BuildTime = genTime(t, base, "built")
+	if flag1in(t, 3, "has-released") {
+		img.ReleasedAt = genTime(t, base, "released")
+	}
+	if flag1in(t, 3, "has-expiry") {
+		img.ExpiresAt = genTime(t, base, "expires")
+	}
+	if !flag1in(t, 3, "no-since") {
+		img.StageSince = genTime(t, base, "since")
+	}
+	if flag1in(t, 3, "has-deprecation") {
+		img.DeprecationTime = genTime(t, base, "deprecation")
+	}
+	img.Pinned = flag1in(t, 12, "pinned")
+	img.Protected = flag1in(t, 12, "protected")
+	img.Managed = !flag1in(t, 12, "unmanaged")
+	img.Snapshots = rapid.SliceOfN(rapid.SampledFrom([]string{"snap-1", "snap-2"}), 0, 2).Draw(t, "snapshots")
+	return img
+}
+
+func genImages(t *rapid.T, base time.Time) []Image {
+	n := rapid.IntRange(0, 30).Draw(t, "n")
+	imgs := make([]Image, n)
+	for i := range imgs {
+		imgs[i] = genImage(t, fmt.Sprintf("ami-%02d", i), base)
+	}
+	return imgs
+}
+
+func genUsage(t *rapid.T, imgs []Image) Usage {
+	u := Usage{}
+	for _, img := range imgs {
+		if !flag1in(t, 6, "used") {
+			continue
+		}
+		u[img.ID] = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Consumer {
+			return Consumer{
+				Kind:    rapid.SampledFrom([]string{"instance", "launch-template", "asg", "ssm-parameter", "account"}).Draw(t, "kind"),
+				ID:      rapid.SampledFrom([]string{"i-0abc", "lt-0def", "web", "/ami/base", ""}).Draw(t, "cid"),
+				Version: rapid.SampledFrom([]string{"", "1", "4"}).Draw(t, "cversion"),
+			}
+		}), 0, 3).Draw(t, "consumers") // an empty list means "not in use"
+	}
+	return u
+}
+
+func genDuration(t *rapid.T, label string) time.Duration {
+	return rapid.SampledFrom([]time.Duration{0, 0, 0, time.Minute, time.Hour, Day, 7 * Day, 30 * Day}).Draw(t, label)
+}
+
+func genPolicy(t *rapid.T) Policy {
+	p := Policy{
+		KeepReleases:     rapid.IntRange(1, 3).Draw(t, "keep"),
+		MinAge:           genDuration(t, "min_age"),
+		ExpireAfter:      genDuration(t, "expire_after"),
+		DeprecateAfter:   genDuration(t, "deprecate_after"),
+		DisableAfter:     genDuration(t, "disable_after"),
+		DeregisterAfter:  genDuration(t, "deregister_after"),
+		DeleteSnapshots:  rapid.Bool().Draw(t, "delete_snapshots"),
+		DeprecateExpired: rapid.Bool().Draw(t, "deprecate_expired"),
+		ManagedBy:        "test",
+	}
+	if rapid.Bool().Draw(t, "check-owners") {
+		p.Owners = []string{genOwner}
+	}
+	if rapid.Bool().Draw(t, "rc-override") {
+		keep := rapid.IntRange(1, 3).Draw(t, "rc-keep")
+		del := rapid.Bool().Draw(t, "rc-delete")
+		p.Channels = map[string]ChannelPolicy{"rc": {KeepReleases: &keep, DeleteSnapshots: &del}}
+	}
+	return p
+}
+
+func genNewBuild(t *rapid.T, imgs []Image) []string {
+	var ids []string
+	for _, img := range imgs {
+		if flag1in(t, 15, "new") {
+			ids = append(ids, img.ID)
+		}
+	}
+	if flag1in(t, 4, "unlisted-new") {
+		ids = append(ids, "ami-not-listed")
+	}
+	return ids
+}
+
+var propNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+type scenario struct {
+	images   []Image
+	usage    Usage
+	policy   Policy
+	now      time.Time
+	newBuild []string
+}
+
+func genScenario(t *rapid.T) scenario {
+	imgs := genImages(t, propNow)
+	return scenario{imgs, genUsage(t, imgs), genPolicy(t), propNow, genNewBuild(t, imgs)}
+}
+
+func (s scenario) plan() []Decision { return Plan(s.images, s.usage, s.policy, s.now, s.newBuild) }
+
+// --- oracle -------------------------------------------------------------
+
+// oracleEligible restates, independently of plan.go, which images count as
+// releases.
+func oracleEligible(img Image, p Policy) bool {
+	owned := len(p.Owners) == 0 || slices.Contains(p.Owners, img.Owner)
+	knownStage := img.Stage == "" || img.Stage == StageActive || img.Stage == StageDeprecated || img.Stage == StageDisabled
+	okState := img.State == "" || img.State == StateAvailable || img.State == StateDisabled
+	return img.Managed && owned && knownStage && okState
+}
+
+// oracleNewest returns the ids of images in the newest keep_releases releases
+// of their (family, channel, region), recomputed naively: for each release,
+// count the distinct releases that are strictly newer.
+func oracleNewest(imgs []Image, p Policy) map[string]bool {
+	type rel struct {
+		g     groupKey
+		key   string
+		ver   string
+		built time.Time
+	}
+	rels := map[[2]any]*rel{}
+	for _, img := range imgs {
+		if !oracleEligible(img, p) {
+			continue
+		}
+		k := [2]any{keyOf(img), releaseKey(img)}
+		r := rels[k]
+		if r == nil {
+			r = &rel{g: keyOf(img), key: releaseKey(img), ver: img.Version, built: img.BuildTime}
+			rels[k] = r
+		}
+		if img.BuildTime.After(r.built) {
+			r.built = img.BuildTime
+		}
+	}
+	newer := func(a, b *rel) bool { // a strictly newer than b
+		if c := compareSemver(parseSemver(a.ver), parseSemver(b.ver)); c != 0 {
+			return c > 0
+		}
+		if !a.built.Equal(b.built) {
+			return a.built.After(b.built)
+		}
+		return a.key > b.key
+	}
+	newest := map[string]bool{}
+	for _, img := range imgs {
+		me, n := rels[[2]any{keyOf(img), releaseKey(img)}], 0
+		if me == nil {
+			continue
+		}
+		for _, other := range rels {
+			if other.g == me.g && newer(other, me) {
+				n++
+			}
+		}
+		if n < p.For(img.Channel).KeepReleases {
+			newest[img.ID] = true
+		}
+	}
+	return newest
+}
+
+func retires(a Action) bool { return a == ActionDisable || a == ActionDeregister }
+
+// fataler is what checkSafety needs from *testing.T and *rapid.T alike, so
+// the fuzz targets assert the same invariants as the properties.
+type fataler interface {
+	Fatalf(format string, args ...any)
+}
+
+// checkSafety asserts the invariants every single plan must satisfy.
+func checkSafety(t fataler, s scenario, plan []Decision) {
+	if len(plan) != len(s.images) {
+		t.Fatalf("%d decisions for %d images", len(plan), len(s.images))
+	}
+	newBuild := map[string]bool{}
+	for _, id := range s.newBuild {
+		newBuild[id] = true
+	}
+	valid := s.policy.Validate() == nil
+	newest := oracleNewest(s.images, s.policy)
+	for _, d := range plan {
+		img, pol := d.Image, s.policy.For(d.Image.Channel)
+		foreign := len(s.policy.Owners) > 0 && !slices.Contains(s.policy.Owners, img.Owner)
+		inUse := len(s.usage[img.ID]) > 0
+		eff := img.EffectiveStage(s.now)
+		where := fmt.Sprintf("%s (%s %q): %s", img.ID, d.Action, d.Reason, d.Image.Version)
+
+		if d.Reason == "" || (!valid && d.Action != ActionKeep) {
+			t.Fatalf("%s: empty reason or acting under an invalid policy", where)
+		}
+		if newBuild[img.ID] && d.Action != ActionKeep {
+			t.Fatalf("new build not kept: %s", where)
+		}
+		if (!img.Managed || foreign) && !newBuild[img.ID] && valid && d.Action != ActionSkip {
+			t.Fatalf("unmanaged or foreign image not skipped: %s", where)
+		}
+		if (inUse || img.Pinned || img.Protected || !img.Managed || foreign) && (retires(d.Action) || d.DeleteSnapshots) {
+			t.Fatalf("guarded image retired: %s", where)
+		}
+		if img.Pinned && d.Action.Mutates() {
+			t.Fatalf("pinned image touched: %s", where)
+		}
+		if d.DeleteSnapshots && (d.Action != ActionDeregister || !pol.DeleteSnapshots) {
+			t.Fatalf("snapshots deleted without deregister + delete_snapshots: %s", where)
+		}
+		if d.Action.Mutates() && (img.BuildTime.IsZero() && pol.MinAge > 0 || s.now.Sub(img.BuildTime) < pol.MinAge) {
+			t.Fatalf("image younger than min_age touched: %s", where)
+		}
+		if newest[img.ID] {
+			if retires(d.Action) {
+				t.Fatalf("one of the newest %d releases retired: %s", pol.KeepReleases, where)
+			}
+			expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(s.now)
+			if d.Action == ActionDeprecate && !(expired && pol.DeprecateExpired) {
+				t.Fatalf("one of the newest releases deprecated without expiring: %s", where)
+			}
+		}
+		// One stage at a time, forward only.
+		switch d.Action {
+		case ActionDeprecate:
+			if eff != StageActive {
+				t.Fatalf("deprecate from %s: %s", eff, where)
+			}
+		case ActionDisable:
+			if eff != StageDeprecated {
+				t.Fatalf("disable from %s: %s", eff, where)
+			}
+		case ActionDeregister:
+			if eff != StageDisabled {
+				t.Fatalf("deregister from %s: %s", eff, where)
+			}
+		case ActionRestore:
+			t.Fatalf("Plan restored: %s", where)
+		}
+	}
+}
+
+// --- properties ---------------------------------------------------------
+
+// TestPropSafety: the new build and the newest releases are never retired;
+// in-use, pinned, protected, unmanaged and foreign images are never disabled
+// or deregistered and keep their snapshots; no stage is skipped.
+func TestPropSafety(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		checkSafety(t, s, s.plan())
+	})
+}
+
+// TestPropOneDecisionEach: exactly one decision per image, in the documented
+// order, and the inputs are untouched.
+func TestPropOneDecisionEach(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		before := deepCopyImages(s.images)
+		usageBefore := fmt.Sprint(s.usage)
+		plan := s.plan()
+		if !reflect.DeepEqual(s.images, before) || fmt.Sprint(s.usage) != usageBefore {
+			t.Fatal("Plan modified its inputs")
+		}
+		var in, out []string
+		for _, img := range s.images {
+			in = append(in, img.ID)
+		}
+		for i, d := range plan {
+			out = append(out, d.Image.ID)
+			if i > 0 {
+				a, b := plan[i-1].Image, d.Image
+				ka := [3]string{a.Family, a.Channel, a.Region}
+				kb := [3]string{b.Family, b.Channel, b.Region}
+				if slices.Compare(ka[:], kb[:]) > 0 || (ka == kb && CompareVersions(a, b) <= 0) {
+					t.Fatalf("out of order: %s before %s", a.ID, b.ID)
+				}
+			}
+		}
+		slices.Sort(in)
+		slices.Sort(out)
+		if !slices.Equal(in, out) {
+			t.Fatalf("ids in %v, out %v", in, out)
+		}
+	})
+}
+
+// TestPropDeterministic: the same inputs give the same plan, whatever the
+// order of images, consumers and new-build ids.
+func TestPropDeterministic(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		first := s.plan()
+		if again := s.plan(); !reflect.DeepEqual(first, again) {
+			t.Fatal("two runs differ")
+		}
+		shuffled := s
+		shuffled.images = rapid.Permutation(s.images).Draw(t, "images-order")
+		shuffled.newBuild = rapid.Permutation(s.newBuild).Draw(t, "newbuild-order")
+		shuffled.usage = Usage{}
+		for id, cs := range s.usage {
+			shuffled.usage[id] = rapid.Permutation(cs).Draw(t, "consumers-order")
+		}
+		if got := shuffled.plan(); !reflect.DeepEqual(first, got) {
+			for i := range got {
+				if !reflect.DeepEqual(first[i], got[i]) {
+					t.Fatalf("input order changed decision %d:\n%+v\n%+v", i, first[i], got[i])
+				}
+			}
+		}
+	})
+}
+
+// applyAll carries a plan out; dropGone mimics EC2, where a deregistered
+// image disappears from the next listing.
+func applyAll(plan []Decision, at time.Time, dropGone bool) []Image {
+	var out []Image
+	for _, d := range plan {
+		img := Apply(d.Image, d, at)
+		if dropGone && img.Stage == StageDeregistered {
+			continue
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+// TestPropIdempotent: planning again on the state a plan produced, at the
+// same time, asks for nothing more.
+func TestPropIdempotent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		dropGone := rapid.Bool().Draw(t, "drop-gone")
+		next := s
+		next.images = applyAll(s.plan(), s.now, dropGone)
+		for _, d := range next.plan() {
+			if d.Action.Mutates() {
+				t.Fatalf("second plan at the same time acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
+			}
+		}
+	})
+}
+
+// TestPropStagesOverTime: carrying plans out run after run, as time passes,
+// every image moves at most one stage per run and never backwards, and every
+// plan along the way is safe.
+func TestPropStagesOverTime(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		runs := rapid.IntRange(2, 6).Draw(t, "runs")
+		for run := 0; run < runs; run++ {
+			plan := s.plan()
+			checkSafety(t, s, plan)
+			before := map[string]int{}
+			for _, img := range s.images {
+				before[img.ID], _ = img.EffectiveStage(s.now).rank()
+			}
+			s.images = applyAll(plan, s.now, false)
+			for _, img := range s.images {
+				after, ok := img.EffectiveStage(s.now).rank()
+				if !ok {
+					continue // unknown stages are skipped, never changed
+				}
+				if b := before[img.ID]; after < b || after > b+1 {
+					t.Fatalf("run %d: %s went from stage %d to %d", run, img.ID, b, after)
+				}
+			}
+			s.now = s.now.Add(genDuration(t, "step"))
+			s.newBuild = nil
+		}
+	})
+}
+
+// TestPropRestore: restore only brings deprecated or disabled images back,
+// to active, and Plan does not undo it in the same breath.
+func TestPropRestore(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		var ids []string
+		for _, img := range s.images {
+			if rapid.Bool().Draw(t, "restore") {
+				ids = append(ids, img.ID)
+			}
+		}
+		got := Restore(s.images, ids, s.now)
+		if len(got) != len(s.images) {
+			t.Fatalf("%d decisions for %d images", len(got), len(s.images))
+		}
+		for _, d := range got {
+			if d.Action == ActionRestore {
+				eff := d.Image.EffectiveStage(s.now)
+				if (eff != StageDeprecated && eff != StageDisabled) || !slices.Contains(ids, d.Image.ID) || !d.Image.Managed {
+					t.Fatalf("restored %s from %s (requested %v)", d.Image.ID, eff, slices.Contains(ids, d.Image.ID))
+				}
+			} else if d.Action.Mutates() {
+				t.Fatalf("Restore %s on %s", d.Action, d.Image.ID)
+			}
+		}
+		next := s
+		next.images = applyAll(got, s.now, false)
+		for _, d := range next.plan() {
+			if d.Action.Mutates() && slices.Contains(ids, d.Image.ID) && d.Image.Stage == StageActive && d.Image.StageSince.Equal(s.now) {
+				t.Fatalf("restored %s is %s again at once: %q", d.Image.ID, d.Action, d.Reason)
+			}
+		}
+	})
+}
+
+// TestPropVersionOrder: the release order is a strict weak order (and the
+// image order a strict total one), including on versions go-version itself
+// compares inconsistently.
+func TestPropVersionOrder(t *testing.T) {
+	gv := rapid.OneOf(
+		rapid.SampledFrom(versionPool),
+		rapid.StringMatching(`v?[0-9]{1,3}(\.[0-9]{1,3}){0,4}(-[0-9a-z]{1,3}(\.[0-9a-z]{1,3}){0,2})?(\+[a-z0-9]{1,3})?`),
+	)
+	gi := rapid.Custom(func(t *rapid.T) Image {
+		return Image{
+			ID:        rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "id"),
+			Version:   gv.Draw(t, "v"),
+			BuildTime: propNow.Add(time.Duration(rapid.IntRange(0, 2).Draw(t, "t")) * time.Hour),
+		}
+	})
+	rapid.Check(t, func(t *rapid.T) {
+		a, b, c := gi.Draw(t, "a"), gi.Draw(t, "b"), gi.Draw(t, "c")
+		sa, sb, sc := parseSemver(a.Version), parseSemver(b.Version), parseSemver(c.Version)
+		if compareSemver(sa, sb) != -compareSemver(sb, sa) {
+			t.Fatalf("semver not antisymmetric: %q %q", a.Version, b.Version)
+		}
+		if compareSemver(sa, sb) <= 0 && compareSemver(sb, sc) <= 0 && compareSemver(sa, sc) > 0 {
+			t.Fatalf("semver not transitive: %q %q %q", a.Version, b.Version, c.Version)
+		}
+		if CompareVersions(a, b) != -CompareVersions(b, a) {
+			t.Fatalf("not antisymmetric: %+v %+v", a, b)
+		}
+		if CompareVersions(a, b) < 0 && CompareVersions(b, c) < 0 && CompareVersions(a, c) >= 0 {
+			t.Fatalf("not transitive: %+v %+v %+v", a, b, c)
+		}
+		if CompareVersions(a, b) == 0 && !reflect.DeepEqual(a, b) {
+			t.Fatalf("distinct images tie: %+v %+v", a, b)
+		}
+	})
+}
+
+// TestPropTagsRoundTrip: what Tags writes, FromTags reads back (times to the
+// second), without error.
+func TestPropTagsRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		img := genImage(t, "ami-1", propNow)
+		img.Stage = rapid.SampledFrom([]Stage{"", StageActive, StageDeprecated, StageDisabled, StageDeregistered}).Draw(t, "stage")
+		img.Family = rapid.String().Draw(t, "family")
+		img.Parent = rapid.String().Draw(t, "parent")
+		tags := Tags(img, "test")
+		back, err := FromTags(Image{ID: img.ID}, tags)
+		if err != nil {
+			t.Fatalf("FromTags(Tags(img)): %v", err)
+		}
+		sec := func(x time.Time) time.Time { return x.Truncate(time.Second) }
+		if back.Family != img.Family || back.Version != img.Version || back.Channel != img.Channel ||
+			back.Parent != img.Parent || back.Stage != img.Stage || back.Pinned != img.Pinned ||
+			!back.ReleasedAt.Equal(sec(img.ReleasedAt)) || !back.ExpiresAt.Equal(sec(img.ExpiresAt)) ||
+			!back.StageSince.Equal(sec(img.StageSince)) || !IsManaged(back.Tags, "test") {
+			t.Fatalf("round trip lost data:\n%+v\n%+v", img, back)
+		}
+		if !reflect.DeepEqual(Tags(back, "test"), tags) {
+			t.Fatal("Tags(FromTags(Tags(img))) != Tags(img)")
+		}
+	})
+}
