@@ -26,8 +26,9 @@ type Backend interface {
 	// Usage reports who still uses each of the given images.
 	Usage(ctx context.Context, images []lifecycle.Image) (lifecycle.Usage, error)
 	// Record writes release metadata for a newly built image (tags, catalog
-	// entry). With dryRun it only checks that it could.
-	Record(ctx context.Context, img lifecycle.Image, dryRun bool) error
+	// entry) and returns the image as recorded, with its id. With dryRun it
+	// only checks that it could.
+	Record(ctx context.Context, img lifecycle.Image, dryRun bool) (lifecycle.Image, error)
 	// Apply carries one decision out and records the stage it reached, so a
 	// re-run after a crash converges. With dryRun it only checks that it could
 	// (EC2 DryRun, local path checks) and changes nothing.

@@ -30,22 +30,40 @@ func formatDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 }
 
+// maxDurationDays keeps every accepted duration far from time.Duration's
+// limit, so adding one to a timestamp cannot overflow; a century is retention
+// enough.
+const maxDurationDays = 36500
+
 // ParseDuration accepts what users write in HCL for the policy knobs: Go
-// durations ("36h", "90m") plus whole days ("7d", "0d").
+// durations ("36h", "90m") led by an optional number of whole days ("7d",
+// "1d12h"), because retention is thought of in days and Go has no day unit.
+// Negative and empty durations are rejected.
 func ParseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid duration %q: want days like \"7d\", \"1d12h\" or a Go duration like \"36h\"", s)
 	t := strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(t, "d"); ok && n != "" {
-		days, err := strconv.ParseInt(n, 10, 64)
-		if err != nil || days > int64((1<<63-1)/Day) || days < -int64((1<<63-1)/Day) {
-			return 0, fmt.Errorf("invalid duration %q: want whole days like \"7d\" or a Go duration like \"36h\"", s)
+	var days time.Duration
+	if i := strings.IndexByte(t, 'd'); i >= 0 {
+		n, err := strconv.ParseUint(t[:i], 10, 32)
+		if err != nil {
+			return 0, bad
 		}
-		return time.Duration(days) * Day, nil
+		if n > maxDurationDays {
+			return 0, fmt.Errorf("invalid duration %q: at most %d days", s, maxDurationDays)
+		}
+		days, t = time.Duration(n)*Day, t[i+1:]
+		if t == "" {
+			return days, nil
+		}
 	}
 	d, err := time.ParseDuration(t)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: want whole days like \"7d\" or a Go duration like \"36h\"", s)
+	if err != nil || d < 0 {
+		return 0, bad
 	}
-	return d, nil
+	if d > maxDurationDays*Day-days {
+		return 0, fmt.Errorf("invalid duration %q: at most %d days", s, maxDurationDays)
+	}
+	return days + d, nil
 }
 
 // ago renders how long ago t was; "in the future" guards against clock skew

@@ -194,6 +194,9 @@ func FuzzDuration(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if d < 0 || d > maxDurationDays*Day {
+			t.Fatalf("ParseDuration(%q) = %v, out of range", s, d)
+		}
 		out := formatDuration(d)
 		if d%Day == 0 && d != 0 {
 			back, err := ParseDuration(out)

@@ -45,6 +45,7 @@ type Image struct {
 	Parent    string // id of the image this one was built from
 
 	Snapshots []string          // EC2 snapshot ids or local artifact files
+	Size      int64             // bytes of storage held (files, snapshots); 0 when unknown
 	Tags      map[string]string // every tag as read, for reports and custom rules
 }
 

@@ -298,7 +298,8 @@ func (p *planner) decide(img Image) Decision {
 	// What would the policy do next, from when, and why?
 	var (
 		step    Action
-		since   time.Time
+		since   time.Time // the delay runs from here
+		entered time.Time // when the current stage was entered
 		known   = true
 		delay   time.Duration
 		knob    string // the policy knob that sets the delay
@@ -309,6 +310,7 @@ func (p *planner) decide(img Image) Decision {
 	switch eff {
 	case StageActive:
 		activeSince, _ := img.stageSince(StageActive, now)
+		entered = activeSince
 		expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(now)
 		switch {
 		case superseded:
@@ -334,6 +336,7 @@ func (p *planner) decide(img Image) Decision {
 			step, delay, knob = ActionDeregister, pol.DeregisterAfter, "deregister_after"
 		}
 		since, known = img.stageSince(eff, now)
+		entered = since
 		state = fmt.Sprintf("%s %s", eff, ago(now, since))
 		because = fmt.Sprintf("superseded by %s, %s (%s %s)", clip(newestLabel), state, knob, formatDuration(delay))
 	}
@@ -366,8 +369,10 @@ func (p *planner) decide(img Image) Decision {
 
 	// Timing: the stage must have been entered before now (so a stage entered
 	// by carrying out this very plan is never left in the same run, even with
-	// a zero delay) and the delay must have passed.
-	if due := since.Add(delay); !now.After(since) || now.Before(due) {
+	// a zero delay) and the delay must have passed. Supersession itself may be
+	// this instant: the build that supersedes a release deprecates it in the
+	// same run when deprecate_after is zero.
+	if due := since.Add(delay); !now.After(entered) || now.Before(due) {
 		when := "next run"
 		if rem := due.Sub(now); rem > 0 {
 			when = "in " + formatDuration(rem)

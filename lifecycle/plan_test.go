@@ -106,6 +106,15 @@ func TestPlanRules(t *testing.T) {
 			},
 		},
 		{
+			name:     "a new build built this instant supersedes in the same run",
+			images:   append(history(), mk("ami-150", "1.5.0", 0, with(func(i *Image) { i.BuildTime = now }))),
+			newBuild: []string{"ami-150"},
+			want: map[string]want{
+				"ami-150": {ActionKeep, "kept: new build"},
+				"ami-120": {ActionDeprecate, "deprecate: superseded by 1.5.0 (3 newer releases, keep 3)"},
+			},
+		},
+		{
 			name:     "invalid policy keeps everything",
 			images:   history(),
 			policy:   func(p *Policy) { p.KeepReleases = 0 },
@@ -311,11 +320,11 @@ func TestPlanRules(t *testing.T) {
 			want:   map[string]want{"ami-1": {ActionKeep, "kept: newest release (1 of 3)"}},
 		},
 		{
-			name: "expiring right now waits for the next run",
+			name: "expiring right now is deprecated in this run",
 			images: []Image{mk("ami-1", "1.0.0", 40, with(func(i *Image) {
 				i.ExpiresAt = now
 			}))},
-			want: map[string]want{"ami-1": {ActionKeep, "kept: expired 0s ago, deprecate next run"}},
+			want: map[string]want{"ami-1": {ActionDeprecate, "deprecate: expired 0s ago"}},
 		},
 		{
 			name: "expired newest release is never disabled",

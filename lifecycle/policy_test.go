@@ -164,7 +164,7 @@ func TestFormatDuration(t *testing.T) {
 func TestParseDuration(t *testing.T) {
 	good := map[string]time.Duration{
 		"7d": 7 * Day, "0d": 0, " 30d ": 30 * Day, "36h": 36 * time.Hour, "90m": 90 * time.Minute,
-		"1h30m": 90 * time.Minute, "0": 0, "-1d": -Day,
+		"1h30m": 90 * time.Minute, "0": 0, "1d12h": Day + 12*time.Hour, "36500d": 36500 * Day,
 	}
 	for s, want := range good {
 		got, err := ParseDuration(s)
@@ -172,7 +172,7 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"", "d", "7", "1.5d", "7days", "99999999999d", "x"} {
+	for _, s := range []string{"", "d", "7", "1.5d", "7days", "99999999999d", "x", "-1d", "-1h", "1d-1h", "36501d", "36500d1h", "1e9d"} {
 		if _, err := ParseDuration(s); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", s)
 		}

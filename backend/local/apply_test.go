@@ -175,13 +175,13 @@ func TestPathEscapesAreRefused(t *testing.T) {
 	// Record refuses files outside the artifact root, directly or via a link.
 	b, root := setup(t)
 	victim := writeFile(t, filepath.Join(t.TempDir(), "victim.img"), "precious")
-	contains(t, b.Record(context.Background(), release("web", "0", victim), false), "outside the artifact root")
+	contains(t, recordErr(b, release("web", "0", victim), false), "outside the artifact root")
 	link := filepath.Join(root, "out", "link.img")
 	os.MkdirAll(filepath.Dir(link), 0o755)
 	if err := os.Symlink(victim, link); err != nil {
 		t.Fatal(err)
 	}
-	contains(t, b.Record(context.Background(), release("web", "0", link), false), "symlink to "+victim)
+	contains(t, recordErr(b, release("web", "0", link), false), "symlink to "+victim)
 
 	// Apply refuses tampered catalogs (dry or not, disable or delete).
 	cases := map[string]func(e *Entry, root, victim string) string{
@@ -325,7 +325,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 
 	// Dry Record on a fresh tree does not even create the catalog dir.
 	before := tree(t, root)
-	if err := b.Record(context.Background(), img, true); err != nil {
+	if err := recordErr(b, img, true); err != nil {
 		t.Fatal(err)
 	}
 	assertSameTree(t, before, tree(t, root))
@@ -401,5 +401,5 @@ func TestRelativePathsAreStoredRelativeToTheRoot(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	mustApply(t, b, decision(id, lifecycle.ActionDisable))
 	assertExists(t, filepath.Join(root, DefaultDir, "quarantine", id, "a.img"), "a")
-	contains(t, b.Record(context.Background(), release("web", "2", "../elsewhere.img"), false), "contains '..'")
+	contains(t, recordErr(b, release("web", "2", "../elsewhere.img"), false), "contains '..'")
 }

@@ -110,38 +110,47 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) (lifecycl
 // under the artifact root and is hashed. The id is img.ID, or
 // "<family>-<version>-<12 hex of the files' sha256>" when empty, so a re-run
 // of the same build finds its entry. With dryRun it checks and writes nothing.
-func (b *Backend) Record(ctx context.Context, img lifecycle.Image, dryRun bool) error {
+func (b *Backend) Record(ctx context.Context, img lifecycle.Image, dryRun bool) (lifecycle.Image, error) {
 	if b.err != nil {
-		return b.err
+		return img, b.err
 	}
 	if img.Family == "" {
-		return fmt.Errorf("local catalog: record %q: family is required", img.Name)
+		return img, fmt.Errorf("local catalog: record %q: family is required", img.Name)
 	}
 	files, err := b.describeFiles(img.Snapshots)
 	if err != nil {
-		return fmt.Errorf("local catalog: record %s: %w", img.Family, err)
+		return img, fmt.Errorf("local catalog: record %s: %w", img.Family, err)
 	}
 	id := img.ID
 	if id == "" {
 		id = makeID(img, files)
 	}
 	if err := validID(id); err != nil {
-		return fmt.Errorf("local catalog: record: %w", err)
+		return img, fmt.Errorf("local catalog: record: %w", err)
 	}
 	now := b.now()
-	if dryRun {
-		doc, err := b.cat.Read(ctx)
-		if err != nil {
-			return err
-		}
+	var recorded lifecycle.Image
+	record := func(doc *Document) error {
 		if err := recordInto(doc, id, img, files, now); err != nil {
 			return err
 		}
-		return writable(b.cat.Dir())
+		recorded = doc.find(id).image()
+		return nil
 	}
-	return b.cat.Update(ctx, func(doc *Document) error {
-		return recordInto(doc, id, img, files, now)
-	})
+	if dryRun {
+		doc, err := b.cat.Read(ctx)
+		if err != nil {
+			return img, err
+		}
+		if err := record(doc); err != nil {
+			return img, err
+		}
+		return recorded, writable(b.cat.Dir())
+	}
+	if err := b.cat.Update(ctx, record); err != nil {
+		return img, err
+	}
+	return recorded, nil
 }
 
 // describeFiles checks and hashes the artifact files. Paths given relative

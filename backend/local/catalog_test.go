@@ -94,7 +94,7 @@ func TestRecordIdempotent(t *testing.T) {
 	}
 	mustApply(t, b, decision("web-fixed", lifecycle.ActionDeprecate))
 	writeFile(t, a, "v4")
-	contains(t, b.Record(context.Background(), img, false), "web-fixed already exists and is deprecated")
+	contains(t, recordErr(b, img, false), "web-fixed already exists and is deprecated")
 	if e := entry(t, b, "web-fixed"); e.Files[0].SHA256 != sha("v3") {
 		t.Fatalf("files of a deprecated entry replaced: %+v", e.Files)
 	}
@@ -114,7 +114,7 @@ func TestRecordRefusesToReviveATombstone(t *testing.T) {
 	// A byte-identical rebuild gets the same id: it must not silently
 	// become (and stay) the tombstone.
 	writeFile(t, a, "reproducible")
-	contains(t, b.Record(context.Background(), img, false), id+" already exists and is deregistered")
+	contains(t, recordErr(b, img, false), id+" already exists and is deregistered")
 	if e := entry(t, b, id); e.Stage != lifecycle.StageDeregistered || len(e.History) != 4 {
 		t.Fatalf("tombstone changed: %+v", e)
 	}
@@ -122,7 +122,7 @@ func TestRecordRefusesToReviveATombstone(t *testing.T) {
 
 func TestRecordRejectsMissingFile(t *testing.T) {
 	b, root := setup(t)
-	err := b.Record(context.Background(), release("web", "1", filepath.Join(root, "out", "nope.img")), false)
+	err := recordErr(b, release("web", "1", filepath.Join(root, "out", "nope.img")), false)
 	contains(t, err, "nope.img", "does not exist")
 	if _, statErr := os.Stat(b.Catalog().Dir()); statErr == nil {
 		t.Fatal("failed Record created the catalog dir")
@@ -170,7 +170,7 @@ func TestConcurrentWriterGoroutines(t *testing.T) {
 			defer wg.Done()
 			// A Backend each: the flock is per open file, so goroutines
 			// exclude each other exactly like processes do.
-			errs <- New(dir, stepClock()).Record(context.Background(), release("fam", "1.0."+strconv.Itoa(i), f), false)
+			errs <- recordErr(New(dir, stepClock()), release("fam", "1.0."+strconv.Itoa(i), f), false)
 		}()
 	}
 	wg.Wait()
@@ -275,7 +275,7 @@ func TestCorruptCatalog(t *testing.T) {
 	b2 := writeFile(t, filepath.Join(root, "out", "b.img"), "b")
 
 	checks := map[string]error{
-		"Record": b.Record(context.Background(), release("web", "2.0.0", b2), false),
+		"Record": recordErr(b, release("web", "2.0.0", b2), false),
 		"Apply":  b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), false),
 		"DryRun": b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), true),
 	}
@@ -298,7 +298,7 @@ func TestCorruptCatalog(t *testing.T) {
 
 	// A catalog from a newer plugin is refused, not rewritten.
 	os.WriteFile(b.Catalog().Path(), []byte(`{"schema": 2, "entries": []}`), 0o644)
-	contains(t, b.Record(context.Background(), release("web", "2.0.0", b2), false), "schema 2")
+	contains(t, recordErr(b, release("web", "2.0.0", b2), false), "schema 2")
 }
 
 func TestLockWaitHonorsContext(t *testing.T) {

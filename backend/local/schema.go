@@ -129,8 +129,12 @@ func makeID(img lifecycle.Image, files []FileRef) string {
 // image converts an entry to what the planner sees.
 func (e *Entry) image() lifecycle.Image {
 	paths := make([]string, len(e.Files))
+	var size int64
 	for i, f := range e.Files {
 		paths[i] = f.Path
+		if !f.Deleted {
+			size += f.Size
+		}
 	}
 	state := lifecycle.StateAvailable
 	switch e.Stage {
@@ -159,6 +163,7 @@ func (e *Entry) image() lifecycle.Image {
 		Owner:           "",
 		Parent:          e.Parent,
 		Snapshots:       paths,
+		Size:            size,
 	}
 	img.Tags = lifecycleTags(e.Tags, img)
 	return img

@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // Config is the data source's configuration.
@@ -32,7 +34,7 @@ type Config struct {
 	// Directory of the local catalog. Defaults to `.packer-lifecycle`.
 	CatalogDir string `mapstructure:"catalog_dir"`
 	// Only images carrying this managed-by marker. Defaults to
-	// `packer-lifecycle`.
+	// `packer-plugin-lifecycle`.
 	ManagedBy string `mapstructure:"managed_by"`
 
 	constraint version.Constraints
@@ -45,7 +47,7 @@ type DatasourceOutput struct {
 	// Region of the image (`local` for the local catalog).
 	Region string `mapstructure:"region"`
 	// Image name.
-	Name string `mapstructure:"name"`
+	Name    string `mapstructure:"name"`
 	Family  string `mapstructure:"family"`
 	Version string `mapstructure:"version"`
 	Channel string `mapstructure:"channel"`
@@ -91,7 +93,7 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 		c.CatalogDir = ".packer-lifecycle"
 	}
 	if c.ManagedBy == "" {
-		c.ManagedBy = "packer-lifecycle"
+		c.ManagedBy = lifecycle.DefaultManagedBy
 	}
 	var errs []error
 	if c.Family == "" {

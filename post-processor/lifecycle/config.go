@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/durations"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // Backend names accepted by `backend`.
@@ -45,31 +46,35 @@ type Config struct {
 	// current directory.
 	CatalogDir string `mapstructure:"catalog_dir"`
 	// The marker written on every image this plugin manages; images without
-	// it are never retired. Defaults to `packer-lifecycle`.
+	// it are never retired. Defaults to `packer-plugin-lifecycle`.
 	ManagedBy string `mapstructure:"managed_by"`
 
 	// How many of the newest releases of the family and channel are always
 	// kept, in each region. The new build is kept in addition. Defaults to 3.
 	KeepReleases int `mapstructure:"keep_releases"`
 	// No image younger than this is retired, whatever else applies, e.g.
-	// `7d`, `36h`. Defaults to `7d`.
+	// `7d`, `1d12h`, `36h`. Defaults to `7d`.
 	MinAge string `mapstructure:"min_age"`
 	// Sets expires-at on the new build: it is no longer handed out as a
-	// parent after that, e.g. `90d`. Empty: never expires.
+	// parent after that, e.g. `90d`. Defaults to never.
 	ExpireAfter string `mapstructure:"expire_after"`
-	// How long a superseded release stays active before it is deprecated.
+	// How long a superseded release stays active before it is deprecated,
+	// counted from when it was superseded. Defaults to `0s` (next run).
 	DeprecateAfter string `mapstructure:"deprecate_after"`
-	// How long a release stays deprecated before it is disabled.
+	// How long a release stays deprecated before it is disabled. Defaults to
+	// `30d`.
 	DisableAfter string `mapstructure:"disable_after"`
 	// How long a release stays disabled before it is deregistered (deleted).
+	// Defaults to `30d`.
 	DeregisterAfter string `mapstructure:"deregister_after"`
 	// Also delete the snapshots (AWS) or files (local) of deregistered images.
-	// Defaults to true: reclaiming storage is the point.
+	// Defaults to false: snapshots can recreate a deregistered image; local
+	// files stay in quarantine.
 	DeleteSnapshots *bool `mapstructure:"delete_snapshots"`
 	// Deprecate releases past their expires-at even when not superseded. This
 	// is a soft signal: they are never disabled or deleted while they are
-	// among the newest kept releases.
-	DeprecateExpired bool `mapstructure:"deprecate_expired"`
+	// among the newest kept releases. Defaults to true.
+	DeprecateExpired *bool `mapstructure:"deprecate_expired"`
 	// Rules for one channel that override the settings above, e.g. keep 2 rc
 	// releases that expire after 30 days. May be repeated.
 	ChannelPolicies []ChannelPolicy `mapstructure:"channel_policy"`
@@ -99,6 +104,11 @@ type ChannelPolicy struct {
 	ExpireAfter string `mapstructure:"expire_after"`
 	// Releases of this channel never expire.
 	NeverExpire bool `mapstructure:"never_expire"`
+	// Overrides of the top-level delays for this channel; empty: inherited.
+	MinAge          string `mapstructure:"min_age"`
+	DeprecateAfter  string `mapstructure:"deprecate_after"`
+	DisableAfter    string `mapstructure:"disable_after"`
+	DeregisterAfter string `mapstructure:"deregister_after"`
 }
 
 // validate checks the configuration before anything is touched and names the
@@ -123,7 +133,7 @@ func (c *Config) validate() error {
 		"min_age": c.MinAge, "expire_after": c.ExpireAfter, "deprecate_after": c.DeprecateAfter,
 		"disable_after": c.DisableAfter, "deregister_after": c.DeregisterAfter,
 	} {
-		if _, err := durations.Parse(v); err != nil {
+		if _, err := parseOptionalDuration(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
@@ -139,8 +149,13 @@ func (c *Config) validate() error {
 		if cp.KeepReleases < 0 {
 			errs = append(errs, fmt.Errorf("%s.keep_releases: must be at least 1, got %d", where, cp.KeepReleases))
 		}
-		if _, err := durations.Parse(cp.ExpireAfter); err != nil {
-			errs = append(errs, fmt.Errorf("%s.expire_after: %w", where, err))
+		for field, v := range map[string]string{
+			"expire_after": cp.ExpireAfter, "min_age": cp.MinAge, "deprecate_after": cp.DeprecateAfter,
+			"disable_after": cp.DisableAfter, "deregister_after": cp.DeregisterAfter,
+		} {
+			if _, err := parseOptionalDuration(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s.%s: %w", where, field, err))
+			}
 		}
 		if cp.NeverExpire && cp.ExpireAfter != "" {
 			errs = append(errs, fmt.Errorf("%s: never_expire and expire_after contradict each other", where))
@@ -150,4 +165,12 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("report_path: %q should end in .json", c.ReportPath))
 	}
 	return errors.Join(errs...)
+}
+
+// parseOptionalDuration reads a policy duration; empty means "not set".
+func parseOptionalDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return lifecycle.ParseDuration(s)
 }

@@ -1,20 +1,41 @@
 // Package lifecycle is the `lifecycle` post-processor: it records a new build
-// as a release and retires superseded releases per policy.
+// as a release and retires superseded releases per policy. It is the thin
+// shell around the planner: it gathers facts through a backend, lets
+// lifecycle.Plan decide, carries the decisions out and reports.
 package lifecycle
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
+
+// NowEnv overrides the clock (RFC 3339), to rehearse a retention policy over
+// simulated weeks; the e2e tests and the demo use it.
+const NowEnv = "PACKER_LIFECYCLE_NOW"
+
+// amazonBuilders are the BuilderIds whose artifacts are AMIs.
+var amazonBuilders = map[string]bool{
+	"mitchellh.amazonebs": true, "mitchellh.amazon.ebssurrogate": true,
+	"mitchellh.amazon.chroot": true, "mitchellh.amazon.instance": true,
+}
 
 // PostProcessor implements packersdk.PostProcessor.
 type PostProcessor struct {
 	config Config
+	policy lifecycle.Policy
 }
 
 func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
@@ -32,7 +53,11 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 		return err
 	}
 	p.config.setDefaults()
-	return p.config.validate()
+	if err := p.config.validate(); err != nil {
+		return err
+	}
+	p.policy = p.config.policy()
+	return p.policy.Validate()
 }
 
 func (c *Config) setDefaults() {
@@ -43,27 +68,107 @@ func (c *Config) setDefaults() {
 		c.Backend = BackendAuto
 	}
 	if c.CatalogDir == "" {
-		c.CatalogDir = ".packer-lifecycle"
+		c.CatalogDir = local.DefaultDir
 	}
 	c.CatalogDir = filepath.Clean(c.CatalogDir)
 	if c.ManagedBy == "" {
-		c.ManagedBy = "packer-lifecycle"
-	}
-	if c.KeepReleases == 0 {
-		c.KeepReleases = 3
-	}
-	if c.MinAge == "" {
-		c.MinAge = "7d"
-	}
-	if c.DeleteSnapshots == nil {
-		yes := true
-		c.DeleteSnapshots = &yes
+		c.ManagedBy = lifecycle.DefaultManagedBy
 	}
 }
 
 // PostProcess records the artifact, plans, acts (or dry-runs) and reports. The
-// artifact is passed on unchanged.
+// artifact is passed on unchanged, with the release metadata in its state.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	ui.Sayf("lifecycle: family %s, version %s, channel %s", p.config.Family, p.config.Version, p.config.Channel)
-	return source, true, true, nil
+	now, err := clock()
+	if err != nil {
+		return source, true, false, err
+	}
+	be, err := p.backendFor(source, now)
+	if err != nil {
+		return source, true, false, err
+	}
+	var fresh []lifecycle.Image
+	if !p.config.Sweep {
+		if fresh, err = p.newImages(source, be, now); err != nil {
+			return source, true, false, err
+		}
+	}
+	rep, err := p.retire(ctx, ui, be, fresh, now)
+	if rep != nil {
+		if werr := rep.Write(p.reportPath(now)); werr != nil {
+			err = errors.Join(err, fmt.Errorf("writing report: %w", werr))
+		} else {
+			ui.Sayf("lifecycle: report written to %s", p.reportPath(now))
+		}
+	}
+	if err != nil {
+		return source, true, false, err
+	}
+	return &artifact{Artifact: source, release: releaseState(fresh, p.config.ManagedBy)}, true, false, nil
+}
+
+// clock is the wall clock, unless NowEnv rehearses another time.
+func clock() (time.Time, error) {
+	if v := os.Getenv(NowEnv); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", NowEnv, v)
+		}
+		return t.UTC(), nil
+	}
+	return time.Now().UTC(), nil
+}
+
+// backendFor picks where images live: amazon artifacts are AMIs, anything
+// else is files for the local catalog.
+func (p *PostProcessor) backendFor(a packersdk.Artifact, now time.Time) (backend.Backend, error) {
+	kind := p.config.Backend
+	if kind == BackendAuto {
+		kind = BackendLocal
+		if a != nil && amazonBuilders[a.BuilderId()] {
+			kind = BackendAWS
+		}
+	}
+	switch kind {
+	case BackendLocal:
+		return local.New(p.config.CatalogDir, func() time.Time { return now }), nil
+	default:
+		return nil, fmt.Errorf("backend %q is not available in this version of the plugin yet", kind)
+	}
+}
+
+// newImages describes the build's artifact as new releases, one per stored
+// copy (the local catalog holds one).
+func (p *PostProcessor) newImages(a packersdk.Artifact, be backend.Backend, now time.Time) ([]lifecycle.Image, error) {
+	c := &p.config
+	img := lifecycle.Image{
+		Name:       fmt.Sprintf("%s-%s", c.Family, c.Version),
+		Family:     c.Family,
+		Channel:    c.Channel,
+		Version:    c.Version,
+		BuildTime:  now,
+		ReleasedAt: now,
+		ExpiresAt:  p.policy.ExpiresAt(c.Channel, now),
+		Stage:      lifecycle.StageActive,
+		StageSince: now,
+		State:      lifecycle.StateAvailable,
+		Pinned:     c.Pin,
+		Managed:    true,
+		Parent:     c.Parent,
+	}
+	if be.Name() == BackendLocal {
+		if len(a.Files()) == 0 {
+			return nil, fmt.Errorf("the artifact of builder %s has no files for the local catalog: set backend, or sweep = true", a.BuilderId())
+		}
+		img.Snapshots = a.Files()
+	}
+	return []lifecycle.Image{img}, nil
+}
+
+func (p *PostProcessor) reportPath(now time.Time) string {
+	if p.config.ReportPath != "" {
+		return p.config.ReportPath
+	}
+	return filepath.Join(p.config.CatalogDir, "reports",
+		fmt.Sprintf("%s-%s.json", p.config.Family, now.Format("20060102T150405Z")))
 }
