@@ -21,9 +21,10 @@ import (
 const pluginSource = "github.com/packer-lifecycle/lifecycle"
 
 var (
-	toolsDir   string // packer, packer-plugin-amazon (tools/go.mod)
-	pluginPath string // PACKER_PLUGIN_PATH with our plugin and amazon installed
-	repoRoot   string
+	toolsDir     string // packer, packer-plugin-amazon (tools/go.mod)
+	pluginPath   string // PACKER_PLUGIN_PATH with our plugin and amazon installed
+	pluginBinary string // the plugin built for this run
+	repoRoot     string
 )
 
 func TestMain(m *testing.M) { os.Exit(hermetic.Main(m, setup)) }
@@ -50,6 +51,7 @@ func setup(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 	pluginPath = filepath.Join(tmp, "plugins")
 	bin := filepath.Join(tmp, "packer-plugin-lifecycle")
+	pluginBinary = bin
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Dir = repoRoot
 	build.Env = append(os.Environ(), "GOPROXY=off", "GOFLAGS=-mod=readonly")

@@ -318,7 +318,7 @@ func (p *planner) decide(img Image) Decision {
 			since = later(activeSince, g.supersededAt(r, k))
 			delay, knob = pol.DeprecateAfter, "deprecate_after"
 			state = "superseded by " + clip(newestLabel)
-			because = fmt.Sprintf("%s (%d newer releases, keep %d)", state, r, k)
+			because = fmt.Sprintf("%s (%d newer release%s, keep %d)", state, r, plural(r), k)
 		case expired && pol.DeprecateExpired:
 			step = ActionDeprecate
 			since = later(activeSince, img.ExpiresAt)

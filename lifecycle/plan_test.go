@@ -419,7 +419,7 @@ func TestPlanRules(t *testing.T) {
 			policy: func(p *Policy) { p.KeepReleases = 1 },
 			want: map[string]want{
 				"ami-10": {ActionKeep, "kept: newest release (1 of 1)"},
-				"ami-rc": {ActionDeprecate, "deprecate: superseded by 1.10.0 (1 newer releases, keep 1)"},
+				"ami-rc": {ActionDeprecate, "deprecate: superseded by 1.10.0 (1 newer release, keep 1)"},
 				"ami-9":  {ActionDeprecate, "deprecate: superseded by 1.10.0 (2 newer releases, keep 1)"},
 			},
 		},

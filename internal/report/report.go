@@ -4,6 +4,7 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,16 +97,37 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, dryRun bool, err error
 	r.Decisions = append(r.Decisions, e)
 }
 
-// Write saves the report as indented JSON, creating its directory.
-func (r *Report) Write(path string) error {
+// Write saves the report as indented JSON at path, creating its directory.
+// With unique, path is a stem: the report goes to stem.json, or stem-2.json,
+// stem-3.json… whichever does not exist yet, so concurrent runs never
+// overwrite each other's reports. It returns the path written.
+func (r *Report) Write(path string, unique bool) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+		return "", err
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	data = append(data, '\n')
+	if !unique {
+		return path, os.WriteFile(path, data, 0o644)
+	}
+	for n := 1; ; n++ {
+		name := path + ".json"
+		if n > 1 {
+			name = fmt.Sprintf("%s-%d.json", path, n)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if os.IsExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(data)
+		return name, errors.Join(err, f.Close())
+	}
 }
 
 // Lines is the readable summary: one line per decision, then the totals.

@@ -95,10 +95,11 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	}
 	rep, err := p.retire(ctx, ui, be, fresh, now)
 	if rep != nil {
-		if werr := rep.Write(p.reportPath(now)); werr != nil {
+		path, werr := rep.Write(p.reportPath(now))
+		if werr != nil {
 			err = errors.Join(err, fmt.Errorf("writing report: %w", werr))
 		} else {
-			ui.Sayf("lifecycle: report written to %s", p.reportPath(now))
+			ui.Sayf("lifecycle: report written to %s", path)
 		}
 	}
 	if err != nil {
@@ -165,10 +166,11 @@ func (p *PostProcessor) newImages(a packersdk.Artifact, be backend.Backend, now 
 	return []lifecycle.Image{img}, nil
 }
 
-func (p *PostProcessor) reportPath(now time.Time) string {
+// reportPath is report_path, or a unique file per run under the catalog.
+func (p *PostProcessor) reportPath(now time.Time) (string, bool) {
 	if p.config.ReportPath != "" {
-		return p.config.ReportPath
+		return p.config.ReportPath, false
 	}
 	return filepath.Join(p.config.CatalogDir, "reports",
-		fmt.Sprintf("%s-%s.json", p.config.Family, now.Format("20060102T150405Z")))
+		fmt.Sprintf("%s-%s", p.config.Family, now.Format("20060102T150405Z"))), true
 }

@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// catalog is the part of .packer-lifecycle/catalog.json the tests read.
+type catalog struct {
+	Schema  int `json:"schema"`
+	Entries []struct {
+		ID, Family, Version, Channel, Stage, Parent string
+		Files                                       []struct {
+			Path, SHA256, Quarantined string
+			Size                      int64
+			Deleted                   bool
+		}
+		History []struct{ Action, From, To string }
+	} `json:"entries"`
+}
+
+func readCatalog(t *testing.T, dir string) catalog {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, ".packer-lifecycle", "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c catalog
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatalf("catalog.json: %v", err)
+	}
+	return c
+}
+
+type reportFile struct {
+	DryRun    bool     `json:"dry_run"`
+	NewBuild  []string `json:"new_build"`
+	Decisions []struct {
+		ID, Version, Action, Reason, Status string
+	} `json:"decisions"`
+	Summary struct {
+		BytesReclaimed int64          `json:"bytes_reclaimed"`
+		Actions        map[string]int `json:"actions"`
+	} `json:"summary"`
+}
+
+func readReports(t *testing.T, dir string) map[string]reportFile {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, ".packer-lifecycle", "reports", "*.json"))
+	out := map[string]reportFile{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r reportFile
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		out[filepath.Base(p)] = r
+	}
+	return out
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestDemo runs `make demo`'s script end to end and checks its outcome on
+// disk, in the catalog and in the reports, not only what it printed.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(filepath.Join(repoRoot, "example", "local", "demo.sh"), pluginBinary)
+	cmd.Env = append(os.Environ(), "DEMO_DIR="+dir, "PATH="+toolsDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out)
+	}
+	mustContain(t, string(out),
+		"deprecate base-1.0.0-", "superseded by 1.1.0",
+		"disable base-1.0.0-", "deprecated 17d ago (disable_after 7d)",
+		"deregister base-1.0.0-", "4.0 MiB reclaimed",
+		"kept: disabled 0s ago, deregister in 7d",
+		"Reclaimed 4 MiB")
+
+	c := readCatalog(t, dir)
+	stages := map[string]string{}
+	byVersion := map[string]string{}
+	for _, e := range c.Entries {
+		stages[e.Family+" "+e.Version] = e.Stage
+		byVersion[e.Family+" "+e.Version] = e.ID
+	}
+	want := map[string]string{"base 1.0.0": "deregistered", "base 1.1.0": "disabled", "base 1.2.0": "active", "app 1.0.0": "active"}
+	for k, v := range want {
+		if stages[k] != v {
+			t.Errorf("%s is %q, want %q (catalog: %v)", k, stages[k], v, stages)
+		}
+	}
+	for _, e := range c.Entries {
+		switch e.Family + " " + e.Version {
+		case "app 1.0.0":
+			if e.Parent != byVersion["base 1.2.0"] {
+				t.Errorf("app's parent = %q, want the newest supported base %q", e.Parent, byVersion["base 1.2.0"])
+			}
+		case "base 1.0.0":
+			if !e.Files[0].Deleted {
+				t.Errorf("base 1.0.0's file is not marked deleted")
+			}
+			if got := []string{}; len(e.History) != 4 {
+				for _, h := range e.History {
+					got = append(got, h.Action)
+				}
+				t.Errorf("base 1.0.0 history = %v, want record, deprecate, disable, deregister", got)
+			}
+		case "base 1.1.0":
+			q := filepath.Join(dir, ".packer-lifecycle", e.Files[0].Quarantined)
+			if e.Files[0].Quarantined == "" || sha256File(t, q) != e.Files[0].SHA256 {
+				t.Errorf("base 1.1.0 is not intact in quarantine at %q", q)
+			}
+		}
+	}
+	// Files on disk: the deleted release is gone, the quarantined one moved,
+	// the kept ones in place; the child is a copy of its parent.
+	for path, wantExists := range map[string]bool{
+		"out/base-1.0.0.img": false, "out/base-1.1.0.img": false,
+		"out/base-1.2.0.img": true, "out/app-1.0.0.img": true,
+	} {
+		_, err := os.Stat(filepath.Join(dir, path))
+		if exists := err == nil; exists != wantExists {
+			t.Errorf("%s exists = %v, want %v", path, exists, wantExists)
+		}
+	}
+	if sha256File(t, filepath.Join(dir, "out/app-1.0.0.img")) != sha256File(t, filepath.Join(dir, "in/base-1.2.0.raw")) {
+		t.Errorf("app was not built from base 1.2.0")
+	}
+	var reclaimed int64
+	for _, r := range readReports(t, dir) {
+		reclaimed += r.Summary.BytesReclaimed
+	}
+	if reclaimed != 4<<20 {
+		t.Errorf("reports say %d bytes reclaimed, want %d", reclaimed, 4<<20)
+	}
+}
+
+// localTemplate builds one version of family "svc" with the file builder.
+func localTemplate(pp string) string {
+	return requireLifecycle + `
+variable "version" { type = string }
+source "file" "svc" {
+  content = "svc ${var.version}"
+  target  = "out/svc-${var.version}.img"
+}
+build {
+  sources = ["source.file.svc"]
+  post-processor "lifecycle" {
+    family  = "svc"
+    version = var.version
+` + pp + `
+  }
+}
+`
+}
+
+// TestConcurrentBuildsShareOneCatalog: ten packer builds at once write one
+// catalog and none of their releases is lost.
+func TestConcurrentBuildsShareOneCatalog(t *testing.T) {
+	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_releases = 20`))
+	const n = 10
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = packer(dir, "build", "-var", fmt.Sprintf("version=1.0.%d", i), ".")
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		mustSucceed(t, r)
+	}
+	c := readCatalog(t, dir)
+	var versions []string
+	for _, e := range c.Entries {
+		versions = append(versions, e.Version)
+	}
+	sort.Strings(versions)
+	if len(versions) != n {
+		t.Fatalf("catalog has %d releases after %d concurrent builds: %v", len(versions), n, versions)
+	}
+	if got := len(readReports(t, dir)); got != n {
+		t.Errorf("%d reports for %d runs: concurrent runs overwrote each other's report", got, n)
+	}
+}
+
+// treeSnapshot maps every path under dir (but the reports) to its content
+// hash, so a dry run can be shown to change nothing.
+func treeSnapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() || strings.Contains(rel, "reports") || strings.HasPrefix(rel, ".packer.d") || strings.HasPrefix(rel, "packer_cache") {
+			return nil
+		}
+		snap[rel] = sha256File(t, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestDryRunIsATwinThatChangesNothing: a sweep with dry_run plans the same
+// actions a real sweep then carries out, and touches nothing itself.
+func TestDryRunIsATwinThatChangesNothing(t *testing.T) {
+	policy := `keep_releases = 1
+min_age = "0s"
+disable_after = "1d"
+deregister_after = "1d"
+delete_snapshots = true`
+	dir := template(t, "svc.pkr.hcl", localTemplate(policy))
+	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(`
+variable "dry_run" {
+  type    = bool
+  default = false
+}
+source "null" "sweep" { communicator = "none" }
+build {
+  name    = "sweep"
+  sources = ["source.null.sweep"]
+  post-processor "lifecycle" {
+    family  = "svc"
+    sweep   = true
+    dry_run = var.dry_run
+`+policy+`
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := func(day int) []string { return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)} }
+	for i, v := range []string{"1.0.0", "2.0.0"} {
+		mustSucceed(t, packerEnv(dir, at(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
+	}
+	// Day 2 deprecated 1.0.0; day 5: disable is due, on day 9 deregister.
+	for _, day := range []int{5, 9} {
+		before := treeSnapshot(t, dir)
+		dry := packerEnv(dir, at(day), "build", "-only=sweep.*", "-var", "version=x", "-var", "dry_run=true", ".")
+		mustSucceed(t, dry)
+		if after := treeSnapshot(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("day %d: dry run changed files:\nbefore %v\nafter  %v", day, before, after)
+		}
+		real := packerEnv(dir, at(day), "build", "-only=sweep.*", "-var", "version=x", ".")
+		mustSucceed(t, real)
+		action := map[int]string{5: "disable", 9: "deregister"}[day]
+		mustContain(t, dry.stdout, "would "+action+" svc-1.0.0-")
+		mustContain(t, real.stdout, action+" svc-1.0.0-")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
+		t.Errorf("svc 1.0.0's file still exists after deregistration (err=%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "svc-2.0.0.img")); err != nil {
+		t.Errorf("the kept release's file is gone: %v", err)
+	}
+}
+
+// TestParentMustBeSupported: the data source refuses to hand out a parent
+// when no release qualifies, and says why, failing the build before it runs.
+func TestParentMustBeSupported(t *testing.T) {
+	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_releases = 1
+min_age = "0s"`))
+	mustSucceed(t, packerEnv(dir, []string{"PACKER_LIFECYCLE_NOW=2026-03-01T00:00:00Z"}, "build", "-var", "version=1.0.0", "."))
+	child := requireLifecycle + `
+data "lifecycle-image" "parent" {
+  family             = "svc"
+  version_constraint = ">= 2.0"
+}
+source "file" "child" {
+  source = data.lifecycle-image.parent.path
+  target = "out/child.img"
+}
+build { sources = ["source.file.child"] }
+`
+	if err := os.MkdirAll(filepath.Join(dir, "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "child", "child.pkr.hcl"), []byte(child), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := packer(dir, "build", "child")
+	if r.code == 0 {
+		t.Fatalf("child build started from an unsupported parent: %s", r)
+	}
+	mustContain(t, r.stdout+r.stderr, "no supported release of family svc, channel stable: passed over 1 outside >= 2.0")
+	if _, err := os.Stat(filepath.Join(dir, "out", "child.img")); !os.IsNotExist(err) {
+		t.Errorf("the child was built anyway")
+	}
+}
+
+// TestArtifactWithoutFilesNeedsSweepOrBackend: a null build cannot be
+// recorded in the local catalog; the error says what to do.
+func TestArtifactWithoutFilesNeedsSweepOrBackend(t *testing.T) {
+	dir := template(t, "t.pkr.hcl", requireLifecycle+`
+source "null" "x" { communicator = "none" }
+build {
+  sources = ["source.null.x"]
+  post-processor "lifecycle" {
+    family  = "svc"
+    version = "1.0.0"
+  }
+}
+`)
+	r := packer(dir, "build", ".")
+	if r.code == 0 {
+		t.Fatalf("recorded an artifact without files: %s", r)
+	}
+	mustContain(t, r.stdout+r.stderr, "has no files for the local catalog: set backend, or sweep = true")
+}
