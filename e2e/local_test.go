@@ -259,7 +259,9 @@ build {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	at := func(day int) []string { return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)} }
+	at := func(day int) []string {
+		return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)}
+	}
 	for i, v := range []string{"1.0.0", "2.0.0"} {
 		mustSucceed(t, packerEnv(dir, at(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
 	}
@@ -279,6 +281,9 @@ build {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
 		t.Errorf("svc 1.0.0's file still exists after deregistration (err=%v)", err)
+	}
+	if r := readReports(t, dir); len(r) != 6 {
+		t.Errorf("%d reports, want one per run (6)", len(r))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "svc-2.0.0.img")); err != nil {
 		t.Errorf("the kept release's file is gone: %v", err)
@@ -336,4 +341,63 @@ build {
 		t.Fatalf("recorded an artifact without files: %s", r)
 	}
 	mustContain(t, r.stdout+r.stderr, "has no files for the local catalog: set backend, or sweep = true")
+}
+
+// TestRestoreBringsBackAQuarantinedRelease: a disabled release's files come
+// back from quarantine to where they were, byte for byte, on request.
+func TestRestoreBringsBackAQuarantinedRelease(t *testing.T) {
+	policy := `keep_releases = 1
+min_age = "0s"
+disable_after = "1d"`
+	dir := template(t, "svc.pkr.hcl", localTemplate(policy))
+	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(`
+variable "restore" {
+  type    = list(string)
+  default = []
+}
+source "null" "sweep" { communicator = "none" }
+build {
+  name    = "sweep"
+  sources = ["source.null.sweep"]
+  post-processor "lifecycle" {
+    family  = "svc"
+    sweep   = true
+    restore = var.restore
+`+policy+`
+  }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := func(day int) []string { return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)} }
+	mustSucceed(t, packerEnv(dir, at(1), "build", "-only=file.svc", "-var", "version=1.0.0", "."))
+	original := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img"))
+	mustSucceed(t, packerEnv(dir, at(2), "build", "-only=file.svc", "-var", "version=2.0.0", "."))
+	mustSucceed(t, packerEnv(dir, at(5), "build", "-only=sweep.*", "-var", "version=x", "."))
+	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
+		t.Fatalf("svc 1.0.0 was not quarantined (err=%v)", err)
+	}
+	var id string
+	for _, e := range readCatalog(t, dir).Entries {
+		if e.Version == "1.0.0" {
+			id = e.ID
+		}
+	}
+	bad := packerEnv(dir, at(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["svc-nope"]`, ".")
+	if bad.code == 0 {
+		t.Fatalf("restoring an unknown release succeeded: %s", bad)
+	}
+	mustContain(t, bad.stdout+bad.stderr, "restore: no release svc-nope in family svc")
+
+	r := packerEnv(dir, at(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "restore "+id)
+	if got := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img")); got != original {
+		t.Errorf("restored file differs from the original")
+	}
+	for _, e := range readCatalog(t, dir).Entries {
+		if e.ID == id && e.Stage != "active" {
+			t.Errorf("restored release is %s, want active", e.Stage)
+		}
+	}
 }

@@ -87,6 +87,10 @@ type Config struct {
 	// Retire per policy without recording the build's artifact (for a
 	// scheduled clean-up build that uses the `null` builder).
 	Sweep bool `mapstructure:"sweep"`
+	// Bring these releases (ids) back from deprecated or disabled to active,
+	// instead of retiring anything; needs `sweep = true`. Pin a restored
+	// release to keep it from being retired again.
+	Restore []string `mapstructure:"restore"`
 	// Where the JSON report is written. Defaults to
 	// `<catalog_dir>/reports/<family>-<time>.json`.
 	ReportPath string `mapstructure:"report_path"`
@@ -160,6 +164,9 @@ func (c *Config) validate() error {
 		if cp.NeverExpire && cp.ExpireAfter != "" {
 			errs = append(errs, fmt.Errorf("%s: never_expire and expire_after contradict each other", where))
 		}
+	}
+	if len(c.Restore) > 0 && !c.Sweep {
+		errs = append(errs, errors.New("restore: needs sweep = true (a restore records no build)"))
 	}
 	if c.ReportPath != "" && filepath.Ext(c.ReportPath) != ".json" {
 		errs = append(errs, fmt.Errorf("report_path: %q should end in .json", c.ReportPath))

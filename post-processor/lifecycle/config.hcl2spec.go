@@ -10,10 +10,14 @@ import (
 // FlatChannelPolicy is an auto-generated flat version of ChannelPolicy.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatChannelPolicy struct {
-	Name         *string `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
-	KeepReleases *int    `mapstructure:"keep_releases" cty:"keep_releases" hcl:"keep_releases"`
-	ExpireAfter  *string `mapstructure:"expire_after" cty:"expire_after" hcl:"expire_after"`
-	NeverExpire  *bool   `mapstructure:"never_expire" cty:"never_expire" hcl:"never_expire"`
+	Name            *string `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	KeepReleases    *int    `mapstructure:"keep_releases" cty:"keep_releases" hcl:"keep_releases"`
+	ExpireAfter     *string `mapstructure:"expire_after" cty:"expire_after" hcl:"expire_after"`
+	NeverExpire     *bool   `mapstructure:"never_expire" cty:"never_expire" hcl:"never_expire"`
+	MinAge          *string `mapstructure:"min_age" cty:"min_age" hcl:"min_age"`
+	DeprecateAfter  *string `mapstructure:"deprecate_after" cty:"deprecate_after" hcl:"deprecate_after"`
+	DisableAfter    *string `mapstructure:"disable_after" cty:"disable_after" hcl:"disable_after"`
+	DeregisterAfter *string `mapstructure:"deregister_after" cty:"deregister_after" hcl:"deregister_after"`
 }
 
 // FlatMapstructure returns a new FlatChannelPolicy.
@@ -28,10 +32,14 @@ func (*ChannelPolicy) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec
 // The decoded values from this spec will then be applied to a FlatChannelPolicy.
 func (*FlatChannelPolicy) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"name":          &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
-		"keep_releases": &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
-		"expire_after":  &hcldec.AttrSpec{Name: "expire_after", Type: cty.String, Required: false},
-		"never_expire":  &hcldec.AttrSpec{Name: "never_expire", Type: cty.Bool, Required: false},
+		"name":             &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"keep_releases":    &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
+		"expire_after":     &hcldec.AttrSpec{Name: "expire_after", Type: cty.String, Required: false},
+		"never_expire":     &hcldec.AttrSpec{Name: "never_expire", Type: cty.Bool, Required: false},
+		"min_age":          &hcldec.AttrSpec{Name: "min_age", Type: cty.String, Required: false},
+		"deprecate_after":  &hcldec.AttrSpec{Name: "deprecate_after", Type: cty.String, Required: false},
+		"disable_after":    &hcldec.AttrSpec{Name: "disable_after", Type: cty.String, Required: false},
+		"deregister_after": &hcldec.AttrSpec{Name: "deregister_after", Type: cty.String, Required: false},
 	}
 	return s
 }
@@ -66,6 +74,7 @@ type FlatConfig struct {
 	Pin                 *bool               `mapstructure:"pin" cty:"pin" hcl:"pin"`
 	DryRun              *bool               `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
 	Sweep               *bool               `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
+	Restore             []string            `mapstructure:"restore" cty:"restore" hcl:"restore"`
 	ReportPath          *string             `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
 }
 
@@ -108,6 +117,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"pin":                        &hcldec.AttrSpec{Name: "pin", Type: cty.Bool, Required: false},
 		"dry_run":                    &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
 		"sweep":                      &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
+		"restore":                    &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
 		"report_path":                &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
 	}
 	return s

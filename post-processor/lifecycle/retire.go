@@ -52,6 +52,14 @@ func (p *PostProcessor) retire(ctx context.Context, ui packersdk.Ui, be backend.
 	}
 
 	decisions := lifecycle.Plan(images, usage, p.policy, now, rep.NewBuild)
+	if len(c.Restore) > 0 {
+		for _, id := range c.Restore {
+			if !slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == id }) {
+				return rep, fmt.Errorf("restore: no release %s in family %s", id, c.Family)
+			}
+		}
+		decisions = lifecycle.Restore(images, c.Restore, now)
+	}
 	for _, d := range decisions {
 		var err error
 		if d.Action.Mutates() {
