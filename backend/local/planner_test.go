@@ -57,8 +57,8 @@ func TestPlannerSweepConverges(t *testing.T) {
 	}
 
 	// The newest two releases are kept; the third was superseded by today's
-	// build and retires from the next run on, one stage a day; older ones
-	// are tombstones with their files gone.
+	// build and deprecated in the same run, the older ones advanced one stage
+	// a day; the oldest are tombstones with their files gone.
 	all, err := b.ListWithTombstones(ctx, backend.Query{Family: "web"})
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +79,10 @@ func TestPlannerSweepConverges(t *testing.T) {
 		}
 	}
 	want := map[string]lifecycle.Stage{
-		"1.7.0": lifecycle.StageActive, "1.6.0": lifecycle.StageActive, "1.5.0": lifecycle.StageActive,
-		"1.4.0": lifecycle.StageDeprecated, "1.3.0": lifecycle.StageDisabled,
+		"1.7.0": lifecycle.StageActive, "1.6.0": lifecycle.StageActive, "1.5.0": lifecycle.StageDeprecated,
+		"1.4.0": lifecycle.StageDisabled,
 	}
-	for day := 0; day < 3; day++ {
+	for day := 0; day < 4; day++ {
 		want[fmt.Sprintf("1.%d.0", day)] = lifecycle.StageDeregistered
 	}
 	for v, s := range want {
