@@ -1,0 +1,103 @@
+package lifecycle
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+func configure(t *testing.T, raw map[string]interface{}) (*PostProcessor, error) {
+	t.Helper()
+	var p PostProcessor
+	return &p, p.Configure(raw)
+}
+
+func TestConfigMapsEveryKnobToThePolicy(t *testing.T) {
+	p, err := configure(t, map[string]interface{}{
+		"family": "web", "version": "1.2.3", "keep_releases": 4, "min_age": "2d", "expire_after": "90d",
+		"deprecate_after": "1d12h", "disable_after": "14d", "deregister_after": "30d",
+		"delete_snapshots": true, "deprecate_expired": false, "managed_by": "team-a",
+		"channel_policy": []map[string]interface{}{
+			{"name": "rc", "keep_releases": 2, "expire_after": "30d", "disable_after": "1d"},
+			{"name": "stable", "never_expire": true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, day := p.policy, lifecycle.Day
+	want := lifecycle.Policy{
+		KeepReleases: 4, MinAge: 2 * day, ExpireAfter: 90 * day, DeprecateAfter: day + 12*time.Hour,
+		DisableAfter: 14 * day, DeregisterAfter: 30 * day, DeleteSnapshots: true, DeprecateExpired: false,
+		ManagedBy: "team-a",
+	}
+	if eff := got.For("other"); !equalPolicy(eff, want) {
+		t.Errorf("policy = %+v\nwant     %+v", eff, want)
+	}
+	rc := got.For("rc")
+	if rc.KeepReleases != 2 || rc.ExpireAfter != 30*day || rc.DisableAfter != day || rc.MinAge != 2*day {
+		t.Errorf("rc policy = %+v", rc)
+	}
+	if st := got.For("stable"); st.ExpireAfter != 0 || st.KeepReleases != 4 {
+		t.Errorf("stable policy = %+v", st)
+	}
+}
+
+func equalPolicy(a, b lifecycle.Policy) bool {
+	a.Channels, b.Channels, a.Owners, b.Owners = nil, nil, nil, nil
+	return a.KeepReleases == b.KeepReleases && a.MinAge == b.MinAge && a.ExpireAfter == b.ExpireAfter &&
+		a.DeprecateAfter == b.DeprecateAfter && a.DisableAfter == b.DisableAfter &&
+		a.DeregisterAfter == b.DeregisterAfter && a.DeleteSnapshots == b.DeleteSnapshots &&
+		a.DeprecateExpired == b.DeprecateExpired && a.ManagedBy == b.ManagedBy
+}
+
+func TestConfigDefaultsAreTheCautiousPolicy(t *testing.T) {
+	p, err := configure(t, map[string]interface{}{"family": "web", "version": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalPolicy(p.policy, lifecycle.DefaultPolicy()) {
+		t.Errorf("defaults = %+v, want lifecycle.DefaultPolicy() %+v", p.policy, lifecycle.DefaultPolicy())
+	}
+	c := p.config
+	if c.Channel != "stable" || c.Backend != BackendAuto || c.CatalogDir != ".packer-lifecycle" {
+		t.Errorf("defaults: channel %q backend %q catalog_dir %q", c.Channel, c.Backend, c.CatalogDir)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		raw  map[string]interface{}
+		want []string
+	}{
+		{map[string]interface{}{}, []string{"family: must be set", "version: must be set"}},
+		{map[string]interface{}{"family": "a", "sweep": true, "restore": []string{"x"}}, nil},
+		{map[string]interface{}{"family": "a", "version": "1", "restore": []string{"x"}}, []string{"restore: needs sweep = true"}},
+		{map[string]interface{}{"family": "a", "version": "1", "disable_after": "-1d", "deregister_after": "soon"},
+			[]string{"disable_after: invalid duration", "deregister_after: invalid duration"}},
+		{map[string]interface{}{"family": "a", "version": "1", "report_path": "r.txt"}, []string{"report_path:"}},
+		{map[string]interface{}{"family": "a", "version": "1", "channel_policy": []map[string]interface{}{
+			{"name": "rc", "never_expire": true, "expire_after": "1d"}, {"name": "rc", "min_age": "x"},
+		}}, []string{"channel_policy[0]: never_expire and expire_after contradict", `channel_policy[1].name: channel "rc" has more than one`, "channel_policy[1].min_age: invalid duration"}},
+	}
+	for _, tc := range cases {
+		_, err := configure(t, tc.raw)
+		if len(tc.want) == 0 {
+			if err != nil {
+				t.Errorf("%v: unexpected error %v", tc.raw, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%v: accepted", tc.raw)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q lacks %q", tc.raw, err, w)
+			}
+		}
+	}
+}
