@@ -369,7 +369,9 @@ build {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	at := func(day int) []string { return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)} }
+	at := func(day int) []string {
+		return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)}
+	}
 	mustSucceed(t, packerEnv(dir, at(1), "build", "-only=file.svc", "-var", "version=1.0.0", "."))
 	original := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img"))
 	mustSucceed(t, packerEnv(dir, at(2), "build", "-only=file.svc", "-var", "version=2.0.0", "."))
