@@ -151,7 +151,8 @@ func FuzzFromTags(f *testing.F) {
 		// Whatever was read writes back and reads again identically.
 		out := Tags(img, "m")
 		again, err2 := FromTags(Image{ID: "ami-1"}, out)
-		if err2 != nil {
+		// An unknown stage is kept as read, so it is reported again.
+		if err2 != nil && (knownStage(img.Stage) || strings.Count(err2.Error(), "\n") > 0) {
 			t.Fatalf("re-reading written tags: %v", err2)
 		}
 		if !reflect.DeepEqual(Tags(again, "m"), out) {

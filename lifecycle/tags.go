@@ -70,7 +70,8 @@ func IsManaged(tags map[string]string, managedBy string) bool {
 // FromTags fills img's lifecycle fields from tags and records the tags in
 // img.Tags (a copy). Keys that are absent leave the field as it was; "" means
 // unset. A bad value is reported in the returned error, which names the key,
-// and leaves that field as it was, while every other key is still applied:
+// and leaves that field as it was (except an unknown stage, kept so that the
+// planner skips the image), while every other key is still applied:
 // one hand-edited tag should not hide the rest of an image's metadata. An
 // unrecognised pin value counts as pinned, since a person who wrote it
 // meant to keep the image. It never panics.
@@ -103,9 +104,11 @@ func FromTags(img Image, tags map[string]string) (Image, error) {
 	tm(TagStageSince, &img.StageSince)
 	if v, ok := tags[TagStage]; ok {
 		s := Stage(strings.TrimSpace(v))
-		if _, known := s.rank(); known {
-			img.Stage = s
-		} else {
+		// An unknown stage is kept as read (unlike other bad values): the
+		// planner skips an image whose stage it does not know, where the
+		// previous value would have it planned as active.
+		img.Stage = s
+		if _, known := s.rank(); !known {
 			errs = append(errs, fmt.Errorf("%s: unknown stage %q (want active, deprecated, disabled or deregistered)", TagStage, clip(v)))
 		}
 	}

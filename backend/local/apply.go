@@ -91,6 +91,16 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, true, dry); err != nil {
+				// Put back what was already moved: the entry stays
+				// deprecated, and a deprecated release still launches.
+				for j := i - 1; j >= 0 && !dry; j-- {
+					if rerr := c.moveOne(e, j, false, false); rerr != nil {
+						err = fmt.Errorf("%w; moving %s back also failed: %v", err, e.Files[j].Path, rerr)
+					}
+				}
+				if !dry {
+					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
+				}
 				return fail("%v", err)
 			}
 		}
@@ -201,7 +211,7 @@ func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
 	if f.Deleted {
 		return fmt.Errorf("file %s was deleted", f.Path)
 	}
-	home, err := c.safePath(f.Path)
+	home, err := c.safeHome(f.Path)
 	if err != nil {
 		return err
 	}
@@ -241,7 +251,7 @@ func (c *Catalog) deleteOne(e *Entry, i int, dry bool) error {
 	if ok, err := exists(loc); err != nil {
 		return err
 	} else if !ok && f.Quarantined == "" {
-		if loc, err = c.safePath(f.Path); err != nil {
+		if loc, err = c.safeHome(f.Path); err != nil {
 			return err
 		}
 	}

@@ -88,6 +88,19 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) (lifecycl
 	if err != nil {
 		return nil, err
 	}
+	// A dry-run Record writes nothing: its image is passed in but is not in
+	// the catalog. Count it as the live entry the real run would have
+	// recorded, so its parent and backing file are in use in both runs.
+	for _, img := range images {
+		if img.ID == "" || doc.find(img.ID) != nil || img.Stage == lifecycle.StageDeregistered {
+			continue
+		}
+		e := Entry{ID: img.ID, Family: img.Family, Stage: lifecycle.StageActive, Managed: img.Managed, Parent: img.Parent}
+		for _, p := range img.Snapshots {
+			e.Files = append(e.Files, FileRef{Path: p})
+		}
+		doc.Entries = append(doc.Entries, e)
+	}
 	backing, err := b.cat.backingUsers(doc)
 	if err != nil {
 		return nil, err
@@ -176,7 +189,7 @@ func (b *Backend) describeFiles(paths []string) ([]FileRef, error) {
 		seen[stored] = true
 		loc, err := b.cat.safePath(stored)
 		if err != nil {
-			return nil, fmt.Errorf("artifact file %s: %w (set the artifact root to a directory containing it)", p, err)
+			return nil, fmt.Errorf("artifact file %s: %w (artifact files must lie under the directory that contains the catalog directory: put catalog_dir beside the build's output)", p, err)
 		}
 		if within(loc, resolveExisting(b.cat.Dir())) {
 			return nil, fmt.Errorf("artifact file %s lies inside the catalog directory %s", p, b.cat.Dir())
@@ -237,11 +250,13 @@ func sameFiles(a, b []FileRef) bool {
 }
 
 // setMeta copies the release metadata the build owns. Stage, history and
-// released_at belong to the catalog and are left alone.
+// released_at belong to the catalog and are left alone. A build can set a
+// pin or a protection but never clears one: a re-record of the same build
+// must not expose a release someone chose to keep.
 func setMeta(e *Entry, img lifecycle.Image) {
 	e.Family, e.Version, e.Channel, e.Name = img.Family, img.Version, img.Channel, img.Name
 	e.BuildTime, e.ExpiresAt = img.BuildTime.UTC(), img.ExpiresAt.UTC()
-	e.Pinned, e.Protected, e.Parent = img.Pinned, img.Protected, img.Parent
+	e.Pinned, e.Protected, e.Parent = e.Pinned || img.Pinned, e.Protected || img.Protected, img.Parent
 	e.Tags = maps.Clone(img.Tags)
 	if len(e.Tags) == 0 {
 		e.Tags = nil

@@ -85,10 +85,17 @@ func (c *Catalog) ArtifactRoot() string { return c.root }
 func (c *Catalog) QuarantineDir() string { return filepath.Join(c.dir, quarantine) }
 
 // Read returns the current content under a shared lock. A missing catalog
-// reads as empty, without creating anything.
+// reads as empty, without creating anything. Without a lock file (a catalog
+// copied or checked out without it) no writer holds the lock, and since
+// catalog.json is only ever replaced by rename, reading it without one is
+// safe: a read creates nothing, so a dry run leaves no trace.
 func (c *Catalog) Read(ctx context.Context) (*Document, error) {
 	if _, err := os.Stat(c.Path()); errors.Is(err, fs.ErrNotExist) {
 		return &Document{Schema: SchemaVersion}, nil
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, lockName)); errors.Is(err, fs.ErrNotExist) {
+		doc, _, err := c.load()
+		return doc, err
 	}
 	unlock, err := c.lock(ctx, false)
 	if err != nil {
@@ -136,9 +143,7 @@ func (c *Catalog) lock(ctx context.Context, exclusive bool) (func(), error) {
 		// Readers open read-only when the lock file exists, so a user who
 		// may only read the catalog can still list it.
 		how = syscall.LOCK_SH
-		if f, err = os.Open(path); errors.Is(err, fs.ErrNotExist) {
-			f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-		}
+		f, err = os.Open(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("local catalog: lock: %w", err)

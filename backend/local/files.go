@@ -92,6 +92,21 @@ func (c *Catalog) safePath(recorded string) (string, error) {
 	return loc, nil
 }
 
+// safeHome is safePath for a recorded (home) path: on top, it refuses
+// anything inside the catalog directory (the catalog, its lock and backup,
+// reports, the quarantine of any entry), which Record never accepts as an
+// artifact and a hand-edited catalog must not make us move or delete.
+func (c *Catalog) safeHome(recorded string) (string, error) {
+	loc, err := c.safePath(recorded)
+	if err != nil {
+		return "", err
+	}
+	if dir := resolveExisting(c.dir); loc == dir || within(loc, dir) {
+		return "", fmt.Errorf("refusing path %q: it lies inside the catalog directory %s", recorded, c.dir)
+	}
+	return loc, nil
+}
+
 func withinAny(p string, roots []string) bool {
 	for _, r := range roots {
 		if within(p, r) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -172,5 +174,13 @@ func (p *PostProcessor) reportPath(now time.Time) (string, bool) {
 		return p.config.ReportPath, false
 	}
 	return filepath.Join(p.config.CatalogDir, "reports",
-		fmt.Sprintf("%s-%s", p.config.Family, now.Format("20060102T150405Z"))), true
+		fmt.Sprintf("%s-%s", fileSafe(p.config.Family), now.Format("20060102T150405Z"))), true
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
+
+// fileSafe makes a family name usable as one file name: no separators and
+// no "..", so the report cannot land outside the reports directory.
+func fileSafe(s string) string {
+	return strings.ReplaceAll(unsafeFileChars.ReplaceAllString(s, "_"), "..", "_")
 }

@@ -1,0 +1,23 @@
+package lifecycle
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The default report file is named after the family; a family with path
+// separators or ".." must not put it outside <catalog_dir>/reports.
+func TestDefaultReportPathStaysInReportsDir(t *testing.T) {
+	for _, fam := range []string{"../../../tmp/evil", "team/web", `a\..\..\b`, ".."} {
+		p, err := configure(t, map[string]interface{}{"family": fam, "version": "1", "catalog_dir": "cat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stem, unique := p.reportPath(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+		if !unique || filepath.Dir(stem) != filepath.Join("cat", "reports") || strings.Contains(filepath.Base(stem), "..") {
+			t.Errorf("family %q: report stem %q is not a plain file in cat/reports", fam, stem)
+		}
+	}
+}
