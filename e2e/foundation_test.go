@@ -119,6 +119,12 @@ keep_releases = -2`), []string{"keep_releases: must be at least 1"}},
 		{"bad backend", pp(`family = "a"
 version = "1"
 backend = "gcp"`), []string{`backend: "gcp" is not one of`}},
+		{"aws backend not yet available", pp(`family = "a"
+version = "1"
+backend = "aws"`), []string{`backend: "aws" is not available in this version of the plugin yet`}},
+		{"pin with sweep", pp(`family = "a"
+sweep = true
+pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},
 		{"channel policy without name", pp(`family = "a"
 version = "1"
 channel_policy {

@@ -26,6 +26,7 @@ type catalog struct {
 			Deleted                   bool
 		}
 		History []struct{ Action, From, To string }
+		Tags    map[string]string
 	} `json:"entries"`
 }
 
@@ -113,6 +114,9 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	for _, e := range c.Entries {
+		if got := e.Tags["lifecycle:managed-by"]; got != "packer-plugin-lifecycle" {
+			t.Errorf("%s %s carries managed-by %q", e.Family, e.Version, got)
+		}
 		switch e.Family + " " + e.Version {
 		case "app 1.0.0":
 			if e.Parent != byVersion["base 1.2.0"] {

@@ -66,6 +66,9 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 		return fmt.Errorf("local catalog: %s %s: %s", d.Action, e.ID, fmt.Sprintf(format, args...))
 	}
 	reason := d.Reason
+	if !c.ours(e) {
+		return fail("entry is managed by %q, not %q", e.Tags[lifecycle.TagManagedBy], c.managedBy)
+	}
 
 	switch d.Action {
 	case lifecycle.ActionDeprecate:

@@ -72,7 +72,9 @@ func (b *Backend) list(ctx context.Context, q backend.Query, tombstones bool) ([
 		if !e.live() && !tombstones {
 			continue
 		}
-		out = append(out, e.image())
+		img := e.image()
+		img.Managed = b.cat.ours(e)
+		out = append(out, img)
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,8 +39,9 @@ const (
 // paths: every operation re-reads the file under the lock, so several
 // processes (parallel packer builds) can share one catalog.
 type Catalog struct {
-	dir  string // absolute catalog directory
-	root string // absolute artifact root
+	dir       string // absolute catalog directory
+	root      string // absolute artifact root
+	managedBy string // the marker of entries we may retire; "" accepts any
 }
 
 // Option configures Open.
@@ -50,6 +52,18 @@ type Option func(*Catalog)
 // working directory for the default ./.packer-lifecycle).
 func WithArtifactRoot(root string) Option {
 	return func(c *Catalog) { c.root = root }
+}
+
+// WithManagedBy sets the managed-by marker (lifecycle:managed-by tag) that
+// entries must carry to count as managed: two teams sharing a catalog with
+// different markers never retire each other's releases.
+func WithManagedBy(marker string) Option {
+	return func(c *Catalog) { c.managedBy = marker }
+}
+
+// ours reports whether the entry is managed by this catalog's marker.
+func (c *Catalog) ours(e *Entry) bool {
+	return e.Managed && (c.managedBy == "" || e.Tags[lifecycle.TagManagedBy] == c.managedBy)
 }
 
 // Open returns the catalog in dir ("" means DefaultDir). It creates nothing:

@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -145,4 +147,37 @@ func TestReadWithoutLockFileCreatesNothing(t *testing.T) {
 	}
 	list(t, b, "web")
 	assertSameTree(t, before, tree(t, root))
+}
+
+// TestManagedByMarkerSeparatesOwners: entries recorded under another
+// managed-by marker are listed as unmanaged and refused by Apply, so two
+// teams sharing one catalog never retire each other's releases.
+func TestManagedByMarkerSeparatesOwners(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, DefaultDir)
+	ctx := context.Background()
+	teamA := New(dir, stepClock(), WithManagedBy("team-a"))
+	teamB := New(dir, stepClock(), WithManagedBy("team-b"))
+	img := release("web", "1.0.0", writeFile(t, filepath.Join(root, "out", "a.img"), "a"))
+	img.Tags = map[string]string{lifecycle.TagManagedBy: "team-a"}
+	rec, err := teamA.Record(ctx, img, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]*Backend{"team-a": teamA, "team-b": teamB} {
+		imgs, err := b.List(ctx, backend.Query{Family: "web"})
+		if err != nil || len(imgs) != 1 {
+			t.Fatalf("%s: list = %v, %v", name, imgs, err)
+		}
+		if want := name == "team-a"; imgs[0].Managed != want {
+			t.Errorf("%s sees managed = %v, want %v", name, imgs[0].Managed, want)
+		}
+	}
+	d := lifecycle.Decision{Image: rec, Action: lifecycle.ActionDeprecate}
+	if err := teamB.Apply(ctx, d, false); err == nil || !strings.Contains(err.Error(), `managed by "team-a", not "team-b"`) {
+		t.Errorf("team-b deprecated team-a's release: err = %v", err)
+	}
+	if err := teamA.Apply(ctx, d, false); err != nil {
+		t.Errorf("team-a cannot deprecate its own release: %v", err)
+	}
 }

@@ -38,7 +38,11 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 				continue
 			}
 			cur := c.absPath(f.Path)
-			if ok, _ := exists(c.quarantineLoc(e, j)); ok {
+			inQuarantine, err := exists(c.quarantineLoc(e, j))
+			if err != nil { // unknown: guessing "not there" could hide a backing file
+				return nil, fmt.Errorf("local catalog: entry %s: %w", e.ID, err)
+			}
+			if inQuarantine {
 				cur = c.quarantineLoc(e, j)
 			}
 			name, isQ, err := qcow2Backing(cur)

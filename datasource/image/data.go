@@ -99,7 +99,11 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	if c.Family == "" {
 		errs = append(errs, errors.New("family: must be set"))
 	}
-	if c.Backend != "local" && c.Backend != "aws" {
+	switch c.Backend {
+	case "local":
+	case "aws":
+		errs = append(errs, errors.New(`backend: "aws" is not available in this version of the plugin yet; use "local"`))
+	default:
 		errs = append(errs, fmt.Errorf("backend: %q is not one of local, aws", c.Backend))
 	}
 	if c.VersionConstraint != "" {

@@ -26,11 +26,8 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		}
 		now = t.UTC()
 	}
-	if c.Backend != "local" {
-		return DatasourceOutput{}, fmt.Errorf("backend %q is not available in this version of the plugin yet", c.Backend)
-	}
 	ctx := context.Background()
-	be := local.New(c.CatalogDir, func() time.Time { return now })
+	be := local.New(c.CatalogDir, func() time.Time { return now }, local.WithManagedBy(c.ManagedBy))
 	images, err := be.List(ctx, backend.Query{Family: c.Family, Channel: c.Channel})
 	if err != nil {
 		return DatasourceOutput{}, err

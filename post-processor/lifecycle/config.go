@@ -126,9 +126,14 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("version: must be set (or set sweep = true to retire without recording a build)"))
 	}
 	switch c.Backend {
-	case BackendAuto, BackendLocal, BackendAWS:
+	case BackendAuto, BackendLocal:
+	case BackendAWS:
+		errs = append(errs, errors.New(`backend: "aws" is not available in this version of the plugin yet; use "local"`))
 	default:
 		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws", c.Backend))
+	}
+	if c.Pin && c.Sweep {
+		errs = append(errs, errors.New("pin: pins the new build, but sweep = true records none"))
 	}
 	if c.KeepReleases < 0 {
 		errs = append(errs, fmt.Errorf("keep_releases: must be at least 1, got %d", c.KeepReleases))

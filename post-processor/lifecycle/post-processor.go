@@ -134,7 +134,7 @@ func (p *PostProcessor) backendFor(a packersdk.Artifact, now time.Time) (backend
 	}
 	switch kind {
 	case BackendLocal:
-		return local.New(p.config.CatalogDir, func() time.Time { return now }), nil
+		return local.New(p.config.CatalogDir, func() time.Time { return now }, local.WithManagedBy(p.config.ManagedBy)), nil
 	default:
 		return nil, fmt.Errorf("backend %q is not available in this version of the plugin yet", kind)
 	}
@@ -158,6 +158,7 @@ func (p *PostProcessor) newImages(a packersdk.Artifact, be backend.Backend, now 
 		Pinned:     c.Pin,
 		Managed:    true,
 		Parent:     c.Parent,
+		Tags:       map[string]string{lifecycle.TagManagedBy: c.ManagedBy},
 	}
 	if be.Name() == BackendLocal {
 		if len(a.Files()) == 0 {
