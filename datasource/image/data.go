@@ -29,7 +29,8 @@ type Config struct {
 	// (hashicorp/go-version syntax). Releases whose version is not semantic
 	// never match a constraint.
 	VersionConstraint string `mapstructure:"version_constraint"`
-	// Where images live: `local` or `aws`. Defaults to `local`.
+	// Where images live: `local` (`aws` is reserved for the AWS backend, not
+	// in this version yet). Defaults to `local`.
 	Backend string `mapstructure:"backend"`
 	// Directory of the local catalog. Defaults to `.packer-lifecycle`.
 	CatalogDir string `mapstructure:"catalog_dir"`

@@ -38,8 +38,9 @@ type Config struct {
 	// The id of the image this build was built from, recorded as its parent
 	// (for example the `id` output of `data "lifecycle-image"`).
 	Parent string `mapstructure:"parent"`
-	// Where images live: `local` (a catalog beside file artifacts), `aws`, or
-	// `auto` (aws for artifacts of the amazon builders, local otherwise).
+	// Where images live: `local` (a catalog beside file artifacts) or `auto`
+	// (amazon builders' AMIs go to the AWS backend, anything else to local).
+	// `aws` is reserved for the AWS backend, which is not in this version yet.
 	// Defaults to `auto`.
 	Backend string `mapstructure:"backend"`
 	// Directory of the local catalog. Defaults to `.packer-lifecycle` in the
