@@ -42,13 +42,15 @@ func run(addr, state, save, accounts, region string, rateLimits bool) error {
 	if err := addAccounts(s, accounts); err != nil {
 		return err
 	}
+	// Listen for signals before announcing the URL: a caller may stop us as
+	// soon as it has read it, and the state must still be saved.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	url, closeFn, err := s.Listen(addr)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("EC2EMU_URL=%s\n", url)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 	_ = closeFn()
 	return saveState(s, save)
