@@ -235,19 +235,19 @@ func treeSnapshot(t *testing.T, dir string) map[string]string {
 	return snap
 }
 
-// TestDryRunIsATwinThatChangesNothing: a sweep with dry_run plans the same
-// actions a real sweep then carries out, and touches nothing itself.
-func TestDryRunIsATwinThatChangesNothing(t *testing.T) {
-	policy := `keep_releases = 1
-min_age = "0s"
-disable_after = "1d"
-deregister_after = "1d"
-delete_snapshots = true`
+// sweepable writes the svc release template and a sweep build with the same
+// policy; the sweep takes -var dry_run=… and -var restore=[…].
+func sweepable(t *testing.T, policy string) string {
+	t.Helper()
 	dir := template(t, "svc.pkr.hcl", localTemplate(policy))
-	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(`
+	sweep := `
 variable "dry_run" {
   type    = bool
   default = false
+}
+variable "restore" {
+  type    = list(string)
+  default = []
 }
 source "null" "sweep" { communicator = "none" }
 build {
@@ -257,27 +257,43 @@ build {
     family  = "svc"
     sweep   = true
     dry_run = var.dry_run
-`+policy+`
+    restore = var.restore
+` + policy + `
   }
 }
-`), 0o644); err != nil {
+`
+	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(sweep), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	at := func(day int) []string {
-		return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)}
-	}
+	return dir
+}
+
+// atDay rehearses a day of March 2026 through the plugin's clock override.
+func atDay(day int) []string {
+	return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)}
+}
+
+// TestDryRunIsATwinThatChangesNothing: a sweep with dry_run plans the same
+// actions a real sweep then carries out, and touches nothing itself.
+func TestDryRunIsATwinThatChangesNothing(t *testing.T) {
+	policy := `keep_releases = 1
+min_age = "0s"
+disable_after = "1d"
+deregister_after = "1d"
+delete_snapshots = true`
+	dir := sweepable(t, policy)
 	for i, v := range []string{"1.0.0", "2.0.0"} {
-		mustSucceed(t, packerEnv(dir, at(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
+		mustSucceed(t, packerEnv(dir, atDay(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
 	}
 	// Day 2 deprecated 1.0.0; day 5: disable is due, on day 9 deregister.
 	for _, day := range []int{5, 9} {
 		before := treeSnapshot(t, dir)
-		dry := packerEnv(dir, at(day), "build", "-only=sweep.*", "-var", "version=x", "-var", "dry_run=true", ".")
+		dry := packerEnv(dir, atDay(day), "build", "-only=sweep.*", "-var", "version=x", "-var", "dry_run=true", ".")
 		mustSucceed(t, dry)
 		if after := treeSnapshot(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("day %d: dry run changed files:\nbefore %v\nafter  %v", day, before, after)
 		}
-		real := packerEnv(dir, at(day), "build", "-only=sweep.*", "-var", "version=x", ".")
+		real := packerEnv(dir, atDay(day), "build", "-only=sweep.*", "-var", "version=x", ".")
 		mustSucceed(t, real)
 		action := map[int]string{5: "disable", 9: "deregister"}[day]
 		mustContain(t, dry.stdout, "would "+action+" svc-1.0.0-")
@@ -353,33 +369,11 @@ func TestRestoreBringsBackAQuarantinedRelease(t *testing.T) {
 	policy := `keep_releases = 1
 min_age = "0s"
 disable_after = "1d"`
-	dir := template(t, "svc.pkr.hcl", localTemplate(policy))
-	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(`
-variable "restore" {
-  type    = list(string)
-  default = []
-}
-source "null" "sweep" { communicator = "none" }
-build {
-  name    = "sweep"
-  sources = ["source.null.sweep"]
-  post-processor "lifecycle" {
-    family  = "svc"
-    sweep   = true
-    restore = var.restore
-`+policy+`
-  }
-}
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	at := func(day int) []string {
-		return []string{fmt.Sprintf("PACKER_LIFECYCLE_NOW=2026-03-%02dT00:00:00Z", day)}
-	}
-	mustSucceed(t, packerEnv(dir, at(1), "build", "-only=file.svc", "-var", "version=1.0.0", "."))
+	dir := sweepable(t, policy)
+	mustSucceed(t, packerEnv(dir, atDay(1), "build", "-only=file.svc", "-var", "version=1.0.0", "."))
 	original := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img"))
-	mustSucceed(t, packerEnv(dir, at(2), "build", "-only=file.svc", "-var", "version=2.0.0", "."))
-	mustSucceed(t, packerEnv(dir, at(5), "build", "-only=sweep.*", "-var", "version=x", "."))
+	mustSucceed(t, packerEnv(dir, atDay(2), "build", "-only=file.svc", "-var", "version=2.0.0", "."))
+	mustSucceed(t, packerEnv(dir, atDay(5), "build", "-only=sweep.*", "-var", "version=x", "."))
 	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
 		t.Fatalf("svc 1.0.0 was not quarantined (err=%v)", err)
 	}
@@ -389,13 +383,13 @@ build {
 			id = e.ID
 		}
 	}
-	bad := packerEnv(dir, at(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["svc-nope"]`, ".")
+	bad := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["svc-nope"]`, ".")
 	if bad.code == 0 {
 		t.Fatalf("restoring an unknown release succeeded: %s", bad)
 	}
 	mustContain(t, bad.stdout+bad.stderr, "restore: no release svc-nope in family svc")
 
-	r := packerEnv(dir, at(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
+	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
 	mustSucceed(t, r)
 	mustContain(t, r.stdout, "restore "+id)
 	if got := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img")); got != original {
