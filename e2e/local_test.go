@@ -401,3 +401,38 @@ disable_after = "1d"`
 		}
 	}
 }
+
+// TestInputArtifactSurvivesKeepInputArtifactFalse: the post-processor hands
+// the input artifact on, so Packer must not destroy it even when the user
+// asks not to keep input artifacts: that would delete the recorded release.
+func TestInputArtifactSurvivesKeepInputArtifactFalse(t *testing.T) {
+	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_input_artifact = false`))
+	mustSucceed(t, packer(dir, "build", "-var", "version=1.0.0", "."))
+	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); err != nil {
+		t.Fatalf("Packer destroyed the recorded release's file: %v", err)
+	}
+}
+
+// TestCorruptCatalogFailsLoudlyAndStaysAsItWas: a damaged catalog stops the
+// build with the file named, and is never overwritten.
+func TestCorruptCatalogFailsLoudlyAndStaysAsItWas(t *testing.T) {
+	dir := template(t, "svc.pkr.hcl", localTemplate(``))
+	mustSucceed(t, packer(dir, "build", "-var", "version=1.0.0", "."))
+	path := filepath.Join(dir, ".packer-lifecycle", "catalog.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := data[:len(data)/2]
+	if err := os.WriteFile(path, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := packer(dir, "build", "-var", "version=2.0.0", ".")
+	if r.code == 0 {
+		t.Fatalf("build succeeded on a corrupt catalog: %s", r)
+	}
+	mustContain(t, r.stdout+r.stderr, path, "catalog.json.bak")
+	if after, _ := os.ReadFile(path); string(after) != string(damaged) {
+		t.Errorf("the corrupt catalog was rewritten")
+	}
+}

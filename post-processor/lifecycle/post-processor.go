@@ -83,16 +83,16 @@ func (c *Config) setDefaults() {
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
 	now, err := clock()
 	if err != nil {
-		return source, true, false, err
+		return source, true, true, err
 	}
 	be, err := p.backendFor(source, now)
 	if err != nil {
-		return source, true, false, err
+		return source, true, true, err
 	}
 	var fresh []lifecycle.Image
 	if !p.config.Sweep {
 		if fresh, err = p.newImages(source, be, now); err != nil {
-			return source, true, false, err
+			return source, true, true, err
 		}
 	}
 	rep, err := p.retire(ctx, ui, be, fresh, now)
@@ -105,9 +105,12 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 		}
 	}
 	if err != nil {
-		return source, true, false, err
+		return source, true, true, err
 	}
-	return &artifact{Artifact: source, release: releaseState(fresh, p.config.ManagedBy)}, true, false, nil
+	// keep with forceOverride: the returned artifact is the input itself, so
+	// Packer must never destroy the input (keep_input_artifact = false would
+	// otherwise delete the release we just recorded).
+	return &artifact{Artifact: source, release: releaseState(fresh, p.config.ManagedBy)}, true, true, nil
 }
 
 // clock is the wall clock, unless NowEnv rehearses another time.
