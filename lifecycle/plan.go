@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"slices"
 	"strings"
@@ -110,7 +111,8 @@ type release struct {
 type group struct {
 	releases   []release
 	rank       map[string]int // releaseKey → index in releases
-	supersedes map[int]time.Time
+	keep       int
+	supersedes []time.Time // by rank, for keep; see supersededAt
 }
 
 type planner struct {
@@ -170,7 +172,7 @@ func newPlanner(images []Image, usage Usage, policy Policy, now time.Time, newBu
 		}
 	}
 	for k, rels := range byGroup {
-		g := &group{rank: map[string]int{}, supersedes: map[int]time.Time{}}
+		g := &group{rank: map[string]int{}}
 		for _, r := range rels {
 			g.releases = append(g.releases, *r)
 		}
@@ -196,18 +198,38 @@ func compareReleases(a, b release) int {
 }
 
 // supersededAt is when the release at rank r stopped being among the newest
-// keep: when the keep-th of its newer releases appeared.
+// keep: when the keep-th earliest of its newer releases appeared. The answer
+// for every rank is computed once per group in O(n log keep), walking the
+// releases newest first with a max-heap of the keep earliest appearance
+// times seen so far (a group has one channel, so one keep).
 func (g *group) supersededAt(r, keep int) time.Time {
-	if t, ok := g.supersedes[r]; ok {
-		return t
+	if g.supersedes == nil || g.keep != keep {
+		g.keep, g.supersedes = keep, make([]time.Time, len(g.releases))
+		h := &latestFirst{}
+		for i, rel := range g.releases {
+			if h.Len() == keep {
+				g.supersedes[i] = (*h)[0]
+			}
+			heap.Push(h, rel.appeared)
+			if h.Len() > keep {
+				heap.Pop(h)
+			}
+		}
 	}
-	times := make([]time.Time, 0, r)
-	for _, rel := range g.releases[:r] {
-		times = append(times, rel.appeared)
-	}
-	slices.SortFunc(times, time.Time.Compare)
-	t := times[keep-1]
-	g.supersedes[r] = t
+	return g.supersedes[r]
+}
+
+// latestFirst is a max-heap of times.
+type latestFirst []time.Time
+
+func (h latestFirst) Len() int           { return len(h) }
+func (h latestFirst) Less(i, j int) bool { return h[i].After(h[j]) }
+func (h latestFirst) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *latestFirst) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *latestFirst) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
 	return t
 }
 
