@@ -3,28 +3,20 @@ package image
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
-
-// nowEnv is the post-processor's clock override (PACKER_LIFECYCLE_NOW), so a
-// rehearsal sees expiry the same way on both sides.
-const nowEnv = "PACKER_LIFECYCLE_NOW"
 
 // newest lists the family through the backend and lets lifecycle.Choose pick.
 func (d *Datasource) newest() (DatasourceOutput, error) {
 	c := &d.config
-	now := time.Now().UTC()
-	if v := os.Getenv(nowEnv); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return DatasourceOutput{}, fmt.Errorf("%s: %q is not an RFC 3339 time", nowEnv, v)
-		}
-		now = t.UTC()
+	now, err := clock.Now()
+	if err != nil {
+		return DatasourceOutput{}, err
 	}
 	ctx := context.Background()
 	be := local.New(c.CatalogDir, func() time.Time { return now }, local.WithManagedBy(c.ManagedBy))

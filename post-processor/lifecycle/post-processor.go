@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,12 +20,9 @@ import (
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
-
-// NowEnv overrides the clock (RFC 3339), to rehearse a retention policy over
-// simulated weeks; the e2e tests and the demo use it.
-const NowEnv = "PACKER_LIFECYCLE_NOW"
 
 // amazonBuilders are the BuilderIds whose artifacts are AMIs.
 var amazonBuilders = map[string]bool{
@@ -81,7 +77,7 @@ func (c *Config) setDefaults() {
 // PostProcess records the artifact, plans, acts (or dry-runs) and reports. The
 // artifact is passed on unchanged, with the release metadata in its state.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	now, err := clock()
+	now, err := clock.Now()
 	if err != nil {
 		return source, true, true, err
 	}
@@ -111,18 +107,6 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	// Packer must never destroy the input (keep_input_artifact = false would
 	// otherwise delete the release we just recorded).
 	return &artifact{Artifact: source, release: releaseState(fresh, p.config.ManagedBy)}, true, true, nil
-}
-
-// clock is the wall clock, unless NowEnv rehearses another time.
-func clock() (time.Time, error) {
-	if v := os.Getenv(NowEnv); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", NowEnv, v)
-		}
-		return t.UTC(), nil
-	}
-	return time.Now().UTC(), nil
 }
 
 // backendFor picks where images live: amazon artifacts are AMIs, anything

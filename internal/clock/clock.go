@@ -1,0 +1,27 @@
+// Package clock is the time the post-processor and the data source act at:
+// the wall clock, or a rehearsal time from PACKER_LIFECYCLE_NOW, so a
+// retention policy can be played over simulated weeks (the demo and the e2e
+// tests do) and both components see expiry alike.
+package clock
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Env holds an RFC 3339 time that replaces the wall clock.
+const Env = "PACKER_LIFECYCLE_NOW"
+
+// Now is the wall clock in UTC, or the rehearsal time when Env is set.
+func Now() (time.Time, error) {
+	v := os.Getenv(Env)
+	if v == "" {
+		return time.Now().UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", Env, v)
+	}
+	return t.UTC(), nil
+}
