@@ -436,3 +436,50 @@ func TestCorruptCatalogFailsLoudlyAndStaysAsItWas(t *testing.T) {
 		t.Errorf("the corrupt catalog was rewritten")
 	}
 }
+
+// TestDataSourceOutputs: every output of the data source, as a template
+// reads it, matches the catalog entry of the newest supported release.
+func TestDataSourceOutputs(t *testing.T) {
+	dir := template(t, "svc.pkr.hcl", localTemplate(`channel = "rc"
+parent  = "base-9"
+expire_after = "30d"`))
+	for i, v := range []string{"1.0.0", "1.1.0"} {
+		mustSucceed(t, packerEnv(dir, atDay(1+i), "build", "-var", "version="+v, "."))
+	}
+	reader := requireLifecycle + `
+data "lifecycle-image" "svc" {
+  family  = "svc"
+  channel = "rc"
+}
+source "null" "x" { communicator = "none" }
+build {
+  sources = ["source.null.x"]
+  post-processor "shell-local" {
+    inline = ["echo OUT id=${data.lifecycle-image.svc.id} version=${data.lifecycle-image.svc.version} channel=${data.lifecycle-image.svc.channel} parent=${data.lifecycle-image.svc.parent} released=${data.lifecycle-image.svc.released_at} expires=${data.lifecycle-image.svc.expires_at} path=${data.lifecycle-image.svc.path} files=${length(data.lifecycle-image.svc.files)} sha256=${data.lifecycle-image.svc.sha256} region=${data.lifecycle-image.svc.region} tag=${data.lifecycle-image.svc.tags["lifecycle:family"]}"]
+  }
+}
+`
+	if err := os.MkdirAll(filepath.Join(dir, "reader"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reader", "reader.pkr.hcl"), []byte(reader), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := packerEnv(dir, atDay(3), "build", "reader")
+	mustSucceed(t, r)
+	var id string
+	for _, e := range readCatalog(t, dir).Entries {
+		if e.Version == "1.1.0" {
+			id = e.ID
+		}
+	}
+	path := filepath.Join(dir, "out", "svc-1.1.0.img")
+	mustContain(t, r.stdout, "OUT id="+id+" version=1.1.0 channel=rc parent=base-9 released=2026-03-02T00:00:00Z expires=2026-04-01T00:00:00Z path="+path+" files=1 sha256="+sha256File(t, path)+" region=local tag=svc")
+
+	// Once 1.1.0 has expired, 1.0.0 has too: nothing may be handed out.
+	expired := packerEnv(dir, []string{"PACKER_LIFECYCLE_NOW=2026-04-02T00:00:00Z"}, "build", "reader")
+	if expired.code == 0 {
+		t.Fatalf("an expired release was handed out as a parent: %s", expired)
+	}
+	mustContain(t, expired.stdout+expired.stderr, "no supported release of family svc, channel rc: passed over")
+}

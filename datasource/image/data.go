@@ -37,8 +37,6 @@ type Config struct {
 	// Only images carrying this managed-by marker. Defaults to
 	// `packer-plugin-lifecycle`.
 	ManagedBy string `mapstructure:"managed_by"`
-
-	constraint version.Constraints
 }
 
 // DatasourceOutput is what templates read as `data.lifecycle-image.NAME.*`.
@@ -108,11 +106,9 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 		errs = append(errs, fmt.Errorf("backend: %q is not one of local, aws", c.Backend))
 	}
 	if c.VersionConstraint != "" {
-		cs, err := version.NewConstraint(c.VersionConstraint)
-		if err != nil {
+		if _, err := version.NewConstraint(c.VersionConstraint); err != nil {
 			errs = append(errs, fmt.Errorf("version_constraint: %w", err))
 		}
-		c.constraint = cs
 	}
 	return errors.Join(errs...)
 }
