@@ -83,6 +83,23 @@ func TestAmazonEBSFlow(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{ami, snap}, Tags: []types.Tag{{Key: aws.String("App"), Value: aws.String("myapp")}}})
 	require.NoError(t, err)
+	// The options must round-trip through DescribeImages / DescribeSnapshots, not only succeed.
+	img = e.describeOne(c, ami)
+	require.Equal(t, "2030-01-01T00:00:00.000Z", aws.ToString(img.DeprecationTime))
+	require.Equal(t, "enabled-without-cooldown", aws.ToString(img.DeregistrationProtection))
+	tagMap := func(tags []types.Tag) map[string]string {
+		m := map[string]string{}
+		for _, tg := range tags {
+			m[*tg.Key] = *tg.Value
+		}
+		return m
+	}
+	require.Equal(t, map[string]string{"Run": "r1", "App": "myapp"}, tagMap(img.Tags))
+	snaps, err = c.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{snap}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"Snap": "s1", "App": "myapp"}, tagMap(snaps.Snapshots[0].Tags))
+	_, err = c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: &ami})
+	requireCode(t, err, "OperationNotPermitted", 400)
 
 	ti, err := c.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
 	require.NoError(t, err)

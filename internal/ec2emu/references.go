@@ -5,7 +5,11 @@ import "strconv"
 // maxReferenceImages is EC2's limit of ImageId.N per DescribeImageReferences call.
 const maxReferenceImages = 10
 
-const defaultVersionDepth = 20
+// version-depth: default 10, valid 1..10000 (service model, ResourceTypeOption).
+const (
+	defaultVersionDepth = 10
+	maxVersionDepth     = 10000
+)
 
 type imageRefXML struct {
 	Arn          string `xml:"arn"`
@@ -19,7 +23,8 @@ type describeRefsResp struct {
 	NextToken string           `xml:"nextToken,omitempty"`
 }
 
-// refOptions is what to look at: instance states and launch template version depth.
+// refOptions is what to look at: instance states (default all, terminated included)
+// and launch template version depth.
 type refOptions struct {
 	instances, templates bool
 	states               []string
@@ -27,7 +32,7 @@ type refOptions struct {
 }
 
 func (c *call) readRefOptions() (refOptions, error) {
-	o := refOptions{states: []string{"pending", "running", "shutting-down", "stopping", "stopped"}, depth: defaultVersionDepth}
+	o := refOptions{states: []string{"pending", "running", "shutting-down", "terminated", "stopping", "stopped"}, depth: defaultVersionDepth}
 	all, err := c.boolean("IncludeAllResourceTypes")
 	if err != nil {
 		return o, err
@@ -49,7 +54,7 @@ func (c *call) readRefOptions() (refOptions, error) {
 			o.templates = true
 			if d := c.optionValues(prefix, "version-depth"); len(d) > 0 {
 				depth, err := strconv.Atoi(d[0])
-				if err != nil || depth < 1 {
+				if err != nil || depth < 1 || depth > maxVersionDepth {
 					return o, badParam("Invalid version-depth %s", d[0])
 				}
 				o.depth = depth
@@ -96,7 +101,7 @@ func describeImageReferences(c *call) (response, error) {
 			found = append(found, c.templateRefs(id, o.depth)...)
 		}
 	}
-	start, end, next, err := c.page(len(found), 1, 1000)
+	start, end, next, err := c.page(len(found), 5, 1000) // model: DescribeImageReferencesMaxResults min 5
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,10 @@ package ec2emu
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
-// EC2 tag limits.
+// EC2 tag limits (key and value lengths are Unicode characters, not bytes).
 const (
 	maxTagsPerResource = 50
 	maxTagKey          = 128
@@ -40,9 +41,9 @@ func checkTag(t Tag) error {
 	switch {
 	case t.Key == "":
 		return badParam("Tag keys must not be empty")
-	case len(t.Key) > maxTagKey:
+	case utf8.RuneCountInString(t.Key) > maxTagKey:
 		return badParam("Tag key exceeds the maximum length of %d characters", maxTagKey)
-	case len(t.Value) > maxTagValue:
+	case utf8.RuneCountInString(t.Value) > maxTagValue:
 		return badParam("Tag value exceeds the maximum length of %d characters", maxTagValue)
 	case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
 		return badParam("Tag keys starting with 'aws:' are reserved for internal use")
