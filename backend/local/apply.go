@@ -194,15 +194,20 @@ func allDeleted(e *Entry) bool {
 
 // quarantineLoc is where file i of e goes when disabled. It is derived from
 // the id and the recorded path, never read back from the catalog, so a
-// tampered "quarantined" field cannot redirect a move or a delete. File
-// names repeated within the entry get their index as prefix.
+// tampered "quarantined" field cannot redirect a move or a delete. When two
+// files of the entry share a name, every file gets its index as prefix
+// ("0-x", "1-x", "2-1-x"): distinct prefixes keep all names distinct, which
+// prefixing only the repeated names would not (a file named "1-x").
 func (c *Catalog) quarantineLoc(e *Entry, i int) string {
 	name := filepath.Base(e.Files[i].Path)
-	for j, f := range e.Files {
-		if j != i && filepath.Base(f.Path) == name {
+	seen := make(map[string]bool, len(e.Files))
+	for _, f := range e.Files {
+		base := filepath.Base(f.Path)
+		if seen[base] {
 			name = strconv.Itoa(i) + "-" + name
 			break
 		}
+		seen[base] = true
 	}
 	return filepath.Join(c.QuarantineDir(), e.ID, name)
 }
