@@ -383,7 +383,7 @@ func (p *planner) decide(img Image) Decision {
 	}
 	if eff == StageActive && img.Stage == StageActive && !img.StageSince.IsZero() &&
 		now.Sub(img.StageSince) < pol.MinAge {
-		return keep("restored %s (min_age %s)", ago(now, img.StageSince), formatDuration(pol.MinAge))
+		return keep("active again since %s (min_age %s)", ago(now, img.StageSince), formatDuration(pol.MinAge))
 	}
 	if !known {
 		return keep("%s, since unknown (no %s)", eff, TagStageSince)

@@ -266,7 +266,7 @@ func TestPlanRules(t *testing.T) {
 			images: history(with(func(i *Image) {
 				i.Stage, i.StageSince = StageActive, now.Add(-2*time.Hour)
 			})),
-			want: map[string]want{"ami-110": {ActionKeep, "kept: restored 2h ago (min_age 7d)"}},
+			want: map[string]want{"ami-110": {ActionKeep, "kept: active again since 2h ago (min_age 7d)"}},
 		},
 		{
 			name: "stage start unknown",
@@ -562,7 +562,7 @@ func TestRestore(t *testing.T) {
 			}
 			p := Plan([]Image{after, mk("ami-new1", "5", 8), mk("ami-new2", "6", 8), mk("ami-new3", "7", 8)}, nil, pol, now.Add(time.Hour), nil)
 			for _, pd := range p {
-				if pd.Image.ID == d.Image.ID && pd.Reason != "kept: restored 1h ago (min_age 7d)" {
+				if pd.Image.ID == d.Image.ID && pd.Reason != "kept: active again since 1h ago (min_age 7d)" {
 					t.Errorf("%s after restore: %s %q", d.Image.ID, pd.Action, pd.Reason)
 				}
 			}
