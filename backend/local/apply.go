@@ -118,10 +118,11 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 		if from != to && from != lifecycle.StageDisabled {
 			return fail("entry is %s; stages are never skipped, disable it first", from)
 		}
+		// In use means never deregistered, whether or not files go too.
+		if err := c.checkNoDependents(doc, e); err != nil {
+			return err
+		}
 		if d.DeleteSnapshots {
-			if err := c.checkNoDependents(doc, e); err != nil {
-				return err
-			}
 			for i := range e.Files {
 				if err := c.deleteOne(e, i, dry); err != nil {
 					return fail("%v", err)

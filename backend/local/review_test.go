@@ -199,3 +199,23 @@ func TestQuarantineNamesNeverCollide(t *testing.T) {
 		assertExists(t, files[i], content)
 	}
 }
+
+// TestDeregisterWithoutDeleteStillRefusesWhileInUse: a child recorded after
+// its parent was disabled keeps the parent from deregistration, even when
+// the files would stay in quarantine.
+func TestDeregisterWithoutDeleteStillRefusesWhileInUse(t *testing.T) {
+	b, root := setup(t)
+	parent := mustRecord(t, b, release("web", "1.0.0", writeFile(t, filepath.Join(root, "out", "p.img"), "parent")))
+	mustApply(t, b, decision(parent, lifecycle.ActionDeprecate))
+	mustApply(t, b, decision(parent, lifecycle.ActionDisable))
+	child := release("app", "1.0.0", writeFile(t, filepath.Join(root, "out", "c.img"), "child"))
+	child.Parent = parent
+	mustRecord(t, b, child)
+	err := b.Apply(context.Background(), decision(parent, lifecycle.ActionDeregister), false)
+	if err == nil {
+		t.Fatal("deregistered a parent that a live child uses")
+	}
+	if e := entry(t, b, parent); e.Stage != lifecycle.StageDisabled {
+		t.Errorf("parent is %s after the refusal, want disabled", e.Stage)
+	}
+}
