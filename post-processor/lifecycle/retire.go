@@ -70,6 +70,11 @@ func (p *PostProcessor) retire(ctx context.Context, ui packersdk.Ui, be backend.
 	for _, line := range rep.Lines() {
 		ui.Say("lifecycle: " + line)
 	}
+	for _, e := range rep.Decisions {
+		if e.Status == report.StatusFailed {
+			ui.Error(fmt.Sprintf("lifecycle: %s %s failed: %s", e.Action, e.ID, e.Error))
+		}
+	}
 	if rep.Summary.Failed > 0 {
 		return rep, fmt.Errorf("%d of %d lifecycle actions failed; see the report", rep.Summary.Failed, len(decisions))
 	}
