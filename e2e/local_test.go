@@ -483,3 +483,46 @@ build {
 	}
 	mustContain(t, expired.stdout+expired.stderr, "no supported release of family svc, channel rc: passed over")
 }
+
+// TestOneFailingImageDoesNotStopTheSweep: a release whose file changed since
+// it was recorded cannot be quarantined; the other release is still
+// disabled, the failure is named, and the run fails at the end.
+func TestOneFailingImageDoesNotStopTheSweep(t *testing.T) {
+	dir := sweepable(t, `keep_releases = 1
+min_age = "0s"
+disable_after = "2d"`)
+	for i, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		mustSucceed(t, packerEnv(dir, atDay(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
+	}
+	// Days 2 and 3 deprecated 1.0.0 and 1.1.0; on day 6 both are due for
+	// disabling. Tamper with 1.0.0's file.
+	if err := os.WriteFile(filepath.Join(dir, "out", "svc-1.0.0.img"), []byte("changed behind our back"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", ".")
+	if r.code == 0 {
+		t.Fatalf("a sweep with a failed action succeeded: %s", r)
+	}
+	mustContain(t, r.stdout+r.stderr, "disable FAILED svc-1.0.0-", "disable svc-1.1.0-", "1 of 3 lifecycle actions failed")
+	stages := map[string]string{}
+	for _, e := range readCatalog(t, dir).Entries {
+		stages[e.Version] = e.Stage
+	}
+	if stages["1.0.0"] != "deprecated" || stages["1.1.0"] != "disabled" || stages["2.0.0"] != "active" {
+		t.Errorf("stages after the sweep: %v", stages)
+	}
+	var failed, done int
+	for _, rep := range readReports(t, dir) {
+		for _, d := range rep.Decisions {
+			switch {
+			case d.Status == "failed" && d.Version == "1.0.0":
+				failed++
+			case d.Status == "done" && d.Version == "1.1.0" && d.Action == "disable":
+				done++
+			}
+		}
+	}
+	if failed != 1 || done != 1 {
+		t.Errorf("reports: %d failed disables of 1.0.0, %d done disables of 1.1.0; want 1 and 1", failed, done)
+	}
+}
