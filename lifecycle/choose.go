@@ -26,7 +26,7 @@ func (img Image) Unsupported(now time.Time) string {
 	switch {
 	case !img.Managed:
 		return "not managed"
-	case st != StageActive && st != "":
+	case st != StageActive:
 		return string(st)
 	case img.State != "" && img.State != StateAvailable:
 		return "state " + img.State

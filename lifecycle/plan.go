@@ -61,17 +61,12 @@ func Restore(images []Image, ids []string, now time.Time) []Decision {
 	for i, img := range images {
 		d := Decision{Image: img, Action: ActionKeep}
 		eff := img.EffectiveStage(now)
+		skip := skipReason(img, nil)
 		switch {
 		case !want[img.ID]:
 			d.Reason = "kept: restore not requested"
-		case eff == StageDeregistered || img.State == StateDeregistered:
-			d.Action, d.Reason = ActionSkip, "skipped: gone (deregistered)"
-		case !img.Managed:
-			d.Action, d.Reason = ActionSkip, "skipped: not managed"
-		case !knownStage(img.Stage):
-			d.Action, d.Reason = ActionSkip, fmt.Sprintf("skipped: unknown stage %q", clip(string(img.Stage)))
-		case !usableState(img.State):
-			d.Action, d.Reason = ActionSkip, fmt.Sprintf("skipped: state %q", clip(img.State))
+		case skip != "":
+			d.Action, d.Reason = ActionSkip, skip
 		case eff == StageActive:
 			d.Reason = "kept: already active"
 		default:
@@ -111,8 +106,7 @@ type release struct {
 type group struct {
 	releases   []release
 	rank       map[string]int // releaseKey → index in releases
-	keep       int
-	supersedes []time.Time // by rank, for keep; see supersededAt
+	supersedes []time.Time    // by rank; see supersededAt
 }
 
 type planner struct {
@@ -146,7 +140,7 @@ func newPlanner(images []Image, usage Usage, policy Policy, now time.Time, newBu
 	// tombstone from a catalog never changes a plan.
 	byGroup := map[groupKey]map[string]*release{}
 	for _, img := range images {
-		if p.skipReason(img) != "" {
+		if skipReason(img, p.policy.Owners) != "" {
 			continue
 		}
 		k := keyOf(img)
@@ -201,10 +195,11 @@ func compareReleases(a, b release) int {
 // keep: when the keep-th earliest of its newer releases appeared. The answer
 // for every rank is computed once per group in O(n log keep), walking the
 // releases newest first with a max-heap of the keep earliest appearance
-// times seen so far (a group has one channel, so one keep).
+// times seen so far. A group has one channel, so keep is the same on every
+// call and the first call's answers serve them all.
 func (g *group) supersededAt(r, keep int) time.Time {
-	if g.supersedes == nil || g.keep != keep {
-		g.keep, g.supersedes = keep, make([]time.Time, len(g.releases))
+	if g.supersedes == nil {
+		g.supersedes = make([]time.Time, len(g.releases))
 		h := &latestFirst{}
 		for i, rel := range g.releases {
 			if h.Len() == keep {
@@ -242,14 +237,6 @@ func (p *planner) policyFor(channel string) Policy {
 	return pol
 }
 
-func (p *planner) owned(img Image) bool {
-	return len(p.policy.Owners) == 0 || slices.Contains(p.policy.Owners, img.Owner)
-}
-
-func (p *planner) isGone(img Image) bool {
-	return img.Stage == StageDeregistered || img.State == StateDeregistered
-}
-
 func knownStage(s Stage) bool { _, ok := s.rank(); return ok }
 
 func usableState(s string) bool {
@@ -257,15 +244,17 @@ func usableState(s string) bool {
 }
 
 // skipReason says why an image is not ours to judge, or "" when it is.
-func (p *planner) skipReason(img Image) string {
+// Empty owners means the owner is not checked (Restore, a local catalog).
+func skipReason(img Image, owners []string) string {
+	owned := len(owners) == 0 || slices.Contains(owners, img.Owner)
 	switch {
-	case p.isGone(img):
+	case img.Stage == StageDeregistered || img.State == StateDeregistered:
 		return "skipped: gone (deregistered)"
 	case !img.Managed:
 		return "skipped: not managed"
-	case !p.owned(img) && img.Owner == "":
+	case !owned && img.Owner == "":
 		return "skipped: owner unknown"
-	case !p.owned(img):
+	case !owned:
 		return "skipped: owned by " + clip(img.Owner)
 	case !knownStage(img.Stage):
 		return fmt.Sprintf("skipped: unknown stage %q", clip(string(img.Stage)))
@@ -302,7 +291,7 @@ func (p *planner) decide(img Image) Decision {
 		first, _, _ := strings.Cut(p.invalid.Error(), "\n")
 		return keep("policy is invalid (%s)", first)
 	}
-	if r := p.skipReason(img); r != "" {
+	if r := skipReason(img, p.policy.Owners); r != "" {
 		d.Action, d.Reason = ActionSkip, r
 		return d
 	}

@@ -3,7 +3,8 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -76,7 +77,8 @@ type ChannelPolicy struct {
 //     it (a burst of CI builds must not retire last week's release).
 //   - expire_after 0 (never): expiry is opt-in, per channel.
 //   - deprecate_after 0: deprecation is a soft, reversible signal, so a
-//     superseded image is deprecated on the next run.
+//     superseded image (past min_age) is deprecated in the same run as the
+//     build that supersedes it.
 //   - disable_after 30d: disabling breaks launches; give consumers a month
 //     of deprecation warnings first.
 //   - deregister_after 30d: deregistration is the irreversible step; a
@@ -107,33 +109,22 @@ func (p Policy) For(channel string) Policy {
 	if !ok {
 		return eff
 	}
-	setInt(&eff.KeepReleases, c.KeepReleases)
-	setDur(&eff.MinAge, c.MinAge)
-	setDur(&eff.ExpireAfter, c.ExpireAfter)
-	setDur(&eff.DeprecateAfter, c.DeprecateAfter)
-	setDur(&eff.DisableAfter, c.DisableAfter)
-	setDur(&eff.DeregisterAfter, c.DeregisterAfter)
-	setBool(&eff.DeleteSnapshots, c.DeleteSnapshots)
-	setBool(&eff.DeprecateExpired, c.DeprecateExpired)
+	override(&eff.KeepReleases, c.KeepReleases)
+	override(&eff.MinAge, c.MinAge)
+	override(&eff.ExpireAfter, c.ExpireAfter)
+	override(&eff.DeprecateAfter, c.DeprecateAfter)
+	override(&eff.DisableAfter, c.DisableAfter)
+	override(&eff.DeregisterAfter, c.DeregisterAfter)
+	override(&eff.DeleteSnapshots, c.DeleteSnapshots)
+	override(&eff.DeprecateExpired, c.DeprecateExpired)
 	if c.NeverExpire {
 		eff.ExpireAfter = 0
 	}
 	return eff
 }
 
-func setInt(dst *int, v *int) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-func setDur(dst *time.Duration, v *time.Duration) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-func setBool(dst *bool, v *bool) {
+// override sets *dst to *v when the channel sets v (nil inherits).
+func override[T any](dst, v *T) {
 	if v != nil {
 		*dst = *v
 	}
@@ -164,12 +155,7 @@ func (p Policy) Validate() error {
 		}
 	}
 	// Sorted so the message is the same on every run.
-	names := make([]string, 0, len(p.Channels))
-	for name := range p.Channels {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(p.Channels)) {
 		c := p.Channels[name]
 		prefix := fmt.Sprintf("channel %q: ", name)
 		if name == "" {

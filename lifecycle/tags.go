@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The metadata vocabulary, shared by EC2 tags and the local catalog, so an
@@ -153,10 +154,8 @@ func clip(s string) string {
 	}
 	// Cut on a rune boundary so %q shows characters, not broken bytes.
 	i := n
-	for i > 0 && !isRuneStart(s[i]) {
+	for i > 0 && !utf8.RuneStart(s[i]) {
 		i--
 	}
 	return s[:i] + "…"
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

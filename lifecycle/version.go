@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"strings"
 
 	version "github.com/hashicorp/go-version"
@@ -63,7 +64,7 @@ func compareSemver(a, b *semver) int {
 			y = b.segs[i]
 		}
 		if x != y {
-			return cmpInt(x, y)
+			return cmp.Compare(x, y)
 		}
 	}
 	switch {
@@ -79,7 +80,7 @@ func compareSemver(a, b *semver) int {
 			return c
 		}
 	}
-	return cmpInt(int64(len(a.pre)), int64(len(b.pre)))
+	return cmp.Compare(len(a.pre), len(b.pre))
 }
 
 // comparePrePart compares one dot-separated prerelease identifier. Numbers of
@@ -91,7 +92,7 @@ func comparePrePart(a, b string) int {
 	case an && bn:
 		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 		if len(a) != len(b) {
-			return cmpInt(int64(len(a)), int64(len(b)))
+			return cmp.Compare(len(a), len(b))
 		}
 		return strings.Compare(a, b)
 	case an:
@@ -114,16 +115,6 @@ func isDigits(s string) bool {
 	return true
 }
 
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // versionCache parses each distinct version string once per plan.
 type versionCache map[string]*semver
 
@@ -142,8 +133,7 @@ func (c versionCache) get(s string) *semver {
 // with distinct ids, so sorting with it is deterministic. The datasource uses
 // it to pick the newest image.
 func CompareVersions(a, b Image) int {
-	c := versionCache{}
-	return compareImages(c, a, b)
+	return compareImages(versionCache{}, a, b)
 }
 
 func compareImages(c versionCache, a, b Image) int {

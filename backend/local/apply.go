@@ -94,14 +94,14 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, true, dry); err != nil {
-				// Put back what was already moved: the entry stays
-				// deprecated, and a deprecated release still launches.
-				for j := i - 1; j >= 0 && !dry; j-- {
-					if rerr := c.moveOne(e, j, false, false); rerr != nil {
-						err = fmt.Errorf("%w; moving %s back also failed: %v", err, e.Files[j].Path, rerr)
-					}
-				}
 				if !dry {
+					// Put back what was already moved: the entry stays
+					// deprecated, and a deprecated release still launches.
+					for j := i - 1; j >= 0; j-- {
+						if rerr := c.moveOne(e, j, false, false); rerr != nil {
+							err = fmt.Errorf("%w; moving %s back also failed: %v", err, e.Files[j].Path, rerr)
+						}
+					}
 					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
 				}
 				return fail("%v", err)
@@ -224,7 +224,8 @@ func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.safePath(c.quarantineLoc(e, i))
+	ql := c.quarantineLoc(e, i)
+	q, err := c.safePath(ql)
 	if err != nil {
 		return err
 	}
@@ -238,7 +239,7 @@ func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
 	if !dry {
 		f.Quarantined = ""
 		if in {
-			f.Quarantined, _ = filepath.Rel(c.dir, c.quarantineLoc(e, i))
+			f.Quarantined, _ = filepath.Rel(c.dir, ql)
 		}
 	}
 	return nil

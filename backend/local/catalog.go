@@ -17,11 +17,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // DefaultDir is where the catalog lives when no directory is given.

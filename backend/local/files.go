@@ -77,7 +77,9 @@ func (c *Catalog) safePath(recorded string) (string, error) {
 		return "", fmt.Errorf("refusing path %q: %s is outside the artifact root %s and the quarantine %s", recorded, loc, roots[0], roots[1])
 	}
 	fi, err := os.Lstat(loc)
-	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+	switch {
+	case err != nil: // missing (or unreadable): the caller's checks report it
+	case fi.Mode()&fs.ModeSymlink != 0:
 		target, err := filepath.EvalSymlinks(loc)
 		if err != nil {
 			return "", fmt.Errorf("refusing path %q: symlink with unresolvable target: %w", recorded, err)
@@ -85,8 +87,7 @@ func (c *Catalog) safePath(recorded string) (string, error) {
 		if !withinAny(target, roots) {
 			return "", fmt.Errorf("refusing path %q: it is a symlink to %s, outside the artifact root %s", recorded, target, roots[0])
 		}
-	}
-	if err == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("refusing path %q: not a regular file (%s)", recorded, fi.Mode().Type())
 	}
 	return loc, nil

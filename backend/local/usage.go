@@ -37,13 +37,13 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 			if f.Deleted {
 				continue
 			}
-			cur := c.absPath(f.Path)
-			inQuarantine, err := exists(c.quarantineLoc(e, j))
+			home, cur := c.absPath(f.Path), c.quarantineLoc(e, j)
+			inQuarantine, err := exists(cur)
 			if err != nil { // unknown: guessing "not there" could hide a backing file
 				return nil, fmt.Errorf("local catalog: entry %s: %w", e.ID, err)
 			}
-			if inQuarantine {
-				cur = c.quarantineLoc(e, j)
+			if !inQuarantine {
+				cur = home
 			}
 			name, isQ, err := qcow2Backing(cur)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -56,7 +56,7 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 				continue
 			}
 			if !filepath.IsAbs(name) {
-				name = filepath.Join(filepath.Dir(c.absPath(f.Path)), name)
+				name = filepath.Join(filepath.Dir(home), name)
 			}
 			key := resolveExisting(name)
 			users[key] = append(users[key], e.ID)
