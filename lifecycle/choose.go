@@ -15,7 +15,6 @@ type Choice struct {
 	Family     string
 	Channel    string // empty: any channel
 	Constraint string
-	ManagedBy  string // informational: the caller lists only managed images
 }
 
 // Unsupported says why an image may not be handed out as a parent, or ""

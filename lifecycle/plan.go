@@ -399,7 +399,7 @@ func (p *planner) decide(img Image) Decision {
 	if step == ActionDeregister && pol.DeleteSnapshots {
 		d.DeleteSnapshots = true
 		if n := len(img.Snapshots); n > 0 {
-			d.Reason += fmt.Sprintf("; deleting %d snapshot%s", n, plural(n))
+			d.Reason += fmt.Sprintf("; deleting %d snapshot%s/file%s", n, plural(n), plural(n)) // AMI snapshots or local files
 		}
 	}
 	if len(d.Consumers) > 0 {

@@ -197,7 +197,7 @@ func TestPlanRules(t *testing.T) {
 			})),
 			policy: func(p *Policy) { p.DeleteSnapshots = true },
 			want: map[string]want{
-				"ami-110": {ActionDeregister, "deregister: superseded by 1.4.2, disabled 31d ago (deregister_after 30d); deleting 2 snapshots"},
+				"ami-110": {ActionDeregister, "deregister: superseded by 1.4.2, disabled 31d ago (deregister_after 30d); deleting 2 snapshots/files"},
 			},
 		},
 		{
@@ -653,7 +653,7 @@ func TestTimeline(t *testing.T) {
 	want := []string{
 		"day 0: ami-110 deprecate: superseded by 1.4.2 (3 newer releases, keep 3)",
 		"day 30: ami-110 disable: superseded by 1.4.2, deprecated 30d ago (disable_after 30d)",
-		"day 60: ami-110 deregister: superseded by 1.4.2, disabled 30d ago (deregister_after 30d); deleting 1 snapshot",
+		"day 60: ami-110 deregister: superseded by 1.4.2, disabled 30d ago (deregister_after 30d); deleting 1 snapshot/file",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

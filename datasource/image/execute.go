@@ -25,7 +25,7 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, err
 	}
 	img, err := lifecycle.Choose(images, lifecycle.Choice{
-		Family: c.Family, Channel: c.Channel, Constraint: c.VersionConstraint, ManagedBy: c.ManagedBy,
+		Family: c.Family, Channel: c.Channel, Constraint: c.VersionConstraint,
 	}, now)
 	if err != nil {
 		return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w", err)

@@ -60,7 +60,8 @@ type Config struct {
 	// parent after that, e.g. `90d`. Defaults to never.
 	ExpireAfter string `mapstructure:"expire_after"`
 	// How long a superseded release stays active before it is deprecated,
-	// counted from when it was superseded. Defaults to `0s` (next run).
+	// counted from when it was superseded. Defaults to `0s` (as soon as it is
+	// superseded and older than `min_age`).
 	DeprecateAfter string `mapstructure:"deprecate_after"`
 	// How long a release stays deprecated before it is disabled. Defaults to
 	// `30d`.
