@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/stretchr/testify/require"
 )
 
 func adminPost(t *testing.T, url, path, body string, out any) {

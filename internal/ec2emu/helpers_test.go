@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
+
+	"github.com/stretchr/testify/require"
 )
 
 var t0 = time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
