@@ -482,6 +482,7 @@ func TestPlanConsumersAndSnapshots(t *testing.T) {
 	imgs := history(stage(StageDisabled, 60))
 	usage := Usage{"ami-142": {{Kind: "instance", ID: "i-2"}, {Kind: "asg", ID: "web"}}}
 	pol := testPolicy()
+	pol.DeleteSnapshots = false
 	got := Plan(imgs, usage, pol, now, nil)
 	for _, d := range got {
 		switch d.Image.ID {

@@ -69,8 +69,7 @@ type ChannelPolicy struct {
 }
 
 // DefaultPolicy is what a cautious user would pick: every step before the
-// irreversible one is reversible and slow, and nothing is deleted that
-// could rebuild an image.
+// irreversible one is reversible and slow.
 //
 //   - keep_releases 3: one rollback target plus a spare.
 //   - min_age 7d: a fresh image is never touched, however many builds follow
@@ -83,7 +82,10 @@ type ChannelPolicy struct {
 //     of deprecation warnings first.
 //   - deregister_after 30d: deregistration is the irreversible step; a
 //     disabled image can still be re-enabled for a month.
-//   - delete_snapshots false: snapshots can recreate a deregistered image.
+//   - delete_snapshots true: deregistration is the delete stage the whole
+//     path leads to, reached only after two months of warnings in which
+//     everything could be restored; snapshots (or files) left behind would
+//     keep costing storage with no image to show for them.
 //   - deprecate_expired true: only matters once expire_after is set, and then
 //     the user asked for expiry; it never disables or deregisters.
 func DefaultPolicy() Policy {
@@ -94,7 +96,7 @@ func DefaultPolicy() Policy {
 		DeprecateAfter:   0,
 		DisableAfter:     30 * Day,
 		DeregisterAfter:  30 * Day,
-		DeleteSnapshots:  false,
+		DeleteSnapshots:  true,
 		DeprecateExpired: true,
 		ManagedBy:        DefaultManagedBy,
 	}

@@ -15,7 +15,7 @@ func TestDefaultPolicy(t *testing.T) {
 	}
 	// The cautious defaults are part of the contract; change them on purpose.
 	if p.KeepReleases != 3 || p.MinAge != 7*Day || p.ExpireAfter != 0 || p.DeprecateAfter != 0 ||
-		p.DisableAfter != 30*Day || p.DeregisterAfter != 30*Day || p.DeleteSnapshots ||
+		p.DisableAfter != 30*Day || p.DeregisterAfter != 30*Day || !p.DeleteSnapshots ||
 		!p.DeprecateExpired || p.ManagedBy != DefaultManagedBy {
 		t.Errorf("unexpected defaults: %+v", p)
 	}

@@ -69,9 +69,10 @@ type Config struct {
 	// How long a release stays disabled before it is deregistered (deleted).
 	// Defaults to `30d`.
 	DeregisterAfter string `mapstructure:"deregister_after"`
-	// Also delete the snapshots (AWS) or files (local) of deregistered images.
-	// Defaults to false: snapshots can recreate a deregistered image; local
-	// files stay in quarantine.
+	// Delete the snapshots (AWS) or files (local) of deregistered images.
+	// Defaults to true: deregistration is the final stage, reached after the
+	// deprecation and disable delays; set false to keep snapshots, or to keep
+	// local files in quarantine.
 	DeleteSnapshots *bool `mapstructure:"delete_snapshots"`
 	// Deprecate releases past their expires-at even when not superseded. This
 	// is a soft signal: they are never disabled or deleted while they are
