@@ -9,15 +9,15 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/datasource/image"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/post-processor/lifecycle"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/datasource/parent"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/post-processor/release"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/version"
 )
 
 func main() {
 	pps := plugin.NewSet()
-	pps.RegisterPostProcessor(plugin.DEFAULT_NAME, new(lifecycle.PostProcessor))
-	pps.RegisterDatasource("image", new(image.Datasource))
+	pps.RegisterPostProcessor(plugin.DEFAULT_NAME, new(release.PostProcessor))
+	pps.RegisterDatasource("image", new(parent.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err.Error())

@@ -1,4 +1,4 @@
-package lifecycle
+package release
 
 import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"

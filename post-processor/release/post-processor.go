@@ -1,8 +1,8 @@
-// Package lifecycle is the `lifecycle` post-processor: it records a new build
+// Package release is the `lifecycle` post-processor: it records a new build
 // as a release and retires superseded releases per policy. It is the thin
 // shell around the planner: it gathers facts through a backend, lets
 // lifecycle.Plan decide, carries the decisions out and reports.
-package lifecycle
+package release
 
 import (
 	"context"

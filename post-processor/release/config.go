@@ -1,7 +1,7 @@
 //go:generate packer-sdc mapstructure-to-hcl2 -type Config,ChannelPolicy
 //go:generate packer-sdc struct-markdown
 
-package lifecycle
+package release
 
 import (
 	"errors"

@@ -1,10 +1,10 @@
 //go:generate packer-sdc mapstructure-to-hcl2 -type Config,DatasourceOutput
 //go:generate packer-sdc struct-markdown
 
-// Package image is the `lifecycle-image` data source: it hands templates the
+// Package parent is the `lifecycle-image` data source: it hands templates the
 // newest supported release of a family, so a child build always starts from a
 // parent that is not deprecated, disabled, expired or retired.
-package image
+package parent
 
 import (
 	"errors"
