@@ -1,36 +1,123 @@
-// Package backend is the one small interface through which the post-processor
-// and the datasource reach where images live. Backends translate their world
-// into lifecycle.Images and lifecycle.Usage and carry lifecycle.Decisions out;
+// Package backend is the seam between the shell (post-processor, data
+// source) and where images live. Backends translate their world into
+// lifecycle.Images and lifecycle.Usage and carry lifecycle.Decisions out;
 // they never decide anything themselves.
+//
+// Every method that acts takes the whole run's items and answers one Result
+// per item, so a backend can batch (EC2 CreateTags over 1,000 resources, one
+// catalog transaction) and one failure never hides the others.
 package backend
 
 import (
 	"context"
+	"fmt"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
-// Query selects the images of one family. An empty Channel means every channel.
+// StatePending is the backend state of a new build recorded by a run that
+// has not finished: the planner skips it (it is no release yet), the data
+// source never returns it, and the run marks it available when it succeeds
+// or forgets it when it fails (Packer then destroys the artifact).
+const StatePending = "pending"
+
+// Query selects the images of one family. An empty Channel means every
+// channel; Regions adds regions to the backend's own (AWS).
 type Query struct {
 	Family  string
 	Channel string
+	Regions []string
 }
 
-// Backend is implemented by backend/local and backend/aws.
+// Listing is what List could see. A region (or catalog) that could not be
+// listed is in Failed, and nothing in it may be decided: the caller plans
+// only the regions that answered.
+type Listing struct {
+	Images []lifecycle.Image
+	Failed []RegionError
+}
+
+// RegionError says why one region could not be listed.
+type RegionError struct {
+	Region string
+	Err    error
+}
+
+func (e RegionError) Error() string { return fmt.Sprintf("region %s: %v", e.Region, e.Err) }
+
+// Result is what became of one item of a batch.
+type Result struct {
+	Ref lifecycle.Ref
+	// Image is the image as recorded (Record: the id the backend chose).
+	Image lifecycle.Image
+	// Changed is false when the item was already in the target state (a
+	// re-run, or a concurrent run that got there first): nothing was done,
+	// so nothing may be counted twice.
+	Changed bool
+	// Note is detail for the report, e.g. which files or snapshots went.
+	Note string
+	Err  error
+}
+
+// Backend is implemented by backend/local (and backend/aws).
 type Backend interface {
 	// Name is shown in reports: "local", "aws".
 	Name() string
-	// List returns every image of the family the backend can see, managed or
-	// not, in every stage but deregistered-and-gone, with stages as recorded.
-	List(ctx context.Context, q Query) ([]lifecycle.Image, error)
-	// Usage reports who still uses each of the given images.
-	Usage(ctx context.Context, images []lifecycle.Image) (lifecycle.Usage, error)
-	// Record writes release metadata for a newly built image (tags, catalog
-	// entry) and returns the image as recorded, with its id. With dryRun it
-	// only checks that it could.
-	Record(ctx context.Context, img lifecycle.Image, dryRun bool) (lifecycle.Image, error)
-	// Apply carries one decision out and records the stage it reached, so a
-	// re-run after a crash converges. With dryRun it only checks that it could
-	// (EC2 DryRun, local path checks) and changes nothing.
-	Apply(ctx context.Context, d lifecycle.Decision, dryRun bool) error
+	// NewReleases turns a build's artifact into the images it produced, one
+	// per stored copy (per region on AWS), each filled from release: the
+	// family, version, channel and times the template gave. The images are
+	// not recorded yet and may have no id (the backend chooses it at
+	// Record).
+	NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]lifecycle.Image, error)
+	// List returns every image of the family the backend can see, managed
+	// or not, in every stage but gone, with stages as recorded. An error
+	// means nothing could be listed at all.
+	List(ctx context.Context, q Query) (Listing, error)
+	// Usage reports who still uses each image. It fails closed: when a
+	// lookup fails, the image is used by a lifecycle.ConsumerUnknown
+	// consumer that says why, so it is kept.
+	Usage(ctx context.Context, images []lifecycle.Image) lifecycle.Usage
+	// Record writes release metadata for new builds, as given (State
+	// StatePending, then again once the run succeeded). Recording what is
+	// recorded already changes nothing. With dryRun it only checks that it
+	// could.
+	Record(ctx context.Context, images []lifecycle.Image, dryRun bool) []Result
+	// Apply carries decisions out, in order, and records the stage each
+	// reached, so a re-run after a crash converges. Before acting on an
+	// image it re-reads it and checks the decision still holds. With
+	// dryRun it only checks that it could and changes nothing. A cancelled
+	// context stops it between items: the rest fail with ctx.Err().
+	Apply(ctx context.Context, decisions []lifecycle.Decision, dryRun bool) []Result
+	// Forget undoes Record for new builds of a run that failed: Packer
+	// destroys the artifact of a failed post-processor, so the release must
+	// not stay behind. Only an image still pending is forgotten.
+	Forget(ctx context.Context, refs []lifecycle.Ref) []Result
+}
+
+// File is one stored file of a release, where a template can read it.
+type File struct {
+	Path   string // absolute
+	Size   int64
+	SHA256 string
+}
+
+// Files is implemented by backends whose releases are files (local): the
+// data source hands their paths to templates. It fails when a file is not
+// in place or not intact, so no template starts from a release whose files
+// are gone.
+type Files interface {
+	Files(ctx context.Context, ref lifecycle.Ref) ([]File, error)
+}
+
+// Errs returns the failed results' errors, for errors.Join.
+func Errs(rs []Result) []error {
+	var out []error
+	for _, r := range rs {
+		if r.Err != nil {
+			out = append(out, fmt.Errorf("%s: %w", r.Ref, r.Err))
+		}
+	}
+	return out
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -15,7 +17,8 @@ import (
 // at the worst moment.
 var testHookAfterFileOp func(id string) error
 
-// Apply carries one decision out:
+// Apply carries the run's decisions out, in order, in one catalog
+// transaction:
 //
 //	deprecate   mark the entry (no file is touched)
 //	disable     move its files to <dir>/quarantine/<id>/ (restorable)
@@ -23,74 +26,102 @@ var testHookAfterFileOp func(id string) error
 //	            them in quarantine; either way the entry becomes a tombstone
 //	restore     move quarantined files back to their paths, stage active
 //
-// File operations run first, then one atomic catalog write records stage,
-// stage_since and a history event, all under the exclusive lock. Every file
-// operation is idempotent, so after a crash between the two, running the
-// same decision again converges. Applying a decision whose target stage is
-// already reached succeeds without change. Keep and skip do nothing.
+// File operations run first, under the exclusive lock, then one atomic
+// catalog write records every stage, stage_since and history event. Every
+// file operation is idempotent, so after a crash before the write, running
+// the same decisions again converges. A decision whose target stage is
+// already reached succeeds with Changed false (a re-run, or a concurrent
+// run that got there first). Keep and skip do nothing. A cancelled context
+// stops between decisions; what was done is still written.
 //
 // With dryRun every check runs (entry, transition, pins, dependents, path
 // safety, files present and unchanged, directories writable) and nothing
 // on disk changes, not even the catalog.
-func (b *Backend) Apply(ctx context.Context, d lifecycle.Decision, dryRun bool) error {
-	if b.err != nil {
-		return b.err
+func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) []backend.Result {
+	results := make([]backend.Result, len(ds))
+	for i, d := range ds {
+		results[i].Ref, results[i].Image = d.Image.Ref(), d.Image
 	}
-	switch d.Action {
-	case lifecycle.ActionKeep, lifecycle.ActionSkip, "":
-		return nil
-	case lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore:
-	default:
-		return fmt.Errorf("local catalog: unknown action %q for %s", d.Action, d.Image.ID)
+	if !slices.ContainsFunc(ds, func(d lifecycle.Decision) bool { return d.Action.Mutates() }) {
+		return results
 	}
 	now := b.now()
-	if dryRun {
-		doc, err := b.cat.Read(ctx)
-		if err != nil {
-			return err
+	run := func(doc *Document) error {
+		deps := b.cat.dependencies(doc)
+		for i, d := range ds {
+			if !d.Action.Mutates() {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				results[i].Err = err
+				continue
+			}
+			r := &results[i]
+			r.Changed, r.Note, r.Err = b.cat.apply(doc, deps, d, now, dryRun)
 		}
-		return b.cat.apply(doc, d, now, true)
+		return nil
 	}
-	return b.cat.Update(ctx, func(doc *Document) error {
-		return b.cat.apply(doc, d, now, false)
-	})
+	var err error
+	if b.err != nil {
+		err = b.err
+	} else if dryRun {
+		var doc *Document
+		if doc, err = b.cat.Read(ctx); err == nil {
+			err = run(doc)
+		}
+	} else {
+		err = b.cat.Update(context.WithoutCancel(ctx), run)
+	}
+	if err != nil {
+		for i, d := range ds {
+			if d.Action.Mutates() && results[i].Err == nil {
+				results[i].Err, results[i].Changed = err, false
+			}
+		}
+	}
+	return results
 }
 
-func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry bool) error {
+// apply carries one decision out on doc and says whether anything changed
+// and what detail the report should show.
+func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now time.Time, dry bool) (bool, string, error) {
 	e := doc.find(d.Image.ID)
 	if e == nil {
-		return fmt.Errorf("local catalog: %s %s: no such entry in %s", d.Action, d.Image.ID, c.Path())
+		return false, "", fmt.Errorf("local catalog: %s %s: no such entry in %s", d.Action, d.Image.ID, c.Path())
+	}
+	if d.Image.Region != "" && d.Image.Region != Region {
+		return false, "", fmt.Errorf("local catalog: %s %s: region %q is not %q", d.Action, d.Image.ID, d.Image.Region, Region)
 	}
 	from, to := e.Stage, d.Action.Target()
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("local catalog: %s %s: %s", d.Action, e.ID, fmt.Sprintf(format, args...))
 	}
-	reason := d.Reason
+	var note string // detail for the report and the history
 	if !c.ours(e) {
-		return fail("entry is managed by %q, not %q", e.Tags[lifecycle.TagManagedBy], c.managedBy)
+		return false, "", fail("entry is managed by %q, not %q", e.Tags[lifecycle.TagManagedBy], c.managedBy)
 	}
 
 	switch d.Action {
 	case lifecycle.ActionDeprecate:
 		if from == to {
-			return nil
+			return false, "", nil
 		}
 		if from != lifecycle.StageActive {
-			return fail("entry is %s, only an active entry can be deprecated", from)
+			return false, "", fail("entry is %s, only an active entry can be deprecated", from)
 		}
 
 	case lifecycle.ActionDisable:
 		if err := retirable(e, d); err != nil {
-			return fail("%v", err)
+			return false, "", fail("%v", err)
 		}
 		if from == to {
-			return nil
+			return false, "", nil
 		}
 		if from != lifecycle.StageDeprecated {
-			return fail("entry is %s; stages are never skipped, deprecate it first", from)
+			return false, "", fail("entry is %s; stages are never skipped, deprecate it first", from)
 		}
-		if err := c.checkNoDependents(doc, e); err != nil {
-			return err
+		if err := deps.checkNoDependents(e); err != nil {
+			return false, "", err
 		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, true, dry); err != nil {
@@ -104,57 +135,58 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 					}
 					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
 				}
-				return fail("%v", err)
+				return false, "", fail("%v", err)
 			}
 		}
 
 	case lifecycle.ActionDeregister:
 		if err := retirable(e, d); err != nil {
-			return fail("%v", err)
+			return false, "", fail("%v", err)
 		}
 		if from == to && (!d.DeleteSnapshots || allDeleted(e)) {
-			return nil
+			return false, "", nil
 		}
 		if from != to && from != lifecycle.StageDisabled {
-			return fail("entry is %s; stages are never skipped, disable it first", from)
+			return false, "", fail("entry is %s; stages are never skipped, disable it first", from)
 		}
 		// In use means never deregistered, whether or not files go too.
-		if err := c.checkNoDependents(doc, e); err != nil {
-			return err
+		if err := deps.checkNoDependents(e); err != nil {
+			return false, "", err
 		}
 		if d.DeleteSnapshots {
 			for i := range e.Files {
 				if err := c.deleteOne(e, i, dry); err != nil {
-					return fail("%v", err)
+					return false, "", fail("%v", err)
 				}
 			}
+			note = fmt.Sprintf("deleted %d file%s", len(e.Files), plural(len(e.Files)))
 			if from == to {
-				reason += " (deleted the files kept at deregistration)"
+				note = "deleted the files kept at deregistration"
 			}
 		} else if !allDeleted(e) {
-			reason += "; files kept in " + filepath.Join(quarantine, e.ID)
+			note = "files kept in " + filepath.Join(quarantine, e.ID) + " (delete_snapshots = false)"
 		}
 
 	case lifecycle.ActionRestore:
 		if from == to {
-			return nil
+			return false, "", nil
 		}
 		if from == lifecycle.StageDeregistered {
-			return fail("entry is deregistered (a tombstone); record the files again as a new release instead")
+			return false, "", fail("entry is deregistered (a tombstone); record the files again as a new release instead")
 		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, false, dry); err != nil {
-				return fail("%v", err)
+				return false, "", fail("%v", err)
 			}
 		}
 	}
 
 	if dry {
-		return nil
+		return true, note, nil
 	}
 	if testHookAfterFileOp != nil {
 		if err := testHookAfterFileOp(e.ID); err != nil {
-			return err
+			return false, "", err
 		}
 	}
 	if d.Action == lifecycle.ActionDeregister || d.Action == lifecycle.ActionRestore {
@@ -165,8 +197,12 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 	// stage_since, deprecation time, and a restore clearing the expiry.
 	img := lifecycle.Apply(e.image(), d, now)
 	e.Stage, e.StageSince, e.DeprecatedAt, e.ExpiresAt = img.Stage, img.StageSince.UTC(), img.DeprecationTime.UTC(), img.ExpiresAt.UTC()
+	reason := d.Reason
+	if note != "" {
+		reason += "; " + note
+	}
 	e.History = append(e.History, Event{Time: now, Action: d.Action, Reason: reason, From: from, To: to})
-	return nil
+	return true, note, nil
 }
 
 // retirable refuses to disable or deregister what must be kept. The entry
@@ -272,4 +308,11 @@ func (c *Catalog) deleteOne(e *Entry, i int, dry bool) error {
 		f.Deleted, f.Quarantined = true, ""
 	}
 	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

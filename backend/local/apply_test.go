@@ -100,7 +100,7 @@ func TestDeregisterDeletesAndKeepsTombstone(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("repeated deregister changed the catalog")
 	}
-	contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionRestore), false), "tombstone")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "tombstone")
 }
 
 func TestDeregisterWithoutDeleteKeepsQuarantine(t *testing.T) {
@@ -130,9 +130,9 @@ func TestStagesAreNeverSkipped(t *testing.T) {
 	b, root := setup(t)
 	a := writeFile(t, filepath.Join(root, "out", "a.img"), "a")
 	id := mustRecord(t, b, release("web", "1.0.0", a))
-	contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), false), "deprecate it first")
-	contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionDeregister), false), "disable it first")
-	contains(t, b.Apply(context.Background(), decision("nope", lifecycle.ActionDeprecate), false), "no such entry")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), false), "deprecate it first")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDeregister), false), "disable it first")
+	contains(t, applyOne(context.Background(), b, decision("nope", lifecycle.ActionDeprecate), false), "no such entry")
 	assertExists(t, a, "a")
 	// keep and skip do nothing, even for unknown ids.
 	mustApply(t, b, decision("nope", lifecycle.ActionKeep))
@@ -146,7 +146,7 @@ func TestPinnedAndProtectedAreNeverRetired(t *testing.T) {
 	pid := mustRecord(t, b, img)
 	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
 	for _, dry := range []bool{true, false} {
-		contains(t, b.Apply(context.Background(), decision(pid, lifecycle.ActionDisable), dry), "pinned")
+		contains(t, applyOne(context.Background(), b, decision(pid, lifecycle.ActionDisable), dry), "pinned")
 	}
 	assertExists(t, p, "p")
 
@@ -158,7 +158,7 @@ func TestPinnedAndProtectedAreNeverRetired(t *testing.T) {
 	editCatalog(t, b, func(d *Document) { d.find(rid).Stage = lifecycle.StageDisabled })
 	dd := decision(rid, lifecycle.ActionDeregister)
 	dd.DeleteSnapshots = true
-	contains(t, b.Apply(context.Background(), dd, false), "protected")
+	contains(t, applyOne(context.Background(), b, dd, false), "protected")
 	assertExists(t, r, "r")
 
 	// A pin seen by the planner counts even if the catalog lost it.
@@ -167,7 +167,7 @@ func TestPinnedAndProtectedAreNeverRetired(t *testing.T) {
 	mustApply(t, b, decision(xid, lifecycle.ActionDeprecate))
 	d := decision(xid, lifecycle.ActionDisable)
 	d.Image.Pinned = true
-	contains(t, b.Apply(context.Background(), d, false), "pinned")
+	contains(t, applyOne(context.Background(), b, d, false), "pinned")
 	assertExists(t, x, "x")
 }
 
@@ -214,14 +214,14 @@ func TestPathEscapesAreRefused(t *testing.T) {
 			editCatalog(t, b, func(d *Document) { want = tamper(d.find(id), root, victim) })
 			before := tree(t, outside)
 			for _, dry := range []bool{true, false} {
-				contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), dry), want)
+				contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), dry), want)
 			}
 			// Also when the entry is already disabled and the files get deleted.
 			editCatalog(t, b, func(d *Document) { d.find(id).Stage = lifecycle.StageDisabled })
 			dd := decision(id, lifecycle.ActionDeregister)
 			dd.DeleteSnapshots = true
 			for _, dry := range []bool{true, false} {
-				contains(t, b.Apply(context.Background(), dd, dry), want)
+				contains(t, applyOne(context.Background(), b, dd, dry), want)
 			}
 			assertSameTree(t, before, tree(t, outside))
 			assertExists(t, victim, "precious")
@@ -252,7 +252,7 @@ func TestCrashBetweenFileOpAndCatalogWriteConverges(t *testing.T) {
 			now = t0.Add(time.Duration(i+1) * time.Hour)
 			if crash {
 				testHookAfterFileOp = func(string) error { return errors.New("simulated crash") }
-				err := b.Apply(context.Background(), d, false)
+				err := applyOne(context.Background(), b, d, false)
 				testHookAfterFileOp = nil
 				if d.Action != lifecycle.ActionDeprecate { // deprecate has no file op, hence no crash point
 					contains(t, err, "simulated crash")
@@ -292,7 +292,7 @@ func TestFileMovedByHandBeforeApply(t *testing.T) {
 	}
 	// A file lost from both places is an error, not a silent success.
 	os.Remove(q)
-	contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionRestore), false), "missing")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "missing")
 }
 
 func TestDisableRefusesAFileThatChanged(t *testing.T) {
@@ -302,7 +302,7 @@ func TestDisableRefusesAFileThatChanged(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	writeFile(t, a, "rebuilt in place, not recorded")
 	for _, dry := range []bool{true, false} {
-		contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), dry), "not the recorded artifact")
+		contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), dry), "not the recorded artifact")
 	}
 	assertExists(t, a, "rebuilt in place, not recorded")
 }
@@ -314,7 +314,7 @@ func TestRestoreRefusesToOverwriteANewFile(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	mustApply(t, b, decision(id, lifecycle.ActionDisable))
 	writeFile(t, a, "new build at the same path")
-	contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionRestore), false), "occupied")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "occupied")
 	assertExists(t, a, "new build at the same path")
 }
 
@@ -346,16 +346,16 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 	for i, d := range steps {
 		before := tree(t, root)
-		if err := b.Apply(context.Background(), d, true); err != nil {
+		if err := applyOne(context.Background(), b, d, true); err != nil {
 			t.Fatalf("step %d dry %s: %v", i, d.Action, err)
 		}
 		assertSameTree(t, before, tree(t, root))
 		// Dry and real runs agree on failures too.
 		wrong := decision(id, lifecycle.ActionDisable)
-		dryErr := b.Apply(context.Background(), wrong, true)
+		dryErr := applyOne(context.Background(), b, wrong, true)
 		assertSameTree(t, before, tree(t, root))
 		if dryErr != nil {
-			realErr := b.Apply(context.Background(), wrong, false)
+			realErr := applyOne(context.Background(), b, wrong, false)
 			if realErr == nil || realErr.Error() != dryErr.Error() {
 				t.Fatalf("step %d: dry error %v, real error %v", i, dryErr, realErr)
 			}
@@ -369,7 +369,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	fid := mustRecord(t, b, release("web", "2.0.0", f))
 	mustApply(t, b, decision(fid, lifecycle.ActionDeprecate))
 	os.Remove(f)
-	contains(t, b.Apply(context.Background(), decision(fid, lifecycle.ActionDisable), true), "missing")
+	contains(t, applyOne(context.Background(), b, decision(fid, lifecycle.ActionDisable), true), "missing")
 }
 
 func sortedKeys(m map[string]string, root string) []string {

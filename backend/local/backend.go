@@ -8,9 +8,14 @@ import (
 	"slices"
 	"time"
 
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
+
+// Region is the region of every local image: a catalog is one place.
+const Region = "local"
 
 // Backend is the local catalog as a backend.Backend. It records and acts;
 // it never decides (the planner does).
@@ -20,7 +25,10 @@ type Backend struct {
 	clock func() time.Time
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Files   = (*Backend)(nil)
+)
 
 // New returns the backend for the catalog in dir ("" means DefaultDir).
 // clock is injectable for tests; nil means time.Now.
@@ -40,17 +48,28 @@ func (b *Backend) Catalog() *Catalog { return b.cat }
 
 func (b *Backend) now() time.Time { return b.clock().UTC() }
 
-// List returns the family's entries (of q.Channel when set) in recording
-// order. Tombstones (deregistered entries) are left out, as the
-// backend.Backend contract asks ("every stage but deregistered-and-gone"),
-// so the planner never counts or acts on them; ListWithTombstones returns
-// them for reports.
-func (b *Backend) List(ctx context.Context, q backend.Query) ([]lifecycle.Image, error) {
-	return b.list(ctx, q, false)
+// NewReleases describes a build's artifact as one release: its files.
+func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]lifecycle.Image, error) {
+	if len(a.Files()) == 0 {
+		return nil, fmt.Errorf("the artifact of builder %s has no files for the local catalog: use a builder that writes files, or set sweep = true", a.BuilderId())
+	}
+	release.Region = Region
+	release.Snapshots = slices.Clone(a.Files())
+	return []lifecycle.Image{release}, nil
 }
 
-// ListWithTombstones is List plus deregistered entries (Stage deregistered,
-// State "deregistered"), for reports that show what was retired.
+// List returns the family's entries (of q.Channel when set) in recording
+// order. Tombstones are left out (the contract: "every stage but gone"); an
+// entry whose files vanished is listed as gone (State deregistered), so it
+// never counts as a release and the planner records it as retired; an
+// entry whose files changed is listed with State "changed" and skipped.
+func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, error) {
+	imgs, err := b.list(ctx, q, false)
+	return backend.Listing{Images: imgs}, err
+}
+
+// ListWithTombstones is List plus deregistered entries, for reports that
+// show what was retired.
 func (b *Backend) ListWithTombstones(ctx context.Context, q backend.Query) ([]lifecycle.Image, error) {
 	return b.list(ctx, q, true)
 }
@@ -74,21 +93,32 @@ func (b *Backend) list(ctx context.Context, q backend.Query, tombstones bool) ([
 		}
 		img := e.image()
 		img.Managed = b.cat.ours(e)
+		if e.live() && !e.Pending {
+			if state := b.cat.filesState(e); state != "" {
+				img.State = state
+			}
+		}
 		out = append(out, img)
 	}
 	return out, nil
 }
 
-// Usage reports, for each given image in the catalog, the live entries that
-// were built from it (Parent) or whose qcow2 uses one of its files as
-// backing file, as Kind "child-image". Images with no consumer are absent.
-func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) (lifecycle.Usage, error) {
-	if b.err != nil {
-		return nil, b.err
+// Usage reports, for each given image, the live entries built from it
+// (Parent) or whose qcow2 uses one of its files as backing file, as
+// "child-image". It fails closed: when the catalog cannot be read every
+// image is in use by an unknown consumer; when one entry's qcow2 header
+// cannot be read, that entry and its parent are.
+func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle.Usage {
+	u := lifecycle.Usage{}
+	unknown := func(img lifecycle.Image, why error) {
+		u[img.ID] = append(u[img.ID], lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: why.Error()})
 	}
-	doc, err := b.cat.Read(ctx)
+	doc, err := b.read(ctx)
 	if err != nil {
-		return nil, err
+		for _, img := range images {
+			unknown(img, err)
+		}
+		return u
 	}
 	// A dry-run Record writes nothing: its image is passed in but is not in
 	// the catalog. Count it as the live entry the real run would have
@@ -103,69 +133,148 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) (lifecycl
 		}
 		doc.Entries = append(doc.Entries, e)
 	}
-	backing, err := b.cat.backingUsers(doc)
-	if err != nil {
-		return nil, err
-	}
-	u := lifecycle.Usage{}
+	deps := b.cat.dependencies(doc)
 	for _, img := range images {
 		e := doc.find(img.ID)
 		if e == nil {
 			continue
 		}
-		if cs := b.cat.consumers(doc, e, backing); len(cs) > 0 {
+		if cs := deps.consumers(e); len(cs) > 0 {
 			u[img.ID] = cs
 		}
+		if err := deps.unreadable[e.ID]; err != nil {
+			unknown(img, err)
+		}
 	}
-	return u, nil
+	for id, err := range deps.unreadable {
+		if e := doc.find(id); e != nil && e.Parent != "" && slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == e.Parent }) {
+			u[e.Parent] = append(u[e.Parent], lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown,
+				ID: fmt.Sprintf("child %s: %v", id, err)})
+		}
+	}
+	return u
 }
 
-// Record creates the entry of a new build, or converges an existing one.
-// img.Snapshots lists the artifact files (artifact.Files()); each must exist
-// under the artifact root and is hashed. The id is img.ID, or
-// "<family>-<version>-<12 hex of the files' sha256>" when empty, so a re-run
-// of the same build finds its entry. With dryRun it checks and writes nothing.
-func (b *Backend) Record(ctx context.Context, img lifecycle.Image, dryRun bool) (lifecycle.Image, error) {
+func (b *Backend) read(ctx context.Context) (*Document, error) {
 	if b.err != nil {
-		return img, b.err
+		return nil, b.err
+	}
+	return b.cat.Read(ctx)
+}
+
+// Record creates the entries of new builds, or converges existing ones, in
+// one catalog transaction. img.Snapshots lists the artifact files; each
+// must exist under the artifact root and is hashed. The id is img.ID, or
+// "<family>-<version>-<12 hex>" where the hex digests the family, the exact
+// version and the files' content, so a re-run of the same build finds its
+// entry and two releases never share one. An image with State
+// backend.StatePending is recorded as pending; recording it again without
+// that state makes it a release. With dryRun it checks and writes nothing.
+func (b *Backend) Record(ctx context.Context, images []lifecycle.Image, dryRun bool) []backend.Result {
+	results := make([]backend.Result, len(images))
+	type prepared struct {
+		id    string
+		files []FileRef
+	}
+	preps := make([]prepared, len(images))
+	ok := false
+	for i, img := range images {
+		results[i].Ref, results[i].Image = img.Ref(), img
+		files, id, err := b.prepare(img)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		preps[i], results[i].Ref.ID, ok = prepared{id, files}, id, true
+	}
+	if !ok {
+		return results
+	}
+	now := b.now()
+	record := func(doc *Document) error {
+		for i, img := range images {
+			if results[i].Err != nil {
+				continue
+			}
+			r := &results[i]
+			r.Changed, r.Note, r.Err = b.cat.recordInto(doc, preps[i].id, img, preps[i].files, now)
+			if r.Err == nil {
+				r.Image = doc.find(preps[i].id).image()
+				r.Image.Managed = b.cat.ours(doc.find(preps[i].id))
+			}
+		}
+		return nil
+	}
+	var err error
+	if dryRun {
+		var doc *Document
+		if doc, err = b.cat.Read(ctx); err == nil {
+			record(doc)
+			err = writable(b.cat.Dir())
+		}
+	} else {
+		err = b.cat.Update(ctx, record)
+	}
+	if err != nil {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err, results[i].Changed = err, false
+			}
+		}
+	}
+	return results
+}
+
+// prepare checks and hashes an image's files and chooses its id.
+func (b *Backend) prepare(img lifecycle.Image) ([]FileRef, string, error) {
+	if b.err != nil {
+		return nil, "", b.err
 	}
 	if img.Family == "" {
-		return img, fmt.Errorf("local catalog: record %q: family is required", img.Name)
+		return nil, "", fmt.Errorf("local catalog: record %q: family is required", img.Name)
 	}
 	files, err := b.describeFiles(img.Snapshots)
 	if err != nil {
-		return img, fmt.Errorf("local catalog: record %s: %w", img.Family, err)
+		return nil, "", fmt.Errorf("local catalog: record %s %s: %w", img.Family, img.Version, err)
 	}
 	id := img.ID
 	if id == "" {
 		id = makeID(img, files)
 	}
 	if err := validID(id); err != nil {
-		return img, fmt.Errorf("local catalog: record: %w", err)
+		return nil, "", fmt.Errorf("local catalog: record: %w", err)
 	}
-	now := b.now()
-	var recorded lifecycle.Image
-	record := func(doc *Document) error {
-		if err := recordInto(doc, id, img, files, now); err != nil {
-			return err
+	return files, id, nil
+}
+
+// Forget removes entries that are still pending: a run that failed after
+// recording its new build, whose artifact Packer destroys.
+func (b *Backend) Forget(ctx context.Context, refs []lifecycle.Ref) []backend.Result {
+	results := make([]backend.Result, len(refs))
+	for i, r := range refs {
+		results[i].Ref = r
+	}
+	if b.err != nil {
+		for i := range results {
+			results[i].Err = b.err
 		}
-		recorded = doc.find(id).image()
+		return results
+	}
+	err := b.cat.Update(ctx, func(doc *Document) error {
+		for i, r := range refs {
+			if e := doc.find(r.ID); e != nil && e.Pending {
+				doc.Entries = slices.DeleteFunc(doc.Entries, func(x Entry) bool { return x.ID == r.ID })
+				results[i].Changed = true
+			}
+		}
 		return nil
-	}
-	if dryRun {
-		doc, err := b.cat.Read(ctx)
-		if err != nil {
-			return img, err
+	})
+	if err != nil {
+		for i := range results {
+			results[i].Err = err
 		}
-		if err := record(doc); err != nil {
-			return img, err
-		}
-		return recorded, writable(b.cat.Dir())
 	}
-	if err := b.cat.Update(ctx, record); err != nil {
-		return img, err
-	}
-	return recorded, nil
+	return results
 }
 
 // describeFiles checks and hashes the artifact files. Paths given relative
@@ -208,11 +317,28 @@ func (b *Backend) describeFiles(paths []string) ([]FileRef, error) {
 	return out, nil
 }
 
-// recordInto applies one Record to the document. Re-recording the same
-// content changes nothing; new files under an existing id (a rebuild with a
-// fixed id) replace the old ones, while the entry is still active.
-func recordInto(doc *Document, id string, img lifecycle.Image, files []FileRef, now time.Time) error {
+// recordInto applies one Record to the document and says whether anything
+// changed. Re-recording the same build changes nothing (but a pending entry
+// becomes a release). An id that belongs to a different release is refused,
+// never merged. Another live entry whose files sat at the paths this build
+// just wrote lost them: it is tombstoned, so no two entries ever claim one
+// file.
+func (c *Catalog) recordInto(doc *Document, id string, img lifecycle.Image, files []FileRef, now time.Time) (bool, string, error) {
+	pending := img.State == backend.StatePending
 	e := doc.find(id)
+	if e != nil {
+		if e.Family != img.Family || e.Version != img.Version {
+			return false, "", fmt.Errorf("local catalog: record %s %s: id %s already belongs to %s %s; a record never merges two releases (set a different id or version)", img.Family, img.Version, id, e.Family, e.Version)
+		}
+		// A retired entry is never revived or rewritten by a build.
+		if e.Stage != lifecycle.StageActive {
+			return false, "", fmt.Errorf("local catalog: record: entry %s already exists and is %s (a rebuild of a retired release?): restore it, or record the build under a new version or id", id, e.Stage)
+		}
+		if !sameFiles(e.Files, files) {
+			return false, "", fmt.Errorf("local catalog: record %s: the entry records other files (%s); a record never rewrites a release: set a different id", id, filesList(e.Files))
+		}
+	}
+	note := c.claimPaths(doc, id, files, now)
 	if e == nil {
 		released := img.ReleasedAt
 		if released.IsZero() {
@@ -220,28 +346,64 @@ func recordInto(doc *Document, id string, img lifecycle.Image, files []FileRef, 
 		}
 		doc.Entries = append(doc.Entries, Entry{
 			ID: id, Stage: lifecycle.StageActive, StageSince: now, ReleasedAt: released.UTC(),
-			Managed: true, Files: files,
-			History: []Event{{Time: now, Action: ActionRecord, Reason: "recorded new build", To: lifecycle.StageActive}},
+			Managed: true, Files: files, Pending: pending,
+			History: []Event{{Time: now, Action: ActionRecord, Reason: recordReason(pending), To: lifecycle.StageActive}},
 		})
 		setMeta(&doc.Entries[len(doc.Entries)-1], img)
-		return nil
+		return true, note, nil
 	}
-	if e.Family != img.Family {
-		return fmt.Errorf("local catalog: record: id %s already belongs to family %q, not %q", id, e.Family, img.Family)
+	changed := note != ""
+	if e.Pending && !pending {
+		e.Pending, e.StageSince, changed = false, now, true
+		e.History = append(e.History, Event{Time: now, Action: ActionRecord, Reason: "released: the build's run succeeded", To: lifecycle.StageActive})
 	}
-	// A retired entry is never revived or rewritten by a build: the new
-	// build would silently inherit a retired stage (and, for a tombstone,
-	// vanish from List). Identical content means a reproducible rebuild of
-	// a retired release: the user restores it or bumps the version.
-	if e.Stage != lifecycle.StageActive {
-		return fmt.Errorf("local catalog: record: entry %s already exists and is %s (a rebuild of a retired release?): restore it, or record the build under a new version or id", id, e.Stage)
+	// The same build again is the same release: its times, expiry and
+	// metadata stay as first recorded. It may add a pin or a protection,
+	// never clear one: a re-record must not expose a release someone chose
+	// to keep.
+	if img.Pinned && !e.Pinned || img.Protected && !e.Protected {
+		e.Pinned, e.Protected, changed = e.Pinned || img.Pinned, e.Protected || img.Protected, true
 	}
-	if !sameFiles(e.Files, files) {
-		e.Files = files
-		e.History = append(e.History, Event{Time: now, Action: ActionRecord, Reason: "re-recorded: artifact files changed", From: e.Stage, To: e.Stage})
+	return changed, note, nil
+}
+
+func recordReason(pending bool) string {
+	if pending {
+		return "recorded new build (pending until its run succeeds)"
 	}
-	setMeta(e, img)
-	return nil
+	return "recorded new build"
+}
+
+// claimPaths tombstones the other live entries that list a file at one of
+// the paths just written (the builder overwrote them) and returns a note.
+func (c *Catalog) claimPaths(doc *Document, id string, files []FileRef, now time.Time) string {
+	mine := map[string]bool{}
+	for _, f := range files {
+		mine[c.realPath(f.Path)] = true
+	}
+	var lost []string
+	for i := range doc.Entries {
+		o := &doc.Entries[i]
+		if o.ID == id || !o.live() {
+			continue
+		}
+		for j, f := range o.Files {
+			if f.Deleted || f.Quarantined != "" || !mine[c.realPath(f.Path)] {
+				continue
+			}
+			o.Files[j].Deleted = true
+			lost = append(lost, o.ID)
+			from := o.Stage
+			o.Stage, o.StageSince, o.Pending = lifecycle.StageDeregistered, now, false
+			o.History = append(o.History, Event{Time: now, Action: lifecycle.ActionDeregister, From: from, To: lifecycle.StageDeregistered,
+				Reason: fmt.Sprintf("its file %s was overwritten by build %s", f.Path, id)})
+		}
+	}
+	if len(lost) == 0 {
+		return ""
+	}
+	slices.Sort(lost)
+	return fmt.Sprintf("overwrote the files of %s (recorded as deregistered)", slices.Compact(lost))
 }
 
 // sameFiles compares what identifies the content, not where it sits now.
@@ -251,14 +413,19 @@ func sameFiles(a, b []FileRef) bool {
 	})
 }
 
-// setMeta copies the release metadata the build owns. Stage, history and
-// released_at belong to the catalog and are left alone. A build can set a
-// pin or a protection but never clears one: a re-record of the same build
-// must not expose a release someone chose to keep.
+func filesList(fs []FileRef) string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = fmt.Sprintf("%s sha256 %.12s…", f.Path, f.SHA256)
+	}
+	return fmt.Sprint(out)
+}
+
+// setMeta copies the release metadata the build owns into a new entry.
 func setMeta(e *Entry, img lifecycle.Image) {
 	e.Family, e.Version, e.Channel, e.Name = img.Family, img.Version, img.Channel, img.Name
 	e.BuildTime, e.ExpiresAt = img.BuildTime.UTC(), img.ExpiresAt.UTC()
-	e.Pinned, e.Protected, e.Parent = e.Pinned || img.Pinned, e.Protected || img.Protected, img.Parent
+	e.Pinned, e.Protected, e.Parent = img.Pinned, img.Protected, img.Parent
 	e.Tags = maps.Clone(img.Tags)
 	if len(e.Tags) == 0 {
 		e.Tags = nil

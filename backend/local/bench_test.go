@@ -36,12 +36,12 @@ func BenchmarkRecordIntoCatalog(b *testing.B) {
 				i++
 				img := release("web", fmt.Sprintf("1.%d", i), f)
 				img.ID = fmt.Sprintf("web-1.%d", i)
-				if _, err := be.Record(context.Background(), img, false); err != nil {
+				if _, err := recordOne(context.Background(), be, img, false); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
-			if imgs, _ := be.List(context.Background(), backend.Query{Family: "web"}); len(imgs) < n {
+			if imgs, _ := listImages(context.Background(), be, backend.Query{Family: "web"}); len(imgs) < n {
 				b.Fatalf("catalog lost entries: %d < %d", len(imgs), n)
 			}
 		})

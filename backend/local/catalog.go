@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -125,7 +126,7 @@ func (c *Catalog) Read(ctx context.Context) (*Document, error) {
 // the result atomically. When fn returns an error nothing is written. A
 // catalog that does not parse is never overwritten: Update fails before fn.
 func (c *Catalog) Update(ctx context.Context, fn func(*Document) error) error {
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	if err := os.MkdirAll(c.dir, 0o777); err != nil {
 		return fmt.Errorf("local catalog: %w", err)
 	}
 	unlock, err := c.lock(ctx, true)
@@ -153,7 +154,7 @@ func (c *Catalog) lock(ctx context.Context, exclusive bool) (func(), error) {
 	var f *os.File
 	var err error
 	if exclusive {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	} else {
 		// Readers open read-only when the lock file exists, so a user who
 		// may only read the catalog can still list it.
@@ -257,7 +258,7 @@ func (c *Catalog) write(doc *Document, old []byte) error {
 		return nil
 	}
 
-	tmp, err := os.CreateTemp(c.dir, tmpPattern)
+	tmp, err := safefile.CreateTemp(c.dir, tmpPattern)
 	if err != nil {
 		return fmt.Errorf("local catalog: %w", err)
 	}
@@ -318,7 +319,7 @@ func (c *Catalog) removeStaleTemps() {
 }
 
 func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,7 +53,7 @@ func TestRecordListRoundTrip(t *testing.T) {
 	if n := len(list(t, b, "db")); n != 0 {
 		t.Fatalf("other family listed %d", n)
 	}
-	if imgs, _ := b.List(context.Background(), backend.Query{Family: "web", Channel: "rc"}); len(imgs) != 0 {
+	if imgs, _ := listImages(context.Background(), b, backend.Query{Family: "web", Channel: "rc"}); len(imgs) != 0 {
 		t.Fatalf("channel filter ignored: %v", imgs)
 	}
 }
@@ -83,21 +84,23 @@ func TestRecordIdempotent(t *testing.T) {
 		t.Fatalf("different content, same id %s", id3)
 	}
 
-	// With a fixed id, new content replaces the files of an active entry
-	// (noted in history) but never those of a retiring one.
+	// The first build's file was overwritten by the second: no two live
+	// entries ever claim one path.
+	if e := entry(t, b, id); e.Stage != lifecycle.StageDeregistered || !strings.Contains(e.History[len(e.History)-1].Reason, "overwritten by build") {
+		t.Fatalf("entry whose file was overwritten: %+v", e)
+	}
+
+	// A fixed id never has its files rewritten: a record never merges two
+	// builds into one release.
 	img.ID = "web-fixed"
 	mustRecord(t, b, img)
 	writeFile(t, a, "v3")
-	mustRecord(t, b, img)
-	if e := entry(t, b, "web-fixed"); e.Files[0].SHA256 != sha("v3") || len(e.History) != 2 {
-		t.Fatalf("re-record with new content: %+v", e)
+	contains(t, recordErr(b, img, false), "a record never rewrites a release")
+	if e := entry(t, b, "web-fixed"); e.Files[0].SHA256 != sha("v2") || len(e.History) != 1 {
+		t.Fatalf("re-record with new content changed the entry: %+v", e)
 	}
 	mustApply(t, b, decision("web-fixed", lifecycle.ActionDeprecate))
-	writeFile(t, a, "v4")
 	contains(t, recordErr(b, img, false), "web-fixed already exists and is deprecated")
-	if e := entry(t, b, "web-fixed"); e.Files[0].SHA256 != sha("v3") {
-		t.Fatalf("files of a deprecated entry replaced: %+v", e.Files)
-	}
 }
 
 func TestRecordRefusesToReviveATombstone(t *testing.T) {
@@ -276,10 +279,10 @@ func TestCorruptCatalog(t *testing.T) {
 
 	checks := map[string]error{
 		"Record": recordErr(b, release("web", "2.0.0", b2), false),
-		"Apply":  b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), false),
-		"DryRun": b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), true),
+		"Apply":  applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), false),
+		"DryRun": applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), true),
 	}
-	_, checks["List"] = b.List(context.Background(), backend.Query{Family: "web"})
+	_, checks["List"] = listImages(context.Background(), b, backend.Query{Family: "web"})
 	for name, err := range checks {
 		t.Run(name, func(t *testing.T) {
 			contains(t, err, b.Catalog().Path(), "line 3, column 3", "catalog.json.bak")
@@ -293,7 +296,7 @@ func TestCorruptCatalog(t *testing.T) {
 
 	// Truncation (a writer without temp+rename) is reported too.
 	os.WriteFile(b.Catalog().Path(), good[:len(good)/2], 0o644)
-	_, err := b.List(context.Background(), backend.Query{Family: "web"})
+	_, err := listImages(context.Background(), b, backend.Query{Family: "web"})
 	contains(t, err, "is corrupt", "unexpected end of JSON input")
 
 	// A catalog from a newer plugin is refused, not rewritten.
@@ -315,7 +318,7 @@ func TestLockWaitHonorsContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = b.List(ctx, backend.Query{Family: "web"})
+	_, err = listImages(ctx, b, backend.Query{Family: "web"})
 	contains(t, err, "waiting for lock", "context canceled")
 	f.Close() // releases the lock
 	if n := len(list(t, b, "web")); n != 1 {

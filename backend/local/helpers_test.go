@@ -79,7 +79,7 @@ func mustRecord(t *testing.T, b *Backend, img lifecycle.Image) string {
 
 func mustApply(t *testing.T, b *Backend, d lifecycle.Decision) {
 	t.Helper()
-	if err := b.Apply(context.Background(), d, false); err != nil {
+	if err := applyOne(context.Background(), b, d, false); err != nil {
 		t.Fatalf("Apply %s: %v", d.Action, err)
 	}
 }
@@ -99,7 +99,7 @@ func entry(t *testing.T, b *Backend, id string) Entry {
 
 func list(t *testing.T, b *Backend, family string) []lifecycle.Image {
 	t.Helper()
-	imgs, err := b.List(context.Background(), backend.Query{Family: family})
+	imgs, err := listImages(context.Background(), b, backend.Query{Family: family})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +251,27 @@ func contains(t *testing.T, err error, parts ...string) {
 
 // recordErr records and keeps only the error, for tests about refusals.
 func recordErr(b *Backend, img lifecycle.Image, dryRun bool) error {
-	_, err := b.Record(context.Background(), img, dryRun)
+	_, err := recordOne(context.Background(), b, img, dryRun)
 	return err
+}
+
+// Single-item forms of the batch methods, for tests about one image.
+
+func applyOne(ctx context.Context, b *Backend, d lifecycle.Decision, dryRun bool) error {
+	return b.Apply(ctx, []lifecycle.Decision{d}, dryRun)[0].Err
+}
+
+func recordOne(ctx context.Context, b *Backend, img lifecycle.Image, dryRun bool) (lifecycle.Image, error) {
+	r := b.Record(ctx, []lifecycle.Image{img}, dryRun)[0]
+	return r.Image, r.Err
+}
+
+func listImages(ctx context.Context, b *Backend, q backend.Query) ([]lifecycle.Image, error) {
+	l, err := b.List(ctx, q)
+	return l.Images, err
+}
+
+// usageOf keeps the two-value shape of the tests; Usage itself fails closed.
+func usageOf(ctx context.Context, b *Backend, imgs []lifecycle.Image) (lifecycle.Usage, error) {
+	return b.Usage(ctx, imgs), nil
 }

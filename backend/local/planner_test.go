@@ -38,19 +38,19 @@ func TestPlannerSweepConverges(t *testing.T) {
 		id := mustRecord(t, b, img)
 		paths[id] = f
 
-		imgs, err := b.List(ctx, backend.Query{Family: "web"})
+		imgs, err := listImages(ctx, b, backend.Query{Family: "web"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		u, err := b.Usage(ctx, imgs)
+		u, err := usageOf(ctx, b, imgs)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, d := range lifecycle.Plan(imgs, u, pol, now, []string{id}) {
-			if err := b.Apply(ctx, d, true); err != nil {
+			if err := applyOne(ctx, b, d, true); err != nil {
 				t.Fatalf("day %d dry %s %s: %v", day, d.Action, d.Image.Version, err)
 			}
-			if err := b.Apply(ctx, d, false); err != nil {
+			if err := applyOne(ctx, b, d, false); err != nil {
 				t.Fatalf("day %d %s %s: %v", day, d.Action, d.Image.Version, err)
 			}
 		}

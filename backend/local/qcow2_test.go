@@ -77,7 +77,7 @@ func TestBackingFileProtection(t *testing.T) {
 	child2 := writeQcow2(t, filepath.Join(root, "out", "web", "web2.qcow2"), filepath.Join(root, "out", "base", "base2.qcow2"))
 	child2ID := mustRecord(t, b, release("web", "2.0.0", child2))
 
-	u, err := b.Usage(ctx, []lifecycle.Image{{ID: baseID}, {ID: base2ID}, {ID: childID}})
+	u, err := usageOf(ctx, b, []lifecycle.Image{{ID: baseID}, {ID: base2ID}, {ID: childID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +94,14 @@ func TestBackingFileProtection(t *testing.T) {
 	d := decision(baseID, lifecycle.ActionDeregister)
 	d.DeleteSnapshots = true
 	for _, dry := range []bool{true, false} {
-		contains(t, b.Apply(ctx, d, dry), "child image "+childID)
+		contains(t, applyOne(ctx, b, d, dry), "child image "+childID)
 	}
 	if _, err := os.Stat(q); err != nil {
 		t.Fatalf("backing file gone: %v", err)
 	}
 	// Nor may the active base be moved away from under its child.
 	mustApply(t, b, decision(base2ID, lifecycle.ActionDeprecate))
-	contains(t, b.Apply(ctx, decision(base2ID, lifecycle.ActionDisable), false), "child image "+child2ID)
+	contains(t, applyOne(ctx, b, decision(base2ID, lifecycle.ActionDisable), false), "child image "+child2ID)
 	if _, err := os.Stat(base2); err != nil {
 		t.Fatal(err)
 	}
@@ -123,23 +123,27 @@ func TestParentAndSharedFileProtection(t *testing.T) {
 	img := release("web", "1.0.0", c)
 	img.Parent = pid
 	cid := mustRecord(t, b, img)
-	u, err := b.Usage(ctx, []lifecycle.Image{{ID: pid}})
+	u, err := usageOf(ctx, b, []lifecycle.Image{{ID: pid}})
 	if err != nil || !reflect.DeepEqual(u[pid], []lifecycle.Consumer{{Kind: "child-image", ID: cid}}) {
 		t.Fatalf("Usage = %+v, %v", u, err)
 	}
 	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
-	contains(t, b.Apply(ctx, decision(pid, lifecycle.ActionDisable), false), "child image "+cid)
+	contains(t, applyOne(ctx, b, decision(pid, lifecycle.ActionDisable), false), "child image "+cid)
 	assertExists(t, p, "p")
 
-	// Two entries listing the same file (a fixed output path recorded under
-	// two ids): retiring one must not take the file from the other.
+	// Two entries listing the same file (a hand-edited catalog: Record
+	// tombstones the older claim): retiring one must not take the file
+	// from the other.
 	s := writeFile(t, filepath.Join(root, "out", "shared.img"), "s")
 	a := release("db", "1.0.0", s)
 	a.ID = "db-a"
 	mustRecord(t, b, a)
-	a.ID = "db-b"
-	mustRecord(t, b, a)
+	editCatalog(t, b, func(doc *Document) {
+		e := *doc.find("db-a")
+		e.ID = "db-b"
+		doc.Entries = append(doc.Entries, e)
+	})
 	mustApply(t, b, decision("db-a", lifecycle.ActionDeprecate))
-	contains(t, b.Apply(ctx, decision("db-a", lifecycle.ActionDisable), false), "entry db-b also lists")
+	contains(t, applyOne(ctx, b, decision("db-a", lifecycle.ActionDisable), false), "entry db-b also lists")
 	assertExists(t, s, "s")
 }

@@ -3,42 +3,44 @@ package local
 import (
 	"context"
 	"fmt"
+	"os"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
-// ReleaseFile is one artifact file of a release, where a template can read it.
-type ReleaseFile struct {
-	Abs    string // absolute path at its recorded place
-	Size   int64
-	SHA256 string
-}
-
-// Release is a live entry with its files.
-type Release struct {
-	ID    string
-	Files []ReleaseFile
-}
-
-// Release describes a live catalog entry's files for the data source. An
-// entry that is retired or has files in quarantine is an error: its files
-// are not where the catalog recorded them.
-func (b *Backend) Release(ctx context.Context, id string) (Release, error) {
-	if b.err != nil {
-		return Release{}, b.err
-	}
-	doc, err := b.cat.Read(ctx)
+// Files describes a release's files for the data source. It fails unless
+// the entry is a live release (not pending, not retired) whose every file
+// is at its recorded path with its recorded size: a template must never
+// start from a release whose files are gone.
+func (b *Backend) Files(ctx context.Context, ref lifecycle.Ref) ([]backend.File, error) {
+	doc, err := b.read(ctx)
 	if err != nil {
-		return Release{}, err
+		return nil, err
 	}
-	e := doc.find(id)
-	if e == nil {
-		return Release{}, fmt.Errorf("local catalog: no release %s", id)
+	e := doc.find(ref.ID)
+	switch {
+	case e == nil || ref.Region != Region:
+		return nil, fmt.Errorf("local catalog: no release %s", ref)
+	case e.Pending:
+		return nil, fmt.Errorf("local catalog: release %s is pending: the run that recorded it has not finished", ref.ID)
+	case !e.live():
+		return nil, fmt.Errorf("local catalog: release %s is %s", ref.ID, e.Stage)
 	}
-	r := Release{ID: id}
+	out := make([]backend.File, 0, len(e.Files))
 	for _, f := range e.Files {
 		if f.Deleted || f.Quarantined != "" {
-			return Release{}, fmt.Errorf("local catalog: release %s is %s: %s is not in place", id, e.Stage, f.Path)
+			return nil, fmt.Errorf("local catalog: release %s is %s: %s is not in place", ref.ID, e.Stage, f.Path)
 		}
-		r.Files = append(r.Files, ReleaseFile{Abs: b.cat.absPath(f.Path), Size: f.Size, SHA256: f.SHA256})
+		abs := b.cat.absPath(f.Path)
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("local catalog: release %s: its file %w", ref.ID, err)
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != f.Size {
+			return nil, fmt.Errorf("local catalog: release %s: %s is not the recorded file (size %d, recorded %d)", ref.ID, abs, fi.Size(), f.Size)
+		}
+		out = append(out, backend.File{Path: abs, Size: f.Size, SHA256: f.SHA256})
 	}
-	return r, nil
+	return out, nil
 }

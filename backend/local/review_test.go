@@ -38,7 +38,7 @@ func TestFailedDisableLeavesNoFileInQuarantine(t *testing.T) {
 	id := mustRecord(t, b, release("web", "1.0.0", a, c))
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	writeFile(t, c, "rebuilt by someone else")
-	if err := b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), false); err == nil {
+	if err := applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), false); err == nil {
 		t.Fatal("disable of a changed file succeeded")
 	}
 	assertExists(t, a, "disk a")
@@ -62,12 +62,12 @@ func TestUsageCountsAnUnrecordedNewBuild(t *testing.T) {
 	byFile := mustRecord(t, b, release("base", "2.0.0", other))
 	cf := writeQcow2(t, filepath.Join(root, "out", "child.qcow2"), "base2.qcow2")
 	child := release("app", "1.0.0", cf)
-	rec, err := b.Record(context.Background(), withParent(child, parent), true)
+	rec, err := recordOne(context.Background(), b, withParent(child, parent), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	imgs := append(list(t, b, "base"), rec)
-	u, err := b.Usage(context.Background(), imgs)
+	u, err := usageOf(context.Background(), b, imgs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestApplyRefusesHomePathsInsideTheCatalogDir(t *testing.T) {
 	lock := filepath.Join(DefaultDir, lockName)
 	editCatalog(t, b, func(d *Document) { d.find(id).Files[0].Path = lock }) // empty, like f.img
 	for _, dry := range []bool{true, false} {
-		contains(t, b.Apply(context.Background(), decision(id, lifecycle.ActionDisable), dry), "inside the catalog directory")
+		contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), dry), "inside the catalog directory")
 	}
 	assertExists(t, filepath.Join(root, lock), "")
 
@@ -114,7 +114,7 @@ func TestApplyRefusesHomePathsInsideTheCatalogDir(t *testing.T) {
 	dd := decision(id, lifecycle.ActionDeregister)
 	dd.DeleteSnapshots = true
 	for _, dry := range []bool{true, false} {
-		contains(t, b.Apply(context.Background(), dd, dry), "inside the catalog directory")
+		contains(t, applyOne(context.Background(), b, dd, dry), "inside the catalog directory")
 	}
 	assertExists(t, filepath.Join(root, theirs), "other")
 }
@@ -142,7 +142,7 @@ func TestReadWithoutLockFileCreatesNothing(t *testing.T) {
 	if err := recordErr(b, release("web", "2.0.0", c), true); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Apply(context.Background(), decision(id, lifecycle.ActionDeprecate), true); err != nil {
+	if err := applyOne(context.Background(), b, decision(id, lifecycle.ActionDeprecate), true); err != nil {
 		t.Fatal(err)
 	}
 	list(t, b, "web")
@@ -160,12 +160,12 @@ func TestManagedByMarkerSeparatesOwners(t *testing.T) {
 	teamB := New(dir, stepClock(), WithManagedBy("team-b"))
 	img := release("web", "1.0.0", writeFile(t, filepath.Join(root, "out", "a.img"), "a"))
 	img.Tags = map[string]string{lifecycle.TagManagedBy: "team-a"}
-	rec, err := teamA.Record(ctx, img, false)
+	rec, err := recordOne(ctx, teamA, img, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, b := range map[string]*Backend{"team-a": teamA, "team-b": teamB} {
-		imgs, err := b.List(ctx, backend.Query{Family: "web"})
+		imgs, err := listImages(ctx, b, backend.Query{Family: "web"})
 		if err != nil || len(imgs) != 1 {
 			t.Fatalf("%s: list = %v, %v", name, imgs, err)
 		}
@@ -174,10 +174,10 @@ func TestManagedByMarkerSeparatesOwners(t *testing.T) {
 		}
 	}
 	d := lifecycle.Decision{Image: rec, Action: lifecycle.ActionDeprecate}
-	if err := teamB.Apply(ctx, d, false); err == nil || !strings.Contains(err.Error(), `managed by "team-a", not "team-b"`) {
+	if err := applyOne(ctx, teamB, d, false); err == nil || !strings.Contains(err.Error(), `managed by "team-a", not "team-b"`) {
 		t.Errorf("team-b deprecated team-a's release: err = %v", err)
 	}
-	if err := teamA.Apply(ctx, d, false); err != nil {
+	if err := applyOne(ctx, teamA, d, false); err != nil {
 		t.Errorf("team-a cannot deprecate its own release: %v", err)
 	}
 }
@@ -211,7 +211,7 @@ func TestDeregisterWithoutDeleteStillRefusesWhileInUse(t *testing.T) {
 	child := release("app", "1.0.0", writeFile(t, filepath.Join(root, "out", "c.img"), "child"))
 	child.Parent = parent
 	mustRecord(t, b, child)
-	err := b.Apply(context.Background(), decision(parent, lifecycle.ActionDeregister), false)
+	err := applyOne(context.Background(), b, decision(parent, lifecycle.ActionDeregister), false)
 	if err == nil {
 		t.Fatal("deregistered a parent that a live child uses")
 	}

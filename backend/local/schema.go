@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -54,14 +55,17 @@ type Entry struct {
 	// DeprecatedAt is the planner's DeprecationTime: when the entry was
 	// deprecated, zero while active. It is not the expiry: an expiry in the
 	// past would make the planner see an active entry as deprecated.
-	DeprecatedAt time.Time         `json:"deprecated_at,omitzero"`
-	Pinned       bool              `json:"pinned,omitempty"`
-	Protected    bool              `json:"protected,omitempty"`
-	Managed      bool              `json:"managed"`
-	Parent       string            `json:"parent,omitempty"`
-	Files        []FileRef         `json:"files"`
-	Tags         map[string]string `json:"tags,omitempty"`
-	History      []Event           `json:"history"`
+	DeprecatedAt time.Time `json:"deprecated_at,omitzero"`
+	Pinned       bool      `json:"pinned,omitempty"`
+	Protected    bool      `json:"protected,omitempty"`
+	Managed      bool      `json:"managed"`
+	// Pending is set while the run that recorded the entry has not
+	// finished: it is no release yet (see backend.StatePending).
+	Pending bool              `json:"pending,omitempty"`
+	Parent  string            `json:"parent,omitempty"`
+	Files   []FileRef         `json:"files"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	History []Event           `json:"history"`
 }
 
 // FileRef is one artifact file of a release.
@@ -105,11 +109,14 @@ func validID(id string) error {
 var unsafeIDChars = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
 
 // makeID builds "<family>-<version>-<12 hex>" where the hex is a digest of
-// the files' sha256 (or of name and build time when there are none). The
-// same build therefore always gets the same id, which is what makes a
-// re-run of Record after a crash idempotent.
+// the exact family and version and the files' sha256 (or of name and build
+// time when there are none). The same build therefore always gets the same
+// id, which makes a re-run of Record after a crash idempotent; and two
+// versions that read alike once sanitised ("2.0 beta", "2.0_beta") never
+// share one.
 func makeID(img lifecycle.Image, files []FileRef) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", img.Family, img.Version)
 	if len(files) == 0 {
 		fmt.Fprintf(h, "%s\x00%s", img.Name, img.BuildTime.UTC().Format(time.RFC3339Nano))
 	}
@@ -137,15 +144,17 @@ func (e *Entry) image() lifecycle.Image {
 		}
 	}
 	state := lifecycle.StateAvailable
-	switch e.Stage {
-	case lifecycle.StageDisabled:
+	switch {
+	case e.Pending:
+		state = backend.StatePending
+	case e.Stage == lifecycle.StageDisabled:
 		state = lifecycle.StateDisabled
-	case lifecycle.StageDeregistered:
+	case e.Stage == lifecycle.StageDeregistered:
 		state = lifecycle.StateDeregistered
 	}
 	img := lifecycle.Image{
 		ID:              e.ID,
-		Region:          "local",
+		Region:          Region,
 		Name:            e.Name,
 		Family:          e.Family,
 		Channel:         e.Channel,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,17 +22,34 @@ func (c *Catalog) realPath(recorded string) string {
 	return resolveExisting(c.absPath(recorded))
 }
 
-// backingUsers maps the real path of every backing file used by a live
-// entry's qcow2 image to the ids of those entries. A backing name is
-// resolved against the directory of the image's recorded (home) path, the
-// way qemu resolves it once the image is where it belongs, even while the
-// image itself sits in quarantine.
-func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
-	users := map[string][]string{}
+// deps is who depends on what in one catalog document, computed once per
+// run: every qcow2 header is read once, not once per decision.
+type deps struct {
+	c *Catalog
+	// backing maps the real path of every backing file used by a live
+	// entry's qcow2 image to the ids of those entries.
+	backing map[string][]string
+	// children maps an id to the live entries that name it as Parent.
+	children map[string][]string
+	// unreadable holds the entries whose qcow2 header could not be read:
+	// what they back is unknown, so they (and their parent) count as used.
+	unreadable map[string]error
+	doc        *Document
+}
+
+// dependencies reads who depends on what. A backing name is resolved
+// against the directory of the image's recorded (home) path, the way qemu
+// resolves it once the image is where it belongs, even while the image
+// itself sits in quarantine. One unreadable header fails that entry only.
+func (c *Catalog) dependencies(doc *Document) *deps {
+	d := &deps{c: c, backing: map[string][]string{}, children: map[string][]string{}, unreadable: map[string]error{}, doc: doc}
 	for i := range doc.Entries {
 		e := &doc.Entries[i]
 		if !e.live() {
 			continue
+		}
+		if e.Parent != "" {
+			d.children[e.Parent] = append(d.children[e.Parent], e.ID)
 		}
 		for j, f := range e.Files {
 			if f.Deleted {
@@ -40,7 +58,8 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 			home, cur := c.absPath(f.Path), c.quarantineLoc(e, j)
 			inQuarantine, err := exists(cur)
 			if err != nil { // unknown: guessing "not there" could hide a backing file
-				return nil, fmt.Errorf("local catalog: entry %s: %w", e.ID, err)
+				d.unreadable[e.ID] = err
+				continue
 			}
 			if !inQuarantine {
 				cur = home
@@ -50,7 +69,8 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 				continue // a missing file backs nothing
 			}
 			if err != nil {
-				return nil, fmt.Errorf("local catalog: entry %s: %w", e.ID, err)
+				d.unreadable[e.ID] = err
+				continue
 			}
 			if !isQ || name == "" {
 				continue
@@ -59,24 +79,23 @@ func (c *Catalog) backingUsers(doc *Document) (map[string][]string, error) {
 				name = filepath.Join(filepath.Dir(home), name)
 			}
 			key := resolveExisting(name)
-			users[key] = append(users[key], e.ID)
+			d.backing[key] = append(d.backing[key], e.ID)
 		}
 	}
-	return users, nil
+	return d
 }
 
 // consumers returns the live entries other than e that use it as a parent,
 // either by id (Parent) or by qcow2 backing file.
-func (c *Catalog) consumers(doc *Document, e *Entry, backing map[string][]string) []lifecycle.Consumer {
+func (d *deps) consumers(e *Entry) []lifecycle.Consumer {
 	ids := map[string]bool{}
-	for i := range doc.Entries {
-		o := &doc.Entries[i]
-		if o.ID != e.ID && o.live() && o.Parent == e.ID {
-			ids[o.ID] = true
+	for _, id := range d.children[e.ID] {
+		if id != e.ID {
+			ids[id] = true
 		}
 	}
 	for _, f := range e.Files {
-		for _, id := range backing[c.realPath(f.Path)] {
+		for _, id := range d.backing[d.c.realPath(f.Path)] {
 			if id != e.ID {
 				ids[id] = true
 			}
@@ -91,30 +110,34 @@ func (c *Catalog) consumers(doc *Document, e *Entry, backing map[string][]string
 }
 
 // checkNoDependents refuses to move or delete e's files while anything live
-// still needs them: a child (by id or qcow2 backing file) or another entry
-// that lists the same file (a build that wrote to the same output path).
-func (c *Catalog) checkNoDependents(doc *Document, e *Entry) error {
-	backing, err := c.backingUsers(doc)
-	if err != nil {
-		return err
-	}
+// still needs them: a child (by id or qcow2 backing file), another entry
+// that lists the same file, or an unreadable qcow2 that might.
+func (d *deps) checkNoDependents(e *Entry) error {
 	var why []string
-	for _, u := range c.consumers(doc, e, backing) {
+	for _, u := range d.consumers(e) {
 		why = append(why, "child image "+u.ID)
+	}
+	if err := d.unreadable[e.ID]; err != nil {
+		why = append(why, fmt.Sprintf("its own qcow2 header, unreadable (%v)", err))
+	}
+	for _, child := range d.children[e.ID] {
+		if err := d.unreadable[child]; err != nil {
+			why = append(why, fmt.Sprintf("child %s, whose qcow2 header is unreadable", child))
+		}
 	}
 	mine := map[string]string{}
 	for _, f := range e.Files {
 		if !f.Deleted {
-			mine[c.realPath(f.Path)] = f.Path
+			mine[d.c.realPath(f.Path)] = f.Path
 		}
 	}
-	for i := range doc.Entries {
-		o := &doc.Entries[i]
+	for i := range d.doc.Entries {
+		o := &d.doc.Entries[i]
 		if o.ID == e.ID || !o.live() {
 			continue
 		}
 		for _, f := range o.Files {
-			if p, ok := mine[c.realPath(f.Path)]; ok && !f.Deleted {
+			if p, ok := mine[d.c.realPath(f.Path)]; ok && !f.Deleted {
 				why = append(why, fmt.Sprintf("entry %s also lists %s", o.ID, p))
 			}
 		}
@@ -124,3 +147,41 @@ func (c *Catalog) checkNoDependents(doc *Document, e *Entry) error {
 	}
 	return nil
 }
+
+// filesState says whether a live entry's files are where the catalog
+// records them, with their recorded size: "" when they are,
+// lifecycle.StateDeregistered when every file vanished (the release is
+// gone, whatever the catalog says), stateChanged when a file is missing or
+// is not the recorded one. A stat per file: hashing every release on every
+// run would cost minutes on real images; moves and deletes still hash.
+func (c *Catalog) filesState(e *Entry) string {
+	missing, changed := 0, 0
+	for i, f := range e.Files {
+		if f.Deleted {
+			missing++
+			continue
+		}
+		loc := c.absPath(f.Path)
+		if f.Quarantined != "" {
+			loc = c.quarantineLoc(e, i)
+		}
+		fi, err := os.Stat(loc)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing++
+		case err != nil || !fi.Mode().IsRegular() || fi.Size() != f.Size:
+			changed++
+		}
+	}
+	switch {
+	case len(e.Files) > 0 && missing == len(e.Files):
+		return lifecycle.StateDeregistered
+	case missing > 0 || changed > 0:
+		return stateChanged
+	}
+	return ""
+}
+
+// stateChanged is the backend state of an entry whose files are not the
+// recorded ones: the planner skips it and the data source never returns it.
+const stateChanged = "changed"

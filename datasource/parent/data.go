@@ -16,11 +16,13 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 )
 
 // Config is the data source's configuration.
 type Config struct {
+	store.Config `mapstructure:",squash"`
+
 	// The image family to choose from. Required.
 	Family string `mapstructure:"family" required:"true"`
 	// Only releases of this channel, e.g. `stable`. Defaults to `stable`.
@@ -29,14 +31,6 @@ type Config struct {
 	// (hashicorp/go-version syntax). Releases whose version is not semantic
 	// never match a constraint.
 	VersionConstraint string `mapstructure:"version_constraint"`
-	// Where images live: `local` (`aws` is reserved for the AWS backend, not
-	// in this version yet). Defaults to `local`.
-	Backend string `mapstructure:"backend"`
-	// Directory of the local catalog. Defaults to `.packer-lifecycle`.
-	CatalogDir string `mapstructure:"catalog_dir"`
-	// Only images carrying this managed-by marker. Defaults to
-	// `packer-plugin-lifecycle`.
-	ManagedBy string `mapstructure:"managed_by"`
 }
 
 // DatasourceOutput is what templates read as `data.lifecycle-image.NAME.*`.
@@ -46,19 +40,25 @@ type DatasourceOutput struct {
 	// Region of the image (`local` for the local catalog).
 	Region string `mapstructure:"region"`
 	// Image name.
-	Name    string `mapstructure:"name"`
-	Family  string `mapstructure:"family"`
+	Name string `mapstructure:"name"`
+	// The family of the image, as recorded.
+	Family string `mapstructure:"family"`
+	// The version of the image, as recorded.
 	Version string `mapstructure:"version"`
+	// The channel of the image, as recorded.
 	Channel string `mapstructure:"channel"`
-	// Id of the image this one was built from.
+	// Id of the image this one was built from; empty when none was recorded.
 	Parent string `mapstructure:"parent"`
-	// RFC 3339 times; expires_at is empty when the image never expires.
+	// When the image was recorded as released (RFC 3339, UTC).
 	ReleasedAt string `mapstructure:"released_at"`
-	ExpiresAt  string `mapstructure:"expires_at"`
-	// Artifact files of a local release (absolute paths), first one in `path`.
+	// When the image expires (RFC 3339, UTC); empty when it never expires.
+	ExpiresAt string `mapstructure:"expires_at"`
+	// Absolute paths of the release's files (local backend), each checked to
+	// be in place with its recorded size.
 	Files []string `mapstructure:"files"`
-	Path  string   `mapstructure:"path"`
-	// SHA-256 of `path`, hex encoded (local backend).
+	// The first of `files` (local backend): the disk image to build from.
+	Path string `mapstructure:"path"`
+	// SHA-256 of `path`, hex encoded, as recorded (local backend).
 	SHA256 string `mapstructure:"sha256"`
 	// Every tag or metadata key of the image.
 	Tags map[string]string `mapstructure:"tags"`
@@ -85,25 +85,9 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	if c.Channel == "" {
 		c.Channel = "stable"
 	}
-	if c.Backend == "" {
-		c.Backend = "local"
-	}
-	if c.CatalogDir == "" {
-		c.CatalogDir = ".packer-lifecycle"
-	}
-	if c.ManagedBy == "" {
-		c.ManagedBy = lifecycle.DefaultManagedBy
-	}
-	var errs []error
+	errs := c.Config.Prepare("")
 	if c.Family == "" {
 		errs = append(errs, errors.New("family: must be set"))
-	}
-	switch c.Backend {
-	case "local":
-	case "aws":
-		errs = append(errs, errors.New(`backend: "aws" is not available in this version of the plugin yet; use "local"`))
-	default:
-		errs = append(errs, fmt.Errorf("backend: %q is not one of local, aws", c.Backend))
 	}
 	if c.VersionConstraint != "" {
 		if _, err := version.NewConstraint(c.VersionConstraint); err != nil {

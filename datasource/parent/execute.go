@@ -2,11 +2,12 @@ package parent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -19,29 +20,49 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, err
 	}
 	ctx := context.Background()
-	be := local.New(c.CatalogDir, func() time.Time { return now }, local.WithManagedBy(c.ManagedBy))
-	images, err := be.List(ctx, backend.Query{Family: c.Family, Channel: c.Channel})
+	be, err := store.Open(c.Config, func() time.Time { return now })
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
-	img, err := lifecycle.Choose(images, lifecycle.Choice{
+	listing, err := be.List(ctx, backend.Query{Family: c.Family, Channel: c.Channel})
+	if err != nil {
+		return DatasourceOutput{}, err
+	}
+	img, err := lifecycle.Choose(listing.Images, lifecycle.Choice{
 		Family: c.Family, Channel: c.Channel, Constraint: c.VersionConstraint,
 	}, now)
 	if err != nil {
-		return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w", err)
+		return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w%s", err, failedRegions(listing.Failed))
 	}
 	out := output(img)
-	release, err := be.Release(ctx, img.ID)
-	if err != nil {
-		return DatasourceOutput{}, err
-	}
-	for _, f := range release.Files {
-		out.Files = append(out.Files, f.Abs)
-	}
-	if len(release.Files) > 0 {
-		out.Path, out.SHA256 = release.Files[0].Abs, release.Files[0].SHA256
+	if fb, ok := be.(backend.Files); ok {
+		files, err := fb.Files(ctx, img.Ref())
+		if err != nil {
+			return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w", err)
+		}
+		for _, f := range files {
+			out.Files = append(out.Files, f.Path)
+		}
+		if len(files) > 0 {
+			out.Path, out.SHA256 = files[0].Path, files[0].SHA256
+		}
 	}
 	return out, nil
+}
+
+// failedRegions explains, when nothing qualified, which regions were not
+// seen at all.
+func failedRegions(failed []backend.RegionError) string {
+	if len(failed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (not listed: %v)", errors.Join(func() []error {
+		var errs []error
+		for _, f := range failed {
+			errs = append(errs, f)
+		}
+		return errs
+	}()...))
 }
 
 func output(img lifecycle.Image) DatasourceOutput {

@@ -6,52 +6,79 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // Outcome of one decision.
 const (
-	StatusNone    = "none"    // keep or skip: nothing to carry out
-	StatusDone    = "done"    // carried out
-	StatusPlanned = "planned" // dry run: the dry-run twin succeeded
-	StatusFailed  = "failed"  // carrying it out (or its dry-run twin) failed
+	StatusNone      = "none"      // keep or skip: nothing to carry out
+	StatusDone      = "done"      // carried out
+	StatusUnchanged = "unchanged" // already in the target stage (a re-run, or a concurrent run)
+	StatusPlanned   = "planned"   // dry run: the dry-run twin succeeded
+	StatusFailed    = "failed"    // carrying it out (or its dry-run twin) failed
 )
+
+// SchemaVersion of the JSON report. 2: snake_case keys throughout, notes,
+// failed regions and the new build's outcome.
+const SchemaVersion = 2
 
 // Report is one run of the post-processor.
 type Report struct {
-	Schema    int       `json:"schema"`
-	Plugin    string    `json:"plugin"`
-	Family    string    `json:"family"`
-	Backend   string    `json:"backend"`
-	Time      time.Time `json:"time"`
-	DryRun    bool      `json:"dry_run"`
-	Sweep     bool      `json:"sweep"`
-	NewBuild  []string  `json:"new_build"`
-	Decisions []Entry   `json:"decisions"`
-	Summary   Summary   `json:"summary"`
+	Schema   int       `json:"schema"`
+	Plugin   string    `json:"plugin"`
+	Family   string    `json:"family"`
+	Backend  string    `json:"backend"`
+	Time     time.Time `json:"time"`
+	DryRun   bool      `json:"dry_run"`
+	Sweep    bool      `json:"sweep"`
+	NewBuild []string  `json:"new_build"` // region:id of each new image
+	// NewBuildStatus: "recorded", "would record", or why it was not
+	// recorded (a failed run forgets its new build: Packer destroys it).
+	NewBuildStatus string          `json:"new_build_status,omitempty"`
+	FailedRegions  []RegionFailure `json:"failed_regions,omitempty"`
+	Decisions      []Entry         `json:"decisions"`
+	Summary        Summary         `json:"summary"`
+}
+
+// RegionFailure is a region (or catalog) that could not be listed: nothing
+// in it was decided.
+type RegionFailure struct {
+	Region string `json:"region"`
+	Error  string `json:"error"`
 }
 
 // Entry is one image's decision and what became of it.
 type Entry struct {
-	ID              string               `json:"id"`
-	Region          string               `json:"region"`
-	Name            string               `json:"name,omitempty"`
-	Version         string               `json:"version"`
-	Channel         string               `json:"channel"`
-	Action          lifecycle.Action     `json:"action"`
-	Reason          string               `json:"reason"`
-	StageBefore     lifecycle.Stage      `json:"stage_before"`
-	StageAfter      lifecycle.Stage      `json:"stage_after"`
-	DeleteSnapshots bool                 `json:"delete_snapshots,omitempty"`
-	Bytes           int64                `json:"bytes,omitempty"`
-	Consumers       []lifecycle.Consumer `json:"consumers,omitempty"`
-	Status          string               `json:"status"`
-	Error           string               `json:"error,omitempty"`
+	ID              string           `json:"id"`
+	Region          string           `json:"region"`
+	Name            string           `json:"name,omitempty"`
+	Version         string           `json:"version"`
+	Channel         string           `json:"channel"`
+	Action          lifecycle.Action `json:"action"`
+	Reason          string           `json:"reason"`
+	StageBefore     lifecycle.Stage  `json:"stage_before"`
+	StageAfter      lifecycle.Stage  `json:"stage_after"`
+	DeleteSnapshots bool             `json:"delete_snapshots,omitempty"`
+	Bytes           int64            `json:"bytes,omitempty"`
+	Consumers       []Consumer       `json:"consumers,omitempty"`
+	Status          string           `json:"status"`
+	Note            string           `json:"note,omitempty"`
+	Error           string           `json:"error,omitempty"`
+}
+
+// Consumer is someone still using an image.
+type Consumer struct {
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+	Account string `json:"account,omitempty"`
 }
 
 // Summary counts decisions by action and outcome.
@@ -64,22 +91,43 @@ type Summary struct {
 	StillInUse []string `json:"still_in_use,omitempty"`
 }
 
-// Add records a decision and its outcome (err is nil unless it failed).
-func (r *Report) Add(d lifecycle.Decision, now time.Time, dryRun bool, err error) {
+// New starts the report of a run.
+func New(plugin, family, backend string, now time.Time, dryRun, sweep bool) *Report {
+	return &Report{
+		Schema: SchemaVersion, Plugin: plugin, Family: family, Backend: backend, Time: now,
+		DryRun: dryRun, Sweep: sweep, NewBuild: []string{}, Decisions: []Entry{},
+		Summary: Summary{Actions: map[lifecycle.Action]int{}},
+	}
+}
+
+// Outcome is what carrying a decision out gave.
+type Outcome struct {
+	Changed bool   // false: the target stage was already reached
+	Note    string // detail, e.g. which files went
+	Err     error
+}
+
+// Add records a decision and its outcome.
+func (r *Report) Add(d lifecycle.Decision, now time.Time, o Outcome) {
 	e := Entry{
 		ID: d.Image.ID, Region: d.Image.Region, Name: d.Image.Name, Version: d.Image.Version,
 		Channel: d.Image.Channel, Action: d.Action, Reason: d.Reason,
 		StageBefore: d.Image.EffectiveStage(now), DeleteSnapshots: d.DeleteSnapshots,
-		Bytes: d.Image.Size, Consumers: d.Consumers, Status: StatusNone,
+		Bytes: d.Image.Size, Status: StatusNone, Note: o.Note,
+	}
+	for _, c := range d.Consumers {
+		e.Consumers = append(e.Consumers, Consumer(c))
 	}
 	e.StageAfter = e.StageBefore
 	switch {
-	case err != nil:
-		e.Status, e.Error = StatusFailed, err.Error()
-	case d.Action.Mutates() && dryRun:
+	case o.Err != nil:
+		e.Status, e.Error = StatusFailed, o.Err.Error()
+	case d.Action.Mutates() && r.DryRun:
 		e.Status = StatusPlanned
-	case d.Action.Mutates():
+	case d.Action.Mutates() && o.Changed:
 		e.Status, e.StageAfter = StatusDone, d.Action.Target()
+	case d.Action.Mutates():
+		e.Status, e.StageAfter = StatusUnchanged, d.Action.Target()
 	}
 	if r.Summary.Actions == nil {
 		r.Summary.Actions = map[lifecycle.Action]int{}
@@ -92,17 +140,18 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, dryRun bool, err error
 		r.Summary.BytesReclaimed += d.Image.Size
 	}
 	if len(d.Consumers) > 0 && (d.Action.Mutates() && d.Action != lifecycle.ActionRestore || e.StageBefore != lifecycle.StageActive) {
-		r.Summary.StillInUse = append(r.Summary.StillInUse, d.Image.ID)
+		r.Summary.StillInUse = append(r.Summary.StillInUse, d.Image.Ref().String())
 	}
 	r.Decisions = append(r.Decisions, e)
 }
 
-// Write saves the report as indented JSON at path, creating its directory.
-// With unique, path is a stem: the report goes to stem.json, or stem-2.json,
+// Write saves the report as indented JSON at path, atomically (temp file
+// and rename: a symlink at path is replaced, never written through). With
+// unique, path is a stem: the report goes to stem.json, or stem-2.json,
 // stem-3.json… whichever does not exist yet, so concurrent runs never
 // overwrite each other's reports. It returns the path written.
 func (r *Report) Write(path string, unique bool) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return "", err
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
@@ -111,42 +160,52 @@ func (r *Report) Write(path string, unique bool) (string, error) {
 	}
 	data = append(data, '\n')
 	if !unique {
-		return path, os.WriteFile(path, data, 0o644)
+		return path, safefile.Write(path, data)
 	}
 	for n := 1; ; n++ {
 		name := path + ".json"
 		if n > 1 {
 			name = fmt.Sprintf("%s-%d.json", path, n)
 		}
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if os.IsExist(err) {
+		err := safefile.WriteNew(name, data)
+		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if err != nil {
-			return "", err
-		}
-		_, err = f.Write(data)
-		return name, errors.Join(err, f.Close())
+		return name, err
 	}
 }
 
-// Lines is the readable summary: one line per decision, then the totals.
-func (r *Report) Lines() []string {
+// Details is one line per decision that did or would do something, or
+// failed, for ui.Message; keeps and skips are in the JSON report.
+func (r *Report) Details() []string {
 	var out []string
 	for _, e := range r.Decisions {
+		if e.Status == StatusNone {
+			continue
+		}
 		verb := string(e.Action)
 		switch e.Status {
 		case StatusPlanned:
 			verb = "would " + verb
+		case StatusUnchanged:
+			verb += " (already done)"
 		case StatusFailed:
-			verb = verb + " FAILED"
+			verb += " FAILED"
 		}
-		line := fmt.Sprintf("%-14s %s %s (%s): %s", verb, e.ID, e.Version, e.Channel, e.Reason)
+		line := fmt.Sprintf("%s %s %s (%s): %s", verb, e.Region+":"+e.ID, e.Version, e.Channel, e.Reason)
+		if e.Note != "" {
+			line += "; " + e.Note
+		}
 		if e.Error != "" {
 			line += ": " + e.Error
 		}
 		out = append(out, line)
 	}
+	return out
+}
+
+// Totals is the one-line summary of the run.
+func (r *Report) Totals() string {
 	var parts []string
 	for _, a := range []lifecycle.Action{lifecycle.ActionKeep, lifecycle.ActionSkip, lifecycle.ActionDeprecate,
 		lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore} {
@@ -161,17 +220,16 @@ func (r *Report) Lines() []string {
 	if r.Summary.Failed > 0 {
 		total += fmt.Sprintf("; %d FAILED", r.Summary.Failed)
 	}
+	if n := len(r.FailedRegions); n > 0 {
+		total += fmt.Sprintf("; %d region%s not listed", n, map[bool]string{true: "", false: "s"}[n == 1])
+	}
 	if r.Summary.BytesReclaimed > 0 {
 		total += fmt.Sprintf("; %s reclaimed", humanBytes(r.Summary.BytesReclaimed))
 	}
 	if r.DryRun {
 		total += " (dry run: nothing changed)"
 	}
-	out = append(out, total)
-	if len(r.Summary.StillInUse) > 0 {
-		out = append(out, "still in use while retiring: "+strings.Join(r.Summary.StillInUse, ", "))
-	}
-	return out
+	return total
 }
 
 func humanBytes(n int64) string {

@@ -6,31 +6,38 @@ package release
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
-// Backend names accepted by `backend`.
+// Limits on names: ids and tags are built from them (local ids are at most
+// 200 characters, EC2 tag values 256).
 const (
-	BackendAuto  = "auto"
-	BackendLocal = "local"
-	BackendAWS   = "aws"
+	maxFamily  = 100
+	maxVersion = 64
+	maxChannel = 64
 )
 
 // Config is the post-processor's configuration.
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
+	store.Config        `mapstructure:",squash"`
 
 	// The image family this build belongs to, e.g. `web-base`. Releases of one
-	// family supersede each other. Required.
+	// family supersede each other. Required; at most 100 characters.
 	Family string `mapstructure:"family" required:"true"`
 	// The version of this build, e.g. `1.4.2`. Semantic versions are ordered
-	// as such; anything else is ordered by build time. Required unless `sweep`.
+	// as such; anything else is ordered by build time. Required unless
+	// `sweep`; at most 64 characters.
 	Version string `mapstructure:"version"`
 	// The release channel (release class), e.g. `stable`, `rc`, `nightly`.
 	// Retention counts releases per channel. Defaults to `stable`.
@@ -38,21 +45,10 @@ type Config struct {
 	// The id of the image this build was built from, recorded as its parent
 	// (for example the `id` output of `data "lifecycle-image"`).
 	Parent string `mapstructure:"parent"`
-	// Where images live: `local` (a catalog beside file artifacts) or `auto`
-	// (amazon builders' AMIs go to the AWS backend, anything else to local).
-	// `aws` is reserved for the AWS backend, which is not in this version yet.
-	// Defaults to `auto`.
-	Backend string `mapstructure:"backend"`
-	// Directory of the local catalog. Defaults to `.packer-lifecycle` in the
-	// current directory.
-	CatalogDir string `mapstructure:"catalog_dir"`
-	// The marker written on every image this plugin manages; images without
-	// it are never retired. Defaults to `packer-plugin-lifecycle`.
-	ManagedBy string `mapstructure:"managed_by"`
 
 	// How many of the newest releases of the family and channel are always
-	// kept, in each region. The new build is kept in addition. Defaults to 3.
-	KeepReleases int `mapstructure:"keep_releases"`
+	// kept, in each region, counting the new build. At least 1. Defaults to 3.
+	KeepReleases *int `mapstructure:"keep_releases"`
 	// No image younger than this is retired, whatever else applies, e.g.
 	// `7d`, `1d12h`, `36h`. Defaults to `7d`.
 	MinAge string `mapstructure:"min_age"`
@@ -94,8 +90,9 @@ type Config struct {
 	// instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
-	// Where the JSON report is written. Defaults to
-	// `<catalog_dir>/reports/<family>-<time>.json`.
+	// Where the JSON report is written: a `.json` file outside `catalog_dir`
+	// (or inside its `reports/` directory), not a symlink. Defaults to a new
+	// file `<catalog_dir>/reports/<family>-<time>.json` per run.
 	ReportPath string `mapstructure:"report_path"`
 
 	ctx interpolate.Context
@@ -105,41 +102,51 @@ type Config struct {
 type ChannelPolicy struct {
 	// The channel these rules apply to. Required.
 	Name string `mapstructure:"name" required:"true"`
-	// How many releases of this channel are kept. 0: the top-level value.
-	KeepReleases int `mapstructure:"keep_releases"`
-	// Expiry of new builds of this channel; empty: the top-level value.
+	// How many releases of this channel are kept (at least 1). Unset: the
+	// top-level `keep_releases`.
+	KeepReleases *int `mapstructure:"keep_releases"`
+	// Expiry of new builds of this channel. Unset: the top-level
+	// `expire_after`.
 	ExpireAfter string `mapstructure:"expire_after"`
-	// Releases of this channel never expire.
+	// Releases of this channel never expire, even those recorded with an
+	// expiry earlier.
 	NeverExpire bool `mapstructure:"never_expire"`
-	// Overrides of the top-level delays for this channel; empty: inherited.
-	MinAge          string `mapstructure:"min_age"`
-	DeprecateAfter  string `mapstructure:"deprecate_after"`
-	DisableAfter    string `mapstructure:"disable_after"`
+	// Overrides `min_age` for this channel. Unset: inherited.
+	MinAge string `mapstructure:"min_age"`
+	// Overrides `deprecate_after` for this channel. Unset: inherited.
+	DeprecateAfter string `mapstructure:"deprecate_after"`
+	// Overrides `disable_after` for this channel. Unset: inherited.
+	DisableAfter string `mapstructure:"disable_after"`
+	// Overrides `deregister_after` for this channel. Unset: inherited.
 	DeregisterAfter string `mapstructure:"deregister_after"`
 }
 
 // validate checks the configuration before anything is touched and names the
 // offending field in every error.
 func (c *Config) validate() error {
-	var errs []error
+	errs := c.Config.Prepare(c.PackerBuilderType)
 	if c.Family == "" {
 		errs = append(errs, errors.New("family: must be set"))
 	}
 	if c.Version == "" && !c.Sweep {
 		errs = append(errs, errors.New("version: must be set (or set sweep = true to retire without recording a build)"))
 	}
-	switch c.Backend {
-	case BackendAuto, BackendLocal:
-	case BackendAWS:
-		errs = append(errs, errors.New(`backend: "aws" is not available in this version of the plugin yet; use "local"`))
-	default:
-		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws", c.Backend))
+	for field, v := range map[string]struct {
+		s   string
+		max int
+	}{"family": {c.Family, maxFamily}, "version": {c.Version, maxVersion}, "channel": {c.Channel, maxChannel}} {
+		if n := len([]rune(v.s)); n > v.max {
+			errs = append(errs, fmt.Errorf("%s: at most %d characters, got %d", field, v.max, n))
+		}
+	}
+	if c.PackerBuilderType == "null" && !c.Sweep {
+		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))
 	}
 	if c.Pin && c.Sweep {
 		errs = append(errs, errors.New("pin: pins the new build, but sweep = true records none"))
 	}
-	if c.KeepReleases < 0 {
-		errs = append(errs, fmt.Errorf("keep_releases: must be at least 1, got %d", c.KeepReleases))
+	if c.KeepReleases != nil && *c.KeepReleases < 1 {
+		errs = append(errs, fmt.Errorf("keep_releases: must be at least 1 (the newest release is always kept), got %d", *c.KeepReleases))
 	}
 	for field, v := range map[string]string{
 		"min_age": c.MinAge, "expire_after": c.ExpireAfter, "deprecate_after": c.DeprecateAfter,
@@ -158,8 +165,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s.name: channel %q has more than one channel_policy", where, cp.Name))
 		}
 		seen[cp.Name] = true
-		if cp.KeepReleases < 0 {
-			errs = append(errs, fmt.Errorf("%s.keep_releases: must be at least 1, got %d", where, cp.KeepReleases))
+		if cp.KeepReleases != nil && *cp.KeepReleases < 1 {
+			errs = append(errs, fmt.Errorf("%s.keep_releases: must be at least 1, got %d", where, *cp.KeepReleases))
 		}
 		for field, v := range map[string]string{
 			"expire_after": cp.ExpireAfter, "min_age": cp.MinAge, "deprecate_after": cp.DeprecateAfter,
@@ -176,10 +183,65 @@ func (c *Config) validate() error {
 	if len(c.Restore) > 0 && !c.Sweep {
 		errs = append(errs, errors.New("restore: needs sweep = true (a restore records no build)"))
 	}
-	if c.ReportPath != "" && filepath.Ext(c.ReportPath) != ".json" {
-		errs = append(errs, fmt.Errorf("report_path: %q should end in .json", c.ReportPath))
+	if err := c.checkReportPath(); err != nil {
+		errs = append(errs, fmt.Errorf("report_path: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// checkReportPath refuses a report that could replace what the plugin
+// keeps: the catalog, its backup or lock, the quarantine (anything in
+// catalog_dir but reports/), or whatever a symlink points at.
+func (c *Config) checkReportPath() error {
+	if c.ReportPath == "" {
+		return nil
+	}
+	if filepath.Ext(c.ReportPath) != ".json" {
+		return fmt.Errorf("%q should end in .json", c.ReportPath)
+	}
+	if fi, err := os.Lstat(c.ReportPath); err == nil {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%q is a symlink; name the file itself", c.ReportPath)
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("%q exists and is not a regular file", c.ReportPath)
+		}
+	}
+	report, err := realAbs(c.ReportPath)
+	if err != nil {
+		return err
+	}
+	catalog, err := realAbs(c.CatalogDir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(catalog, report); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if dir, _ := filepath.Split(rel); filepath.Clean(dir) != "reports" {
+			return fmt.Errorf("%q lies inside catalog_dir %q, where only its reports/ directory may hold reports", c.ReportPath, c.CatalogDir)
+		}
+	}
+	return nil
+}
+
+// realAbs is the absolute path with the symlinks of its existing part
+// resolved, so that two spellings of one place compare equal.
+func realAbs(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for {
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return filepath.Join(append([]string{abs}, rest...)...), nil
+		}
+		rest = append([]string{filepath.Base(abs)}, rest...)
+		abs = parent
+	}
 }
 
 // parseOptionalDuration reads a policy duration; empty means "not set".

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -62,7 +63,7 @@ func TestConfigDefaultsAreTheCautiousPolicy(t *testing.T) {
 		t.Errorf("defaults = %+v, want lifecycle.DefaultPolicy() %+v", p.policy, lifecycle.DefaultPolicy())
 	}
 	c := p.config
-	if c.Channel != "stable" || c.Backend != BackendAuto || c.CatalogDir != ".packer-lifecycle" {
+	if c.Channel != "stable" || c.Backend != store.Local || c.CatalogDir != ".packer-lifecycle" {
 		t.Errorf("defaults: channel %q backend %q catalog_dir %q", c.Channel, c.Backend, c.CatalogDir)
 	}
 }

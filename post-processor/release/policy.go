@@ -11,8 +11,8 @@ import (
 func (c *Config) policy() lifecycle.Policy {
 	p := lifecycle.DefaultPolicy()
 	p.ManagedBy = c.ManagedBy
-	if c.KeepReleases > 0 {
-		p.KeepReleases = c.KeepReleases
+	if c.KeepReleases != nil {
+		p.KeepReleases = *c.KeepReleases
 	}
 	setDuration(&p.MinAge, c.MinAge)
 	setDuration(&p.ExpireAfter, c.ExpireAfter)
@@ -30,10 +30,7 @@ func (c *Config) policy() lifecycle.Policy {
 			p.Channels = map[string]lifecycle.ChannelPolicy{}
 		}
 		ch := lifecycle.ChannelPolicy{NeverExpire: cp.NeverExpire}
-		if cp.KeepReleases > 0 {
-			keep := cp.KeepReleases
-			ch.KeepReleases = &keep
-		}
+		ch.KeepReleases = cp.KeepReleases
 		ch.ExpireAfter = optionalDuration(cp.ExpireAfter)
 		ch.MinAge = optionalDuration(cp.MinAge)
 		ch.DeprecateAfter = optionalDuration(cp.DeprecateAfter)

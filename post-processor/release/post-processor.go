@@ -18,17 +18,12 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/version"
 )
-
-// amazonBuilders are the BuilderIds whose artifacts are AMIs.
-var amazonBuilders = map[string]bool{
-	"mitchellh.amazonebs": true, "mitchellh.amazon.ebssurrogate": true,
-	"mitchellh.amazon.chroot": true, "mitchellh.amazon.instance": true,
-}
 
 // PostProcessor implements packersdk.PostProcessor.
 type PostProcessor struct {
@@ -62,98 +57,39 @@ func (c *Config) setDefaults() {
 	if c.Channel == "" {
 		c.Channel = "stable"
 	}
-	if c.Backend == "" {
-		c.Backend = BackendAuto
-	}
-	if c.CatalogDir == "" {
-		c.CatalogDir = local.DefaultDir
-	}
-	c.CatalogDir = filepath.Clean(c.CatalogDir)
-	if c.ManagedBy == "" {
-		c.ManagedBy = lifecycle.DefaultManagedBy
-	}
 }
 
-// PostProcess records the artifact, plans, acts (or dry-runs) and reports. The
-// artifact is passed on unchanged, with the release metadata in its state.
+// PostProcess records the artifact, plans, acts (or dry-runs) and reports.
+// It hands on a copy of the builder's artifact with the release metadata
+// in its state.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	out := snapshot(source)
 	now, err := clock.Now()
 	if err != nil {
-		return source, true, true, err
+		return out, true, false, err
 	}
-	be, err := p.backendFor(source, now)
+	be, err := store.Open(p.config.Config, func() time.Time { return now })
 	if err != nil {
-		return source, true, true, err
+		return out, true, false, err
 	}
-	var fresh []lifecycle.Image
-	if !p.config.Sweep {
-		if fresh, err = p.newImages(source, be, now); err != nil {
-			return source, true, true, err
-		}
-	}
-	rep, err := p.retire(ctx, ui, be, fresh, now)
-	if rep != nil {
-		path, werr := rep.Write(p.reportPath(now))
-		if werr != nil {
-			err = errors.Join(err, fmt.Errorf("writing report: %w", werr))
-		} else {
-			ui.Sayf("lifecycle: report written to %s", path)
-		}
+	r := &run{c: &p.config, policy: p.policy, ui: ui, be: be, now: now,
+		rep: report.New("packer-plugin-lifecycle "+version.PluginVersion.String(), p.config.Family, be.Name(), now, p.config.DryRun, p.config.Sweep)}
+	err = r.do(ctx, source)
+	path, werr := r.rep.Write(p.reportPath(now))
+	if werr != nil {
+		err = errors.Join(err, fmt.Errorf("writing the report: %w", werr))
+	} else {
+		ui.Message("Report: " + path)
 	}
 	if err != nil {
-		return source, true, true, err
+		return out, true, false, err
 	}
-	// keep with forceOverride: the returned artifact is the input itself, so
-	// Packer must never destroy the input (keep_input_artifact = false would
-	// otherwise delete the release we just recorded).
-	return &artifact{Artifact: source, release: releaseState(fresh, p.config.ManagedBy)}, true, true, nil
-}
-
-// backendFor picks where images live: amazon artifacts are AMIs, anything
-// else is files for the local catalog.
-func (p *PostProcessor) backendFor(a packersdk.Artifact, now time.Time) (backend.Backend, error) {
-	kind := p.config.Backend
-	if kind == BackendAuto {
-		kind = BackendLocal
-		if a != nil && amazonBuilders[a.BuilderId()] {
-			kind = BackendAWS
-		}
-	}
-	switch kind {
-	case BackendLocal:
-		return local.New(p.config.CatalogDir, func() time.Time { return now }, local.WithManagedBy(p.config.ManagedBy)), nil
-	default:
-		return nil, fmt.Errorf("backend %q is not available in this version of the plugin yet", kind)
-	}
-}
-
-// newImages describes the build's artifact as new releases, one per stored
-// copy (the local catalog holds one).
-func (p *PostProcessor) newImages(a packersdk.Artifact, be backend.Backend, now time.Time) ([]lifecycle.Image, error) {
-	c := &p.config
-	img := lifecycle.Image{
-		Name:       fmt.Sprintf("%s-%s", c.Family, c.Version),
-		Family:     c.Family,
-		Channel:    c.Channel,
-		Version:    c.Version,
-		BuildTime:  now,
-		ReleasedAt: now,
-		ExpiresAt:  p.policy.ExpiresAt(c.Channel, now),
-		Stage:      lifecycle.StageActive,
-		StageSince: now,
-		State:      lifecycle.StateAvailable,
-		Pinned:     c.Pin,
-		Managed:    true,
-		Parent:     c.Parent,
-		Tags:       map[string]string{lifecycle.TagManagedBy: c.ManagedBy},
-	}
-	if be.Name() == BackendLocal {
-		if len(a.Files()) == 0 {
-			return nil, fmt.Errorf("the artifact of builder %s has no files for the local catalog: set backend, or sweep = true", a.BuilderId())
-		}
-		img.Snapshots = a.Files()
-	}
-	return []lifecycle.Image{img}, nil
+	out.setRelease(releaseState(r.fresh, p.config.ManagedBy))
+	// keep with forceOverride once a release is recorded: Packer must never
+	// destroy it (keep_input_artifact = false would otherwise delete the
+	// files of the release we just recorded). A dry run or a sweep recorded
+	// nothing, so the user's keep_input_artifact decides as usual.
+	return out, true, len(r.fresh) > 0 && !p.config.DryRun, nil
 }
 
 // reportPath is report_path, or a unique file per run under the catalog.
@@ -168,7 +104,9 @@ func (p *PostProcessor) reportPath(now time.Time) (string, bool) {
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._+-]+`)
 
 // fileSafe makes a family name usable as one file name: no separators and
-// no "..", so the report cannot land outside the reports directory.
+// no "..", so the report cannot land outside the reports directory. Two
+// families alike once sanitised share a stem; report.Write then picks
+// distinct names.
 func fileSafe(s string) string {
 	return strings.ReplaceAll(unsafeFileChars.ReplaceAllString(s, "_"), "..", "_")
 }

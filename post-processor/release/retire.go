@@ -2,8 +2,10 @@ package release
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -11,72 +13,255 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/version"
 )
 
-// retire records the new images, plans the family and carries the plan out.
-// One failing image does not stop the others: every failure is reported and
-// the run fails at the end. With dry_run every step runs as its dry-run twin.
-func (p *PostProcessor) retire(ctx context.Context, ui packersdk.Ui, be backend.Backend, fresh []lifecycle.Image, now time.Time) (*report.Report, error) {
-	c := &p.config
-	dry := c.DryRun
-	rep := &report.Report{
-		Schema: 1, Plugin: "packer-plugin-lifecycle " + version.PluginVersion.String(),
-		Family: c.Family, Backend: be.Name(), Time: now, DryRun: dry, Sweep: c.Sweep,
-		NewBuild: []string{}, Decisions: []report.Entry{},
-	}
-	// fresh is updated in place with what was recorded (ids), for the caller.
-	for i, img := range fresh {
-		rec, err := be.Record(ctx, img, dry)
-		if err != nil {
-			return nil, fmt.Errorf("recording %s %s: %w", c.Family, c.Version, err)
-		}
-		ui.Sayf("lifecycle: recorded %s %s (%s) as %s", c.Family, c.Version, c.Channel, rec.ID)
-		fresh[i] = rec
-		rep.NewBuild = append(rep.NewBuild, rec.ID)
-	}
+// run is one PostProcess: the shell around the planner. It gathers facts
+// through the backend, lets lifecycle.Plan decide, carries the decisions
+// out and reports. One failing image does not stop the others: every
+// failure is reported and the run fails at the end. With dry_run every
+// step runs as its dry-run twin.
+type run struct {
+	c      *Config
+	policy lifecycle.Policy
+	ui     packersdk.Ui
+	be     backend.Backend
+	now    time.Time
+	rep    *report.Report
+	fresh  []lifecycle.Image // the new build, as recorded
+}
 
-	images, err := be.List(ctx, backend.Query{Family: c.Family})
-	if err != nil {
-		return rep, fmt.Errorf("listing family %s: %w", c.Family, err)
-	}
-	// A dry run recorded nothing; plan as if it had.
-	for _, rec := range fresh {
-		if !slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == rec.ID && i.Region == rec.Region }) {
-			images = append(images, rec)
+// do runs the steps. The new build is recorded pending first and becomes a
+// release only when everything else succeeded: a failed post-processor
+// makes Packer destroy the artifact, so a failed run forgets it again.
+func (r *run) do(ctx context.Context, source packersdk.Artifact) (err error) {
+	if !r.c.Sweep {
+		if err := r.record(ctx, source); err != nil {
+			return err
 		}
+		defer func() { err = errors.Join(err, r.finish(ctx, err)) }()
 	}
-	usage, err := be.Usage(ctx, images)
+	images, err := r.list(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("finding who uses family %s: %w", c.Family, err)
+		return err
 	}
+	decisions, err := r.decide(ctx, images)
+	if err != nil {
+		return err
+	}
+	return r.act(ctx, decisions)
+}
 
-	decisions := lifecycle.Plan(images, usage, p.policy, now, rep.NewBuild)
-	if len(c.Restore) > 0 {
-		for _, id := range c.Restore {
-			if !slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == id }) {
-				return rep, fmt.Errorf("restore: no release %s in family %s", id, c.Family)
+// record records the new build, pending until the run succeeds.
+func (r *run) record(ctx context.Context, source packersdk.Artifact) error {
+	c := r.c
+	fresh, err := r.be.NewReleases(source, r.release())
+	if err != nil {
+		return err
+	}
+	if err := r.checkReportPath(fresh); err != nil {
+		return err
+	}
+	verb := "Recording"
+	if c.DryRun {
+		verb = "Would record"
+	}
+	r.ui.Say(fmt.Sprintf("%s %s %s (%s) in the %s backend", verb, c.Family, c.Version, c.Channel, r.be.Name()))
+	for i := range fresh {
+		fresh[i].State = backend.StatePending
+	}
+	results := r.be.Record(ctx, fresh, c.DryRun)
+	var errs []error
+	for i, res := range results {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("recording %s %s: %w", c.Family, c.Version, res.Err))
+			continue
+		}
+		fresh[i] = res.Image
+		r.rep.NewBuild = append(r.rep.NewBuild, res.Ref.String())
+		msg := fmt.Sprintf("%s %s", strings.ToLower(verb), res.Ref)
+		if res.Note != "" {
+			msg += ": " + res.Note
+		}
+		r.ui.Message(msg)
+	}
+	if len(errs) > 0 {
+		// What was recorded of a partly failed record must not stay.
+		var done []lifecycle.Ref
+		for _, res := range results {
+			if res.Err == nil && !c.DryRun {
+				done = append(done, res.Ref)
 			}
 		}
-		decisions = lifecycle.Restore(images, c.Restore, now)
+		errs = append(errs, backend.Errs(r.be.Forget(context.WithoutCancel(ctx), done))...)
+		r.rep.NewBuildStatus = "not recorded: recording failed"
+		return errors.Join(errs...)
 	}
+	r.fresh = fresh
+	return nil
+}
+
+// release is the new build as the template describes it.
+func (r *run) release() lifecycle.Image {
+	c := r.c
+	return lifecycle.Image{
+		Name:       fmt.Sprintf("%s-%s", c.Family, c.Version),
+		Family:     c.Family,
+		Channel:    c.Channel,
+		Version:    c.Version,
+		BuildTime:  r.now,
+		ReleasedAt: r.now,
+		ExpiresAt:  r.policy.ExpiresAt(c.Channel, r.now),
+		Stage:      lifecycle.StageActive,
+		StageSince: r.now,
+		State:      lifecycle.StateAvailable,
+		Pinned:     c.Pin,
+		Managed:    true,
+		Parent:     c.Parent,
+		Tags:       map[string]string{lifecycle.TagManagedBy: c.ManagedBy},
+	}
+}
+
+// checkReportPath refuses a report_path that is one of the artifact's
+// files: writing the report would replace the release just built.
+func (r *run) checkReportPath(fresh []lifecycle.Image) error {
+	if r.c.ReportPath == "" {
+		return nil
+	}
+	report, err := realAbs(r.c.ReportPath)
+	if err != nil {
+		return err
+	}
+	for _, img := range fresh {
+		for _, f := range img.Snapshots {
+			if p, err := realAbs(f); err == nil && p == report {
+				return fmt.Errorf("report_path %q is the artifact file %s: the report would replace the build", r.c.ReportPath, f)
+			}
+		}
+	}
+	return nil
+}
+
+// finish makes the new build a release when the run succeeded (runErr nil),
+// and forgets it when it failed.
+func (r *run) finish(ctx context.Context, runErr error) error {
+	if len(r.fresh) == 0 {
+		return nil
+	}
+	if r.c.DryRun {
+		r.rep.NewBuildStatus = "would record"
+		return nil
+	}
+	refs := make([]lifecycle.Ref, len(r.fresh))
+	for i, img := range r.fresh {
+		refs[i] = img.Ref()
+	}
+	if runErr != nil {
+		r.rep.NewBuildStatus = "not recorded: the run failed, and Packer destroys the artifact of a failed post-processor"
+		r.ui.Error(fmt.Sprintf("The new build %s is not recorded: the run failed, so Packer destroys its artifact. Fix the failures and build again.", strings.Join(r.rep.NewBuild, ", ")))
+		err := errors.Join(backend.Errs(r.be.Forget(context.WithoutCancel(ctx), refs))...)
+		r.fresh = nil
+		return err
+	}
+	released := slices.Clone(r.fresh)
+	for i := range released {
+		released[i].State = lifecycle.StateAvailable
+	}
+	if err := errors.Join(backend.Errs(r.be.Record(context.WithoutCancel(ctx), released, false))...); err != nil {
+		r.rep.NewBuildStatus = "pending: marking it released failed"
+		return fmt.Errorf("marking the new build released: %w", err)
+	}
+	r.rep.NewBuildStatus = "recorded"
+	return nil
+}
+
+// list lists the family. Regions that could not be listed are reported and
+// nothing in them is decided; the new build joins the listing as the
+// release it becomes when the run succeeds.
+func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
+	r.ui.Say(fmt.Sprintf("Listing family %s", r.c.Family))
+	listing, err := r.be.List(ctx, backend.Query{Family: r.c.Family})
+	if err != nil {
+		return nil, fmt.Errorf("listing family %s: %w", r.c.Family, err)
+	}
+	for _, f := range listing.Failed {
+		r.rep.FailedRegions = append(r.rep.FailedRegions, report.RegionFailure{Region: f.Region, Error: f.Err.Error()})
+		r.ui.Error(fmt.Sprintf("Region %s could not be listed; nothing in it is decided: %v", f.Region, f.Err))
+	}
+	images := listing.Images
+	for _, img := range r.fresh {
+		img.State = lifecycle.StateAvailable
+		if i := slices.IndexFunc(images, func(l lifecycle.Image) bool { return l.Ref() == img.Ref() }); i >= 0 {
+			images[i].State = lifecycle.StateAvailable
+		} else {
+			images = append(images, img)
+		}
+	}
+	return images, nil
+}
+
+// decide plans the family, or the requested restores.
+func (r *run) decide(ctx context.Context, images []lifecycle.Image) ([]lifecycle.Decision, error) {
+	usage := r.be.Usage(ctx, images)
+	if len(r.c.Restore) == 0 {
+		var fresh []string
+		for _, img := range r.fresh {
+			fresh = append(fresh, img.ID)
+		}
+		return lifecycle.Plan(images, usage, r.policy, r.now, fresh), nil
+	}
+	var ids []string
+	for _, want := range r.c.Restore {
+		i := slices.IndexFunc(images, func(img lifecycle.Image) bool { return img.ID == want || img.Ref().String() == want })
+		if i < 0 {
+			return nil, fmt.Errorf("restore: no release %s in family %s", want, r.c.Family)
+		}
+		ids = append(ids, images[i].ID)
+	}
+	return lifecycle.Restore(images, ids, r.now), nil
+}
+
+// act carries the decisions out (or their dry-run twins) and reports each.
+func (r *run) act(ctx context.Context, decisions []lifecycle.Decision) error {
+	var todo []lifecycle.Decision
 	for _, d := range decisions {
-		var err error
 		if d.Action.Mutates() {
-			err = be.Apply(ctx, d, dry)
+			todo = append(todo, d)
 		}
-		rep.Add(d, now, dry, err)
 	}
-	for _, line := range rep.Lines() {
-		ui.Say("lifecycle: " + line)
+	verb := "Retiring"
+	if r.c.DryRun {
+		verb = "Dry run: planning"
 	}
-	for _, e := range rep.Decisions {
+	r.ui.Say(fmt.Sprintf("%s: %d of %d images to act on", verb, len(todo), len(decisions)))
+	results := r.be.Apply(ctx, todo, r.c.DryRun)
+	next := 0
+	for _, d := range decisions {
+		var o report.Outcome
+		if d.Action.Mutates() {
+			res := results[next]
+			next++
+			o = report.Outcome{Changed: res.Changed, Note: res.Note, Err: res.Err}
+		}
+		r.rep.Add(d, r.now, o)
+	}
+	for _, line := range r.rep.Details() {
+		r.ui.Message(line)
+	}
+	for _, e := range r.rep.Decisions {
 		if e.Status == report.StatusFailed {
-			ui.Error(fmt.Sprintf("lifecycle: %s %s failed: %s", e.Action, e.ID, e.Error))
+			r.ui.Error(fmt.Sprintf("%s %s:%s failed: %s", e.Action, e.Region, e.ID, e.Error))
 		}
 	}
-	if rep.Summary.Failed > 0 {
-		return rep, fmt.Errorf("%d of %d lifecycle actions failed; see the report", rep.Summary.Failed, len(decisions))
+	r.ui.Say(r.rep.Totals())
+	var errs []string
+	if n := r.rep.Summary.Failed; n > 0 {
+		errs = append(errs, fmt.Sprintf("%d of %d lifecycle actions failed", n, len(todo)))
 	}
-	return rep, nil
+	if n := len(r.rep.FailedRegions); n > 0 {
+		errs = append(errs, fmt.Sprintf("%d region(s) could not be listed", n))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s; see the report", strings.Join(errs, "; "))
+	}
+	return nil
 }

@@ -1,0 +1,97 @@
+//go:generate packer-sdc struct-markdown
+
+// Package store is where a template says images live: the backend options
+// both components share (declared once, squash-embedded into each) and the
+// one factory that turns them into a backend.Backend.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// Backend names accepted by `backend`.
+const (
+	Auto  = "auto"
+	Local = "local"
+	AWS   = "aws"
+)
+
+// amazonBuilders are the builder types whose artifacts are AMIs.
+var amazonBuilders = map[string]bool{
+	"amazon-ebs": true, "amazon-ebssurrogate": true, "amazon-chroot": true, "amazon-instance": true,
+}
+
+// Config says where images live.
+type Config struct {
+	// Where images live: `local` (a catalog beside file artifacts), `aws`
+	// (AMIs; not in this version of the plugin yet) or `auto`: the
+	// post-processor picks `aws` after an amazon builder and `local` after
+	// any other, the data source picks `local`. `packer validate` already
+	// says which one a build uses. Defaults to `auto`.
+	Backend string `mapstructure:"backend"`
+	// Directory of the local catalog. Defaults to `.packer-lifecycle` in the
+	// current directory. Artifact files must lie under its parent directory.
+	CatalogDir string `mapstructure:"catalog_dir"`
+	// The marker written on every image this plugin records; images without
+	// it are never retired, and the data source only returns images with
+	// it. Two teams sharing a catalog or an account use two markers.
+	// Defaults to `packer-plugin-lifecycle`.
+	ManagedBy string `mapstructure:"managed_by"`
+}
+
+// Prepare sets the defaults and resolves `auto` from the type of the
+// builder whose artifact the post-processor receives (empty for the data
+// source). Every error names its field. Nothing is touched.
+func (c *Config) Prepare(builderType string) []error {
+	if c.Backend == "" {
+		c.Backend = Auto
+	}
+	if c.CatalogDir == "" {
+		c.CatalogDir = local.DefaultDir
+	}
+	c.CatalogDir = filepath.Clean(c.CatalogDir)
+	if c.ManagedBy == "" {
+		c.ManagedBy = lifecycle.DefaultManagedBy
+	}
+	var errs []error
+	chosen := c.Backend == Auto
+	if chosen {
+		c.Backend = Local
+		if amazonBuilders[builderType] {
+			c.Backend = AWS
+		}
+	}
+	switch c.Backend {
+	case Local:
+	case AWS:
+		if chosen {
+			errs = append(errs, fmt.Errorf(`backend: "auto" chose "aws" for the %s builder, and the AWS backend is not in this version of the plugin yet`, builderType))
+		} else {
+			errs = append(errs, errors.New(`backend: "aws" is not in this version of the plugin yet; use "local"`))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws", c.Backend))
+	}
+	// The marker is a tag value on EC2 (at most 256 characters).
+	if n := len([]rune(c.ManagedBy)); n > 256 {
+		errs = append(errs, fmt.Errorf("managed_by: at most 256 characters, got %d", n))
+	}
+	return errs
+}
+
+// Open returns the backend the prepared configuration names; now is the
+// run's clock.
+func Open(c Config, now func() time.Time) (backend.Backend, error) {
+	switch c.Backend {
+	case Local:
+		return local.New(c.CatalogDir, now, local.WithManagedBy(c.ManagedBy)), nil
+	}
+	return nil, fmt.Errorf("backend %q is not available in this version of the plugin", c.Backend)
+}
