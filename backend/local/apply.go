@@ -39,7 +39,7 @@ func (b *Backend) Apply(ctx context.Context, d lifecycle.Decision, dryRun bool) 
 	switch d.Action {
 	case lifecycle.ActionKeep, lifecycle.ActionSkip, "":
 		return nil
-	case lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore:
+	case lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore, lifecycle.ActionRecord:
 	default:
 		return fmt.Errorf("local catalog: unknown action %q for %s", d.Action, d.Image.ID)
 	}
@@ -61,7 +61,7 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 	if e == nil {
 		return fmt.Errorf("local catalog: %s %s: no such entry in %s", d.Action, d.Image.ID, c.Path())
 	}
-	from, to := e.Stage, d.Action.Target()
+	from, to := e.Stage, d.Target()
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("local catalog: %s %s: %s", d.Action, e.ID, fmt.Sprintf(format, args...))
 	}
@@ -162,7 +162,7 @@ func (c *Catalog) apply(doc *Document, d lifecycle.Decision, now time.Time, dry 
 	}
 	// The transition itself is the planner's (lifecycle.Apply), so the
 	// catalog records exactly what the next plan expects to see: stage and
-	// stage_since, deprecation time, and a restore clearing the expiry.
+	// stage_since and deprecation time (a restore keeps the expiry).
 	img := lifecycle.Apply(e.image(), d, now)
 	e.Stage, e.StageSince, e.DeprecatedAt, e.ExpiresAt = img.Stage, img.StageSince.UTC(), img.DeprecationTime.UTC(), img.ExpiresAt.UTC()
 	e.History = append(e.History, Event{Time: now, Action: d.Action, Reason: reason, From: from, To: to})

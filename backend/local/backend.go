@@ -114,7 +114,7 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) (lifecycl
 			continue
 		}
 		if cs := b.cat.consumers(doc, e, backing); len(cs) > 0 {
-			u[img.ID] = cs
+			u[img.Ref()] = cs
 		}
 	}
 	return u, nil

@@ -51,14 +51,22 @@ func (p *PostProcessor) retire(ctx context.Context, ui packersdk.Ui, be backend.
 		return rep, fmt.Errorf("finding who uses family %s: %w", c.Family, err)
 	}
 
-	decisions := lifecycle.Plan(images, usage, p.policy, now, rep.NewBuild)
+	newBuild := make([]lifecycle.Ref, len(fresh))
+	for i, rec := range fresh {
+		newBuild[i] = rec.Ref()
+	}
+	decisions := lifecycle.Plan(images, usage, p.policy, now, newBuild)
 	if len(c.Restore) > 0 {
 		for _, id := range c.Restore {
 			if !slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == id }) {
 				return rep, fmt.Errorf("restore: no release %s in family %s", id, c.Family)
 			}
 		}
-		decisions = lifecycle.Restore(images, c.Restore, now)
+		refs := make([]lifecycle.Ref, len(c.Restore))
+		for i, id := range c.Restore {
+			refs[i] = lifecycle.ParseRef(id)
+		}
+		decisions = lifecycle.Restore(images, refs, now)
 	}
 	for _, d := range decisions {
 		var err error
