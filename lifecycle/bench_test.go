@@ -19,7 +19,7 @@ func BenchmarkPlan(b *testing.B) {
 						i.Region = fmt.Sprintf("region-%d", r)
 					})))
 					if v%10 == 0 {
-						usage[id] = []Consumer{{Kind: "instance", ID: "i-" + id}}
+						usage[Ref{fmt.Sprintf("region-%d", r), id}] = []Consumer{{Kind: "instance", ID: "i-" + id}}
 					}
 				}
 			}

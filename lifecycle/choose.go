@@ -15,6 +15,10 @@ type Choice struct {
 	Family     string
 	Channel    string // empty: any channel
 	Constraint string
+	// Owners, when set, are the only accounts whose images may be chosen
+	// (AWS: an image shared with us, or made public under our name, by
+	// anyone else is passed over). Empty: the owner is not checked (local).
+	Owners []string
 }
 
 // Unsupported says why an image may not be handed out as a parent, or ""
@@ -37,7 +41,9 @@ func (img Image) Unsupported(now time.Time) string {
 
 // Choose returns the newest supported image matching c, ordered like the
 // planner orders releases (CompareVersions). When none qualifies, the error
-// says what was seen and why each was passed over, so a failed child build
+// says what was seen and why each was passed over, counting releases (as
+// the planner does: one per version precedence and channel, whatever the
+// number of spellings, rebuilds and copies), so a failed child build
 // explains itself.
 func Choose(images []Image, c Choice, now time.Time) (Image, error) {
 	var cs version.Constraints
@@ -48,12 +54,19 @@ func Choose(images []Image, c Choice, now time.Time) (Image, error) {
 		}
 	}
 	var ok []Image
-	passed := map[string]int{}
+	passed := map[string]map[[2]string]bool{} // reason → releases (channel, key)
+	vc := versionCache{}
 	for _, img := range images {
 		if img.Family != c.Family || (c.Channel != "" && img.Channel != c.Channel) {
 			continue
 		}
-		why := img.Unsupported(now)
+		why := ""
+		if len(c.Owners) > 0 && !slices.Contains(c.Owners, img.Owner) {
+			why = "not owned by an allowed owner"
+		}
+		if why == "" {
+			why = img.Unsupported(now)
+		}
 		if why == "" && cs != nil {
 			v, err := version.NewVersion(img.Version)
 			if err != nil || !cs.Check(v) {
@@ -61,7 +74,10 @@ func Choose(images []Image, c Choice, now time.Time) (Image, error) {
 			}
 		}
 		if why != "" {
-			passed[why]++
+			if passed[why] == nil {
+				passed[why] = map[[2]string]bool{}
+			}
+			passed[why][[2]string{img.Channel, releaseKey(vc, img)}] = true
 			continue
 		}
 		ok = append(ok, img)
@@ -72,7 +88,7 @@ func Choose(images []Image, c Choice, now time.Time) (Image, error) {
 	return slices.MaxFunc(ok, CompareVersions), nil
 }
 
-func noneError(c Choice, passed map[string]int) error {
+func noneError(c Choice, passed map[string]map[[2]string]bool) error {
 	what := "family " + c.Family
 	if c.Channel != "" {
 		what += ", channel " + c.Channel
@@ -81,8 +97,8 @@ func noneError(c Choice, passed map[string]int) error {
 		return fmt.Errorf("no release of %s exists", what)
 	}
 	reasons := make([]string, 0, len(passed))
-	for why, n := range passed {
-		reasons = append(reasons, fmt.Sprintf("%d %s", n, why))
+	for why, rels := range passed {
+		reasons = append(reasons, fmt.Sprintf("%d %s", len(rels), why))
 	}
 	slices.Sort(reasons)
 	return fmt.Errorf("no supported release of %s: passed over %s", what, strings.Join(reasons, ", "))

@@ -115,3 +115,24 @@ func formatConsumer(c Consumer) string {
 	}
 	return s
 }
+
+// formatUnknown lists why usage lookups failed: "DescribeInstances:
+// AccessDenied; and 1 more".
+func formatUnknown(cs []Consumer) string {
+	var b strings.Builder
+	for i, c := range cs {
+		if i == maxConsumersShown {
+			fmt.Fprintf(&b, " and %d more", len(cs)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		why := c.ID
+		if why == "" {
+			why = "lookup failed"
+		}
+		b.WriteString(clip(why))
+	}
+	return b.String()
+}

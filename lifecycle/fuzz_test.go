@@ -73,10 +73,10 @@ func decodeScenario(data []byte, versions string, nowUnix int64) scenario {
 			img.Snapshots = []string{"snap"}
 		}
 		if f&32 != 0 {
-			s.usage[img.ID] = []Consumer{{Kind: "instance", ID: "i-" + img.ID}}
+			s.usage[img.Ref()] = []Consumer{{Kind: "instance", ID: "i-" + img.ID}}
 		}
 		if f&64 != 0 {
-			s.newBuild = append(s.newBuild, img.ID)
+			s.newBuild = append(s.newBuild, img.Ref())
 		}
 		s.images = append(s.images, img)
 	}

@@ -49,13 +49,34 @@ type Image struct {
 	Tags      map[string]string // every tag as read, for reports and custom rules
 }
 
+// Consumer kinds. Backends report who uses an image with one of these; a
+// lookup that failed is reported as ConsumerUnknown, never left out, so the
+// planner fails closed (see Usage).
+const (
+	ConsumerInstance            = "instance"             // ID: i-…
+	ConsumerLaunchTemplate      = "launch-template"      // ID: lt-…, Version: its version
+	ConsumerASG                 = "asg"                  // ID: auto scaling group name
+	ConsumerLaunchConfiguration = "launch-configuration" // ID: launch configuration name
+	ConsumerSSMParameter        = "ssm-parameter"        // ID: parameter name
+	ConsumerImageRecipe         = "image-recipe"         // ID: EC2 Image Builder recipe ARN
+	ConsumerChildImage          = "child-image"          // ID: id of an image built from this one
+	ConsumerAccount             = "account"              // ID: account the image is shared with
+	// ConsumerUnknown: the backend could not find out (API error, missing
+	// permission, region unreachable). ID says why ("DescribeInstances:
+	// AccessDenied"). The planner keeps such an image: never disabled or
+	// deregistered while its usage cannot be checked.
+	ConsumerUnknown = "unknown"
+)
+
 // Consumer is something that still uses an image.
 type Consumer struct {
-	Kind    string // instance, launch-template, asg, ssm-parameter, child-image, account, other
-	ID      string // i-…, lt-…, asg name, parameter name, image id, account id
+	Kind    string // one of the Consumer* kinds
+	ID      string // i-…, lt-…, asg name, parameter name, image id, account id; for ConsumerUnknown: why
 	Version string // launch template version, when Kind is launch-template
 	Account string // owning account when it is not ours (shared images)
 }
 
-// Usage maps an image id to everything found using it.
-type Usage map[string][]Consumer
+// Usage maps an image to everything found using it. An image that is absent,
+// or maps to an empty list, is not in use. A backend that could not check an
+// image must say so with a ConsumerUnknown entry rather than leave it out.
+type Usage map[Ref][]Consumer

@@ -11,66 +11,116 @@ import (
 
 // Plan decides what to do with every image: exactly one Decision per input
 // image, each with a reason. It performs no I/O and does not modify its
-// inputs; the same inputs give the same plan whatever their order.
+// inputs; the same inputs give the same plan whatever their order. Times are
+// taken at whole seconds (now is truncated), as tags record them, so a plan
+// carried out, written as tags, read back and planned again at the same
+// instant takes no further step.
+//
+// Releases. Within (family, channel, region), images whose versions have the
+// same precedence are one release: build metadata is ignored, so 1.4.2,
+// v1.4.2 and 1.4.2+build.7 are one release, and so are 1.5, 1.5.0 and
+// 1.5.0.0. An image without a version is a release of its own; text that is
+// not a version is one release per distinct text. keep_releases counts
+// releases, and so do the reasons. A release uses a keep slot only while it
+// is live: its newest live build is active and not expired. A deprecated,
+// disabled or expired release is kept while it is among the newest, but
+// does not push an older live release out.
+//
+// Rebuilds. Within a release only the newest live build counts as the
+// release; a build with an older build time is superseded by the rebuild
+// from the moment the rebuild appeared (the later of its release and build
+// time: a copy that arrives late in a region starts that region's clock when
+// it arrives), and retires on the normal stages. Builds with the same build
+// time are copies of one build: neither supersedes the other.
+//
+// Observed and recorded stage. The stage recorded in metadata and the one the
+// backend state shows (EC2 state disabled, a DeprecationTime that has
+// passed) can disagree. When the backend is ahead (a crash between the
+// backend call and the tag write; EC2 deprecating at the DeprecationTime
+// set at expiry; a person disabling by hand), the plan records what it
+// shows: ActionRecord, To the observed stage, since now (the next delay
+// runs from the record). When the backend is behind
+// (a disabled image whose state is available again, a deprecated one whose
+// DeprecationTime was cleared), the owner restored it by hand: the plan
+// records the observed stage the same way ("active again"), and min_age
+// holds it as after a restore. Nothing else happens to such an image in the
+// same run.
 //
 // The rules, in the order they are tried (the first that applies wins):
 //
-//  1. A new build (id in newBuild) is kept.
-//  2. With an invalid policy (see Policy.Validate) everything is kept.
+//  1. A new build (Ref in newBuild; an empty Region matches every region)
+//     is kept.
+//  2. With an invalid policy (see Policy.Validate) everything is kept; with
+//     an invalid override for one channel, that channel's images are kept.
 //  3. Not ours to judge, skipped: already deregistered ("gone"), not managed,
 //     owned by an account outside Policy.Owners, an unknown recorded stage,
 //     or a backend state other than available/disabled (pending, failed…).
 //  4. Pinned images are kept.
-//  5. The newest keep_releases releases of (family, channel, region) are kept;
-//     only if expired and deprecate_expired is set is an active one
-//     deprecated.
-//  6. Older ("superseded") releases move one stage per run, when the delay
+//  5. A stage the backend shows but the metadata does not is recorded (see
+//     above).
+//  6. The newest keep_releases live releases of (family, channel, region)
+//     are kept; only if expired and deprecate_expired is set is an active
+//     one deprecated.
+//  7. Superseded releases and builds move one stage per run, when the delay
 //     for leaving their current stage has passed: active → deprecate
-//     (deprecate_after), deprecated → disable (disable_after), disabled →
-//     deregister (deregister_after). Guards keep them where they are: an
-//     image in use or deregistration-protected is never disabled or
-//     deregistered (deprecating it is allowed, as a warning to its users);
-//     no image younger than min_age is touched; a stage whose start is
-//     unknown is never left.
+//     (deprecate_after, or at expiry if that is earlier), deprecated →
+//     disable (disable_after), disabled → deregister (deregister_after).
+//     Guards keep them where they are: an image in use, whose usage is
+//     unknown (ConsumerUnknown) or deregistration-protected is never
+//     disabled or deregistered (deprecating it is allowed, as a warning to
+//     its users); no image younger than min_age is touched; a stage whose
+//     start is unknown is never left, and neither is active when the time of
+//     the supersession is unknown (the newer releases have no build or
+//     release time).
+//
+// A deregister with delete_snapshots lists in Decision.Snapshots the
+// snapshots (or files) it may delete: those no other image of the plan still
+// holds (any image not deregistered and not being deregistered). When all of
+// an image's snapshots are shared, DeleteSnapshots is false.
+//
+// Every mutating decision passes CheckTransition on the images and usage
+// Plan was given.
 //
 // Output order: family, channel, region ascending; within those, newest
 // version first (see CompareVersions: version precedence, build time,
 // version text), then id ascending.
-func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []string) []Decision {
+func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []Ref) []Decision {
 	p := newPlanner(images, usage, policy, now, newBuild)
 	out := make([]Decision, len(images))
-	for i, img := range images {
-		out[i] = p.decide(img)
+	for i := range images {
+		out[i] = p.decide(i)
 	}
+	p.shareSnapshots(out)
 	sortDecisions(p.versions, out)
 	return out
 }
 
 // Restore is the explicit way back: each requested image that is deprecated
 // or disabled is restored to active; everything else is kept (or skipped) with
-// a reason. Plan never restores on its own. Restore takes no policy: the
-// caller chose the ids, so only Managed is checked, not Owners. After Apply,
-// the restored image is held for min_age before Plan may deprecate it again
-// (pin it to keep it for good). Output order is Plan's.
-func Restore(images []Image, ids []string, now time.Time) []Decision {
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
+// a reason. Plan never restores on its own. A requested Ref with an empty
+// Region names the id in every region. Restore takes no policy: the caller
+// chose the images, so only Managed is checked, not Owners. After Apply, the
+// restored image is held for min_age before Plan may deprecate it again (pin
+// it to keep it for good). A restore keeps the release's expiry: a restored
+// release that has expired is deprecated again after min_age (with
+// deprecate_expired, or when superseded) unless its expires-at is cleared or
+// its channel is never_expire. Output order is Plan's.
+func Restore(images []Image, refs []Ref, now time.Time) []Decision {
+	now = now.Truncate(time.Second)
 	out := make([]Decision, len(images))
 	for i, img := range images {
 		d := Decision{Image: img, Action: ActionKeep}
 		eff := img.EffectiveStage(now)
 		skip := skipReason(img, nil)
 		switch {
-		case !want[img.ID]:
+		case !slices.ContainsFunc(refs, func(r Ref) bool { return r.matches(img) }):
 			d.Reason = "kept: restore not requested"
 		case skip != "":
 			d.Action, d.Reason = ActionSkip, skip
 		case eff == StageActive:
 			d.Reason = "kept: already active"
 		default:
-			d.Action, d.Reason = ActionRestore, fmt.Sprintf("restore: requested (was %s)", eff)
+			d.Action, d.To, d.Reason = ActionRestore, StageActive, fmt.Sprintf("restore: requested (was %s)", eff)
 		}
 		out[i] = d
 	}
@@ -84,104 +134,180 @@ type groupKey struct{ family, channel, region string }
 
 func keyOf(img Image) groupKey { return groupKey{img.Family, img.Channel, img.Region} }
 
-// releaseKey identifies a release within a group: its version. An image
+// releaseKey identifies a release within a group: its precedence (see
+// canonical), so that every spelling of one version is one release. An image
 // without a version is a release of its own (ordered by build time), so a
-// family that does not tag versions still retires old builds.
-func releaseKey(img Image) string {
-	if img.Version == "" {
+// family that does not tag versions still retires old builds; text that is
+// not a version is a release per distinct text.
+func releaseKey(c versionCache, img Image) string {
+	switch sv := c.get(img.Version); {
+	case img.Version == "":
 		return "\x00" + img.ID
+	case sv == nil:
+		return "\x01" + img.Version
+	default:
+		return sv.canonical()
 	}
-	return img.Version
+}
+
+// timeOrUnknown is a time that may be unknown (zero): unknown sorts after
+// every known time, so "the earliest of" never picks it while a known one
+// exists.
+func earlier(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
 }
 
 type release struct {
 	key      string
-	label    string // version, or the image id when there is none
+	label    string // version text of its newest build, or the image id when there is none
 	sv       *semver
 	built    time.Time // newest build among its images: orders unparseable versions
-	appeared time.Time // earliest release time among its images
+	appeared time.Time // earliest appearance among its images; zero: unknown
+	live     bool      // uses a keep slot: some build is active and not expired
+	liveHead time.Time // build time of its newest live build
+	// rank is the number of newer live releases; supersedes is when the
+	// rank reached keep (zero: unknown or never); see group.index.
+	rank       int
+	supersedes time.Time
+	// builds in the release, for rebuild supersession: newest live build
+	// time first.
+	liveBuilds []buildTime
+}
+
+type buildTime struct {
+	built, appeared time.Time
+	label           string // "ami-… (1.4.2+b3)"
 }
 
 // group holds the releases of one groupKey, newest first.
 type group struct {
-	releases   []release
-	rank       map[string]int // releaseKey → index in releases
-	supersedes []time.Time    // by rank; see supersededAt
+	releases []*release
+	keep     int
 }
 
 type planner struct {
+	images   []Image
 	now      time.Time
 	policy   Policy
 	invalid  error
 	eff      map[string]Policy
-	newBuild map[string]bool
+	chanErr  map[string]error
+	newBuild []Ref
 	usage    Usage
 	versions versionCache
 	groups   map[groupKey]*group
+	rels     []*release // by image index; nil when not eligible
+	stages   []Stage    // by image index: the stage planned from (actualStage)
 }
 
-func newPlanner(images []Image, usage Usage, policy Policy, now time.Time, newBuild []string) *planner {
+func newPlanner(images []Image, usage Usage, policy Policy, now time.Time, newBuild []Ref) *planner {
+	now = now.Truncate(time.Second)
 	p := &planner{
+		images:   images,
 		now:      now,
 		policy:   policy,
-		invalid:  policy.Validate(),
+		invalid:  policy.validateTop(),
 		eff:      map[string]Policy{},
-		newBuild: make(map[string]bool, len(newBuild)),
+		chanErr:  map[string]error{},
+		newBuild: newBuild,
 		usage:    usage,
 		versions: versionCache{},
 		groups:   map[groupKey]*group{},
-	}
-	for _, id := range newBuild {
-		p.newBuild[id] = true
+		rels:     make([]*release, len(images)),
+		stages:   make([]Stage, len(images)),
 	}
 
 	// Only eligible images make releases. Images already deregistered do
 	// not count, whether or not the backend still lists them, so pruning a
 	// tombstone from a catalog never changes a plan.
 	byGroup := map[groupKey]map[string]*release{}
-	for _, img := range images {
+	for i, img := range images {
 		if skipReason(img, p.policy.Owners) != "" {
 			continue
 		}
+		p.stages[i] = img.actualStage(now)
 		k := keyOf(img)
 		if byGroup[k] == nil {
 			byGroup[k] = map[string]*release{}
 		}
-		rk := releaseKey(img)
+		rk := releaseKey(p.versions, img)
 		r := byGroup[k][rk]
 		if r == nil {
-			label := img.Version
-			if label == "" {
-				label = img.ID
-			}
-			r = &release{key: rk, label: label, sv: p.versions.get(img.Version),
-				built: img.BuildTime, appeared: img.releaseTime()}
+			r = &release{key: rk, sv: p.versions.get(img.Version), built: img.BuildTime}
 			byGroup[k][rk] = r
 		}
+		p.rels[i] = r
 		if img.BuildTime.After(r.built) {
 			r.built = img.BuildTime
 		}
-		if img.releaseTime().Before(r.appeared) {
-			r.appeared = img.releaseTime()
+		r.appeared = earlier(r.appeared, img.appearedAt())
+		if p.live(i) {
+			r.live = true
+			if img.BuildTime.After(r.liveHead) {
+				r.liveHead = img.BuildTime
+			}
+			r.liveBuilds = append(r.liveBuilds, buildTime{img.BuildTime, img.appearedAt(), buildLabel(img)})
 		}
 	}
+	// Labels: the version text of the newest build (ties: the image order).
+	head := map[*release]Image{}
+	for i, img := range images {
+		if r := p.rels[i]; r != nil {
+			if h, ok := head[r]; !ok || compareImages(p.versions, img, h) > 0 {
+				head[r] = img
+			}
+		}
+	}
+	for r, img := range head {
+		r.label = img.Version
+		if r.label == "" {
+			r.label = img.ID
+		}
+		slices.SortFunc(r.liveBuilds, func(a, b buildTime) int {
+			return cmp.Or(b.built.Compare(a.built), strings.Compare(a.label, b.label))
+		})
+	}
 	for k, rels := range byGroup {
-		g := &group{rank: map[string]int{}}
+		// An invalid keep (a bad policy) keeps every image anyway; 1 keeps
+		// the index well defined.
+		g := &group{keep: max(1, p.policyFor(k.channel).KeepReleases)}
 		for _, r := range rels {
-			g.releases = append(g.releases, *r)
+			g.releases = append(g.releases, r)
 		}
-		slices.SortFunc(g.releases, func(a, b release) int { return compareReleases(b, a) })
-		for i, r := range g.releases {
-			g.rank[r.key] = i
-		}
+		slices.SortFunc(g.releases, func(a, b *release) int { return compareReleases(b, a) })
+		g.index()
 		p.groups[k] = g
 	}
 	return p
 }
 
+func buildLabel(img Image) string {
+	if img.Version == "" {
+		return img.ID
+	}
+	return img.ID + " (" + img.Version + ")"
+}
+
+// live reports whether image i could be the release: active (as planned
+// from) and not expired.
+func (p *planner) live(i int) bool {
+	img := p.images[i]
+	return p.stages[i] == StageActive && !p.expired(img)
+}
+
+func (p *planner) expired(img Image) bool {
+	return !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(p.now) && !p.policyFor(img.Channel).NeverExpire
+}
+
 // compareReleases is a strict total order on the distinct releases of a
 // group: precedence, then newest build, then the key itself.
-func compareReleases(a, b release) int {
+func compareReleases(a, b *release) int {
 	if c := compareSemver(a.sv, b.sv); c != 0 {
 		return c
 	}
@@ -191,27 +317,32 @@ func compareReleases(a, b release) int {
 	return strings.Compare(a.key, b.key)
 }
 
-// supersededAt is when the release at rank r stopped being among the newest
-// keep: when the keep-th earliest of its newer releases appeared. The answer
-// for every rank is computed once per group in O(n log keep), walking the
-// releases newest first with a max-heap of the keep earliest appearance
-// times seen so far. A group has one channel, so keep is the same on every
-// call and the first call's answers serve them all.
-func (g *group) supersededAt(r, keep int) time.Time {
-	if g.supersedes == nil {
-		g.supersedes = make([]time.Time, len(g.releases))
-		h := &latestFirst{}
-		for i, rel := range g.releases {
-			if h.Len() == keep {
-				g.supersedes[i] = (*h)[0]
-			}
-			heap.Push(h, rel.appeared)
-			if h.Len() > keep {
-				heap.Pop(h)
-			}
+// index computes, for every release, how many newer live releases there are
+// and when the keep-th of them appeared: the moment it stopped being among
+// the newest keep (supersession). O(n log keep), walking the releases newest
+// first with a max-heap of the keep earliest known appearance times; a newer
+// release whose appearance is unknown counts, but its time is not known, so
+// when fewer than keep known times remain the supersession time is unknown.
+func (g *group) index() {
+	h := &latestFirst{}
+	n := 0
+	for _, rel := range g.releases {
+		rel.rank = n
+		if n >= g.keep && h.Len() == g.keep {
+			rel.supersedes = (*h)[0]
+		}
+		if !rel.live {
+			continue
+		}
+		n++
+		if rel.appeared.IsZero() {
+			continue
+		}
+		heap.Push(h, rel.appeared)
+		if h.Len() > g.keep {
+			heap.Pop(h)
 		}
 	}
-	return g.supersedes[r]
 }
 
 // latestFirst is a max-heap of times.
@@ -233,8 +364,13 @@ func (p *planner) policyFor(channel string) Policy {
 	if !ok {
 		pol = p.policy.For(channel)
 		p.eff[channel] = pol
+		p.chanErr[channel] = p.policy.validateChannel(channel)
 	}
 	return pol
+}
+
+func (p *planner) isNewBuild(img Image) bool {
+	return slices.ContainsFunc(p.newBuild, func(r Ref) bool { return r.matches(img) })
 }
 
 func knownStage(s Stage) bool { _, ok := s.rank(); return ok }
@@ -266,11 +402,15 @@ func skipReason(img Image, owners []string) string {
 
 // consumers returns a sorted copy of who uses the image, so the plan does not
 // depend on the order the backend found them in.
-func (p *planner) consumers(id string) []Consumer {
-	if len(p.usage[id]) == 0 {
+func (p *planner) consumers(r Ref) []Consumer {
+	return sortedConsumers(p.usage[r])
+}
+
+func sortedConsumers(in []Consumer) []Consumer {
+	if len(in) == 0 {
 		return nil // an empty list means not in use, like a missing one
 	}
-	cs := slices.Clone(p.usage[id])
+	cs := slices.Clone(in)
 	slices.SortFunc(cs, func(a, b Consumer) int {
 		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID),
 			strings.Compare(a.Version, b.Version), strings.Compare(a.Account, b.Account))
@@ -278,13 +418,76 @@ func (p *planner) consumers(id string) []Consumer {
 	return cs
 }
 
-func (p *planner) decide(img Image) Decision {
-	d := Decision{Image: img, Action: ActionKeep, Consumers: p.consumers(img.ID)}
+// supersession says whether image i is superseded, since when (zero:
+// unknown) and why, for reasons.
+type supersession struct {
+	superseded bool
+	at         time.Time
+	known      bool
+	by         string // "superseded by 1.5.0" or "superseded by rebuild ami-… (1.4.2+b3)"
+	because    string // adds the counts: "superseded by 1.5.0 (3 newer releases, keep 3)"
+	unknownBy  string // what has no time, when !known
+}
+
+func (p *planner) supersession(i int, g *group) supersession {
+	img, r := p.images[i], p.rels[i]
+	k := g.keep
+	var s supersession
+	newest := g.releases[0]
+	for _, rel := range g.releases { // the newest live release names the supersession
+		if rel.live {
+			newest = rel
+			break
+		}
+	}
+	if r.rank >= k {
+		s.superseded, s.at = true, r.supersedes
+		s.by = "superseded by " + clip(newest.label)
+		s.because = fmt.Sprintf("%s (%d newer release%s, keep %d)", s.by, r.rank, plural(r.rank), k)
+		s.known = !r.supersedes.IsZero()
+		if !s.known {
+			s.unknownBy = "newer releases"
+		}
+	}
+	// A newer live build of the same release supersedes this one from when
+	// it appeared.
+	var rebuildAt time.Time
+	var rebuilt, rebuildKnown bool
+	var by string
+	for _, b := range r.liveBuilds {
+		if !b.built.After(img.BuildTime) {
+			break
+		}
+		if !rebuilt {
+			by = b.label // the newest
+		}
+		rebuilt = true
+		if !b.appeared.IsZero() {
+			rebuildAt, rebuildKnown = earlier(rebuildAt, b.appeared), true
+		}
+	}
+	if rebuilt {
+		if !s.superseded {
+			s.superseded = true
+			s.by = "superseded by rebuild " + clip(by)
+			s.because = s.by
+			s.unknownBy = "the rebuild"
+		}
+		if rebuildKnown {
+			s.at, s.known = earlier(s.at, rebuildAt), true
+		}
+	}
+	return s
+}
+
+func (p *planner) decide(i int) Decision {
+	img := p.images[i]
+	d := Decision{Image: img, Action: ActionKeep, Consumers: p.consumers(img.Ref())}
 	keep := func(format string, args ...any) Decision {
 		d.Reason = "kept: " + fmt.Sprintf(format, args...)
 		return d
 	}
-	if p.newBuild[img.ID] {
+	if p.isNewBuild(img) {
 		return keep("new build")
 	}
 	if p.invalid != nil {
@@ -295,16 +498,43 @@ func (p *planner) decide(img Image) Decision {
 		d.Action, d.Reason = ActionSkip, r
 		return d
 	}
+	pol := p.policyFor(img.Channel)
+	if err := p.chanErr[img.Channel]; err != nil {
+		first, _, _ := strings.Cut(err.Error(), "\n")
+		return keep("policy is invalid (%s)", first)
+	}
 	if img.Pinned {
 		return keep("pinned")
 	}
 
 	now := p.now
-	pol := p.policyFor(img.Channel)
+	eff := p.stages[i]
+	if rec := recordedStage(img); eff != rec {
+		d.Action, d.To = ActionRecord, eff
+		if r1, _ := eff.rank(); r1 > mustRank(rec) {
+			d.Reason = fmt.Sprintf("record: %s (observed, stage never recorded)", eff)
+		} else if eff == StageActive {
+			d.Reason = fmt.Sprintf("record: active again (re-enabled outside the plugin; was recorded %s)", rec)
+		} else {
+			d.Reason = fmt.Sprintf("record: %s again (re-enabled outside the plugin; was recorded %s)", eff, rec)
+		}
+		return d
+	}
+
 	g := p.groups[keyOf(img)]
-	r, k := g.rank[releaseKey(img)], pol.KeepReleases
-	superseded := r >= k
-	newestLabel := g.releases[0].label
+	r, k := p.rels[i], g.keep
+	sup := p.supersession(i, g)
+	expired := p.expired(img)
+	kept := func() Decision {
+		if p.live(i) {
+			return keep("newest release (%d of %d)", r.rank+1, k)
+		}
+		what := string(eff)
+		if eff == StageActive {
+			what = "expired"
+		}
+		return keep("%s release, not counted in keep_releases (%d newer release%s, keep %d)", what, r.rank, plural(r.rank), k)
+	}
 
 	// What would the policy do next, from when, and why?
 	var (
@@ -312,50 +542,60 @@ func (p *planner) decide(img Image) Decision {
 		since   time.Time // the delay runs from here
 		entered time.Time // when the current stage was entered
 		known   = true
+		unknown string // what is unknown when !known
 		delay   time.Duration
 		knob    string // the policy knob that sets the delay
 		state   string // where the image stands, for reasons: "deprecated 2d ago"
 		because string // the action's reason
 	)
-	eff := img.EffectiveStage(now)
 	switch eff {
 	case StageActive:
 		activeSince, _ := img.stageSince(StageActive, now)
 		entered = activeSince
-		expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(now)
 		switch {
-		case superseded:
+		case sup.superseded && expired:
+			// Expired and superseded: at expiry, whatever deprecate_after says.
 			step = ActionDeprecate
-			since = later(activeSince, g.supersededAt(r, k))
+			since = later(activeSince, img.ExpiresAt)
+			state = fmt.Sprintf("%s, expired %s", sup.by, ago(now, img.ExpiresAt))
+			because = fmt.Sprintf("%s, expired %s", sup.because, ago(now, img.ExpiresAt))
+		case sup.superseded:
+			step = ActionDeprecate
+			since = later(activeSince, sup.at)
+			known, unknown = sup.known, "supersession time unknown: "+sup.unknownBy+" have no build or release time"
+			if sup.unknownBy == "the rebuild" {
+				unknown = "supersession time unknown: the rebuild has no build or release time"
+			}
 			delay, knob = pol.DeprecateAfter, "deprecate_after"
-			state = "superseded by " + clip(newestLabel)
-			because = fmt.Sprintf("%s (%d newer release%s, keep %d)", state, r, plural(r), k)
+			state = sup.by
+			because = sup.because
 		case expired && pol.DeprecateExpired:
 			step = ActionDeprecate
 			since = later(activeSince, img.ExpiresAt)
 			state = "expired " + ago(now, img.ExpiresAt)
 			because = state
 		default:
-			return keep("newest release (%d of %d)", r+1, k)
+			return kept()
 		}
 	case StageDeprecated, StageDisabled:
-		if !superseded {
-			return keep("newest release (%d of %d)", r+1, k)
+		if !sup.superseded {
+			return kept()
 		}
 		step, delay, knob = ActionDisable, pol.DisableAfter, "disable_after"
 		if eff == StageDisabled {
 			step, delay, knob = ActionDeregister, pol.DeregisterAfter, "deregister_after"
 		}
 		since, known = img.stageSince(eff, now)
+		unknown = fmt.Sprintf("%s, since unknown (no %s)", eff, TagStageSince)
 		entered = since
 		state = fmt.Sprintf("%s %s", eff, ago(now, since))
-		because = fmt.Sprintf("superseded by %s, %s (%s %s)", clip(newestLabel), state, knob, formatDuration(delay))
+		because = fmt.Sprintf("%s, %s (%s %s)", sup.by, state, knob, formatDuration(delay))
 	}
 
 	// Guards: what must hold however overdue the step is.
 	if step == ActionDisable || step == ActionDeregister {
-		if len(d.Consumers) > 0 {
-			return keep("in use by %s", formatConsumers(d.Consumers))
+		if why := usedBy(d.Consumers); why != "" {
+			return keep("%s", why)
 		}
 		if img.Protected {
 			return keep("deregistration-protected")
@@ -370,12 +610,18 @@ func (p *planner) decide(img Image) Decision {
 	if age := now.Sub(img.BuildTime); age < pol.MinAge {
 		return keep("younger than min_age (%s < %s)", formatDuration(age), formatDuration(pol.MinAge))
 	}
-	if eff == StageActive && img.Stage == StageActive && !img.StageSince.IsZero() &&
+	// Active again (restored, by the plugin or by hand) is held for min_age
+	// like a new release. A stage-since no later than the release is the
+	// release itself, not a restore.
+	if eff == StageActive && img.Stage == StageActive && img.StageSince.After(img.appearedAt()) &&
 		now.Sub(img.StageSince) < pol.MinAge {
 		return keep("active again since %s (min_age %s)", ago(now, img.StageSince), formatDuration(pol.MinAge))
 	}
 	if !known {
-		return keep("%s, since unknown (no %s)", eff, TagStageSince)
+		if eff == StageActive {
+			return keep("%s, %s", state, unknown)
+		}
+		return keep("%s", unknown)
 	}
 
 	// Timing: the stage must have been entered before now (so a stage entered
@@ -394,18 +640,68 @@ func (p *planner) decide(img Image) Decision {
 		return keep("%s, %s %s (%s %s)", state, step, when, knob, formatDuration(delay))
 	}
 
-	d.Action = step
+	d.Action, d.To = step, step.Target()
 	d.Reason = fmt.Sprintf("%s: %s", step, because)
 	if step == ActionDeregister && pol.DeleteSnapshots {
 		d.DeleteSnapshots = true
-		if n := len(img.Snapshots); n > 0 {
-			d.Reason += fmt.Sprintf("; deleting %d snapshot%s/file%s", n, plural(n), plural(n)) // AMI snapshots or local files
-		}
+		d.Snapshots = slices.Clone(img.Snapshots) // shareSnapshots removes what others hold
 	}
-	if len(d.Consumers) > 0 {
-		d.Reason += "; still in use by " + formatConsumers(d.Consumers)
+	if why := usedBy(d.Consumers); why != "" {
+		d.Reason += "; still " + why
 	}
 	return d
+}
+
+// shareSnapshots takes out of every deregister's Snapshots what another
+// image still holds (one not deregistered, now or by this plan), and writes
+// the reason's account of what is deleted.
+func (p *planner) shareSnapshots(ds []Decision) {
+	held := map[string]string{} // snapshot → an image that holds it
+	holderOf := func(snap string, self Ref) (string, bool) {
+		h, ok := held[snap]
+		return h, ok && h != self.String()
+	}
+	for _, d := range ds {
+		img := d.Image
+		if d.Action == ActionDeregister || img.Stage == StageDeregistered || img.State == StateDeregistered {
+			continue
+		}
+		for _, s := range img.Snapshots {
+			if h, ok := held[s]; !ok || img.Ref().String() < h {
+				held[s] = img.Ref().String()
+			}
+		}
+	}
+	for i := range ds {
+		d := &ds[i]
+		if d.Action != ActionDeregister || !d.DeleteSnapshots {
+			continue
+		}
+		var del, shared []string
+		var holder string
+		for _, s := range d.Snapshots {
+			if h, ok := holderOf(s, d.Image.Ref()); ok {
+				shared = append(shared, s)
+				if holder == "" || h < holder {
+					holder = h
+				}
+				continue
+			}
+			if !slices.Contains(del, s) {
+				del = append(del, s)
+			}
+		}
+		d.Snapshots = del
+		if len(shared) > 0 && len(del) == 0 {
+			d.DeleteSnapshots, d.Snapshots = false, nil
+		}
+		if n := len(del); n > 0 {
+			d.Reason += fmt.Sprintf("; deleting %d snapshot%s/file%s", n, plural(n), plural(n)) // AMI snapshots or local files
+		}
+		if n := len(shared); n > 0 {
+			d.Reason += fmt.Sprintf("; keeping %d shared with %s", n, clip(holder))
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -43,6 +43,18 @@ func stage(s Stage, sinceDays int) func(*Image) {
 
 func with(f func(*Image)) func(*Image) { return f }
 
+// ref is the Ref of a test image in us-east-1 (mk's region).
+func ref(id string) Ref { return Ref{Region: "us-east-1", ID: id} }
+
+// refs names ids in every region (requests may leave the region empty).
+func refs(ids ...string) []Ref {
+	out := make([]Ref, len(ids))
+	for i, id := range ids {
+		out[i] = Ref{ID: id}
+	}
+	return out
+}
+
 // history is four older releases behind 1.4.2, so with keep 3 the oldest
 // (1.1.0) is superseded; opts apply to 1.1.0.
 func history(opts ...func(*Image)) []Image {
@@ -73,7 +85,7 @@ func TestPlanRules(t *testing.T) {
 		images   []Image
 		usage    Usage
 		policy   func(*Policy)
-		newBuild []string
+		newBuild []Ref
 		want     map[string]want
 	}{
 		{
@@ -89,7 +101,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:     "new build kept even before its tags are visible",
 			images:   append(history(), mk("ami-new", "1.5.0", 0, with(func(i *Image) { i.Managed = false }))),
-			newBuild: []string{"ami-new"},
+			newBuild: refs("ami-new"),
 			want: map[string]want{
 				"ami-new": {ActionKeep, "kept: new build"},
 				"ami-110": {ActionDeprecate, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3)"},
@@ -98,7 +110,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:     "new build counts as a release",
 			images:   append(history(), mk("ami-150", "1.5.0", 0, with(func(i *Image) { i.BuildTime = now.Add(-time.Hour) }))),
-			newBuild: []string{"ami-150"},
+			newBuild: refs("ami-150"),
 			want: map[string]want{
 				"ami-150": {ActionKeep, "kept: new build"},
 				"ami-120": {ActionDeprecate, "deprecate: superseded by 1.5.0 (3 newer releases, keep 3)"},
@@ -108,7 +120,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:     "a new build built this instant supersedes in the same run",
 			images:   append(history(), mk("ami-150", "1.5.0", 0, with(func(i *Image) { i.BuildTime = now }))),
-			newBuild: []string{"ami-150"},
+			newBuild: refs("ami-150"),
 			want: map[string]want{
 				"ami-150": {ActionKeep, "kept: new build"},
 				"ami-120": {ActionDeprecate, "deprecate: superseded by 1.5.0 (3 newer releases, keep 3)"},
@@ -118,7 +130,7 @@ func TestPlanRules(t *testing.T) {
 			name:     "invalid policy keeps everything",
 			images:   history(),
 			policy:   func(p *Policy) { p.KeepReleases = 0 },
-			newBuild: []string{"ami-142"},
+			newBuild: refs("ami-142"),
 			want: map[string]want{
 				"ami-142": {ActionKeep, "kept: new build"},
 				"ami-110": {ActionKeep, "kept: policy is invalid (keep_releases must be at least 1 (got 0))"},
@@ -210,7 +222,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:   "in use is never disabled",
 			images: history(stage(StageDeprecated, 60)),
-			usage:  Usage{"ami-110": {lt, inst}},
+			usage:  Usage{ref("ami-110"): {lt, inst}},
 			want: map[string]want{
 				"ami-110": {ActionKeep, "kept: in use by i-0abc, lt-0def:v4"},
 			},
@@ -218,7 +230,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:   "in use is never deregistered, long lists are cut",
 			images: history(stage(StageDisabled, 60)),
-			usage: Usage{"ami-110": {
+			usage: Usage{ref("ami-110"): {
 				{Kind: "instance", ID: "i-1"}, {Kind: "instance", ID: "i-2"}, {Kind: "asg", ID: "web"},
 				{Kind: "ssm-parameter", ID: "/ami/base"}, {Kind: "account", ID: "222222222222", Account: "222222222222"},
 			}},
@@ -229,7 +241,7 @@ func TestPlanRules(t *testing.T) {
 		{
 			name:   "in use may be deprecated, as a warning",
 			images: history(),
-			usage:  Usage{"ami-110": {inst}},
+			usage:  Usage{ref("ami-110"): {inst}},
 			want: map[string]want{
 				"ami-110": {ActionDeprecate, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3); still in use by i-0abc"},
 			},
@@ -273,12 +285,29 @@ func TestPlanRules(t *testing.T) {
 			images: history(with(func(i *Image) {
 				i.Stage, i.StageSince, i.State = StageDeprecated, daysAgo(90), StateDisabled
 			})),
+			want: map[string]want{"ami-110": {ActionRecord, "record: disabled (observed, stage never recorded)"}},
+		},
+		{
+			name: "stage start unknown",
+			images: history(with(func(i *Image) {
+				i.Stage, i.State = StageDisabled, StateDisabled
+			})),
 			want: map[string]want{"ami-110": {ActionKeep, "kept: disabled, since unknown (no lifecycle:stage-since)"}},
 		},
 		{
 			name: "deprecated by EC2 at its DeprecationTime",
 			images: history(with(func(i *Image) {
 				i.DeprecationTime = daysAgo(45)
+			})),
+			want: map[string]want{
+				"ami-110": {ActionRecord, "record: deprecated (observed, stage never recorded)"},
+			},
+		},
+		{
+			name: "deprecated by EC2 and recorded: the delay ran from the DeprecationTime",
+			images: history(with(func(i *Image) {
+				i.DeprecationTime = daysAgo(45)
+				i.Stage, i.StageSince = StageDeprecated, daysAgo(45)
 			})),
 			want: map[string]want{
 				"ami-110": {ActionDisable, "disable: superseded by 1.4.2, deprecated 45d ago (disable_after 30d)"},
@@ -317,7 +346,7 @@ func TestPlanRules(t *testing.T) {
 				i.ExpiresAt = daysAgo(2)
 			}))},
 			policy: func(p *Policy) { p.DeprecateExpired = false },
-			want:   map[string]want{"ami-1": {ActionKeep, "kept: newest release (1 of 3)"}},
+			want:   map[string]want{"ami-1": {ActionKeep, "kept: expired release, not counted in keep_releases (0 newer releases, keep 3)"}},
 		},
 		{
 			name: "expiring right now is deprecated in this run",
@@ -331,7 +360,7 @@ func TestPlanRules(t *testing.T) {
 			images: []Image{mk("ami-1", "1.0.0", 400, stage(StageDeprecated, 300), with(func(i *Image) {
 				i.ExpiresAt = daysAgo(300)
 			}))},
-			want: map[string]want{"ami-1": {ActionKeep, "kept: newest release (1 of 3)"}},
+			want: map[string]want{"ami-1": {ActionKeep, "kept: deprecated release, not counted in keep_releases (0 newer releases, keep 3)"}},
 		},
 		{
 			name: "copies in other regions count once per region",
@@ -383,7 +412,7 @@ func TestPlanRules(t *testing.T) {
 			images: []Image{
 				mk("ami-2", "2.0.0", 20), mk("ami-1", "1.0.0", 90, stage(StageDeprecated, 80)),
 			},
-			want: map[string]want{"ami-1": {ActionKeep, "kept: newest release (2 of 3)"}},
+			want: map[string]want{"ami-1": {ActionKeep, "kept: deprecated release, not counted in keep_releases (1 newer release, keep 3)"}},
 		},
 		{
 			name: "unparseable versions rank below parseable ones, by build time",
@@ -480,7 +509,7 @@ func deepCopyImages(in []Image) []Image {
 
 func TestPlanConsumersAndSnapshots(t *testing.T) {
 	imgs := history(stage(StageDisabled, 60))
-	usage := Usage{"ami-142": {{Kind: "instance", ID: "i-2"}, {Kind: "asg", ID: "web"}}}
+	usage := Usage{ref("ami-142"): {{Kind: "instance", ID: "i-2"}, {Kind: "asg", ID: "web"}}}
 	pol := testPolicy()
 	pol.DeleteSnapshots = false
 	got := Plan(imgs, usage, pol, now, nil)
@@ -497,7 +526,7 @@ func TestPlanConsumersAndSnapshots(t *testing.T) {
 			}
 		}
 	}
-	if usage["ami-142"][0].ID != "i-2" {
+	if usage[ref("ami-142")][0].ID != "i-2" {
 		t.Error("Plan reordered the caller's usage slice")
 	}
 }
@@ -544,7 +573,7 @@ func TestRestore(t *testing.T) {
 		"ami-pend":  {ActionSkip, `skipped: state "pending"`},
 	}
 	ids := []string{"ami-dep", "ami-dis", "ami-act", "ami-gone", "ami-unm", "ami-bad", "ami-pend"}
-	got := Restore(imgs, ids, now)
+	got := Restore(imgs, refs(ids...), now)
 	if len(got) != len(imgs) {
 		t.Fatalf("%d decisions for %d images", len(got), len(imgs))
 	}
@@ -596,7 +625,7 @@ func TestApply(t *testing.T) {
 		{ActionDeregister, true, func(i Image) bool { return i.Snapshots == nil }},
 		{ActionRestore, false, func(i Image) bool {
 			return i.Stage == StageActive && i.StageSince.Equal(at) && i.State == StateAvailable &&
-				i.DeprecationTime.IsZero() && i.ExpiresAt.IsZero()
+				i.DeprecationTime.IsZero() && i.ExpiresAt.Equal(base.ExpiresAt) // a restore keeps the expiry
 		}},
 	}
 	for _, tc := range cases {

@@ -29,6 +29,10 @@ type Policy struct {
 	// expire_after: sets expires-at (and EC2 DeprecationTime) on new builds.
 	// Zero means never.
 	ExpireAfter time.Duration
+	// never_expire: no expiry is set, and the planner ignores an expires-at
+	// recorded earlier (before the channel became never_expire). Usually set
+	// per channel (ChannelPolicy.NeverExpire); For carries it over.
+	NeverExpire bool
 	// deprecate_after: how long a superseded image stays active, counted from
 	// the later of its release (or restore) and the moment it was superseded.
 	DeprecateAfter time.Duration
@@ -54,7 +58,9 @@ type Policy struct {
 	ManagedBy string
 }
 
-// ChannelPolicy overrides Policy for one channel. Nil fields inherit.
+// ChannelPolicy overrides Policy for one channel. Nil fields inherit, a
+// non-nil one is an explicit value (so keep_releases = 0 is a value, which
+// Validate rejects, not "inherit").
 type ChannelPolicy struct {
 	KeepReleases     *int
 	MinAge           *time.Duration
@@ -64,7 +70,8 @@ type ChannelPolicy struct {
 	DeregisterAfter  *time.Duration
 	DeleteSnapshots  *bool
 	DeprecateExpired *bool
-	// NeverExpire (never_expire) forces ExpireAfter to zero, e.g. for stable.
+	// NeverExpire (never_expire) forces ExpireAfter to zero and sets
+	// Policy.NeverExpire, e.g. for stable.
 	NeverExpire bool
 }
 
@@ -120,7 +127,7 @@ func (p Policy) For(channel string) Policy {
 	override(&eff.DeleteSnapshots, c.DeleteSnapshots)
 	override(&eff.DeprecateExpired, c.DeprecateExpired)
 	if c.NeverExpire {
-		eff.ExpireAfter = 0
+		eff.ExpireAfter, eff.NeverExpire = 0, true
 	}
 	return eff
 }
@@ -136,7 +143,7 @@ func override[T any](dst, v *T) {
 // zero when the channel never expires or the release time is unknown.
 func (p Policy) ExpiresAt(channel string, releasedAt time.Time) time.Time {
 	eff := p.For(channel)
-	if eff.ExpireAfter <= 0 || releasedAt.IsZero() {
+	if eff.ExpireAfter <= 0 || eff.NeverExpire || releasedAt.IsZero() {
 		return time.Time{}
 	}
 	return releasedAt.Add(eff.ExpireAfter)
@@ -144,10 +151,25 @@ func (p Policy) ExpiresAt(channel string, releasedAt time.Time) time.Time {
 
 // Validate reports every problem at once (errors.Join), each naming the HCL
 // attribute so a user can find it: `channel "rc": keep_releases must be at
-// least 1 (got 0)`.
+// least 1 (got 0)`. keep_releases must be at least 1 everywhere. The
+// planner treats the two kinds differently: a problem outside the channels
+// keeps every image, a problem in one channel's override keeps that
+// channel's images only.
 func (p Policy) Validate() error {
+	errs := []error{p.validateTop()}
+	for _, name := range slices.Sorted(maps.Keys(p.Channels)) {
+		errs = append(errs, p.validateChannel(name))
+	}
+	return errors.Join(errs...)
+}
+
+// validateTop checks everything but the channel overrides.
+func (p Policy) validateTop() error {
 	errs := knobErrors("", &p.KeepReleases, &p.MinAge, &p.ExpireAfter,
 		&p.DeprecateAfter, &p.DisableAfter, &p.DeregisterAfter)
+	if p.NeverExpire && p.ExpireAfter != 0 {
+		errs = append(errs, errors.New("never_expire conflicts with expire_after"))
+	}
 	if p.ManagedBy == "" {
 		errs = append(errs, errors.New("managed_by must not be empty"))
 	}
@@ -156,20 +178,26 @@ func (p Policy) Validate() error {
 			errs = append(errs, fmt.Errorf("owners[%d] must not be empty", i))
 		}
 	}
-	// Sorted so the message is the same on every run.
-	for _, name := range slices.Sorted(maps.Keys(p.Channels)) {
-		c := p.Channels[name]
-		prefix := fmt.Sprintf("channel %q: ", name)
-		if name == "" {
-			errs = append(errs, errors.New(prefix+"name must not be empty"))
-		}
-		if c.NeverExpire && c.ExpireAfter != nil && *c.ExpireAfter != 0 {
-			errs = append(errs, errors.New(prefix+"never_expire conflicts with expire_after"))
-		}
-		// Only what the override sets; inherited values were checked above.
-		errs = append(errs, knobErrors(prefix, c.KeepReleases, c.MinAge, c.ExpireAfter,
-			c.DeprecateAfter, c.DisableAfter, c.DeregisterAfter)...)
+	return errors.Join(errs...)
+}
+
+// validateChannel checks the override of one channel (nil when it has none).
+func (p Policy) validateChannel(name string) error {
+	c, ok := p.Channels[name]
+	if !ok {
+		return nil
 	}
+	var errs []error
+	prefix := fmt.Sprintf("channel %q: ", name)
+	if name == "" {
+		errs = append(errs, errors.New(prefix+"name must not be empty"))
+	}
+	if c.NeverExpire && c.ExpireAfter != nil && *c.ExpireAfter != 0 {
+		errs = append(errs, errors.New(prefix+"never_expire conflicts with expire_after"))
+	}
+	// Only what the override sets; inherited values are checked by validateTop.
+	errs = append(errs, knobErrors(prefix, c.KeepReleases, c.MinAge, c.ExpireAfter,
+		c.DeprecateAfter, c.DisableAfter, c.DeregisterAfter)...)
 	return errors.Join(errs...)
 }
 

@@ -123,7 +123,7 @@ func genUsage(t *rapid.T, imgs []Image) Usage {
 		if !flag1in(t, 6, "used") {
 			continue
 		}
-		u[img.ID] = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Consumer {
+		u[img.Ref()] = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Consumer {
 			return Consumer{
 				Kind:    rapid.SampledFrom([]string{"instance", "launch-template", "asg", "ssm-parameter", "account"}).Draw(t, "kind"),
 				ID:      rapid.SampledFrom([]string{"i-0abc", "lt-0def", "web", "/ami/base", ""}).Draw(t, "cid"),
@@ -161,15 +161,19 @@ func genPolicy(t *rapid.T) Policy {
 	return p
 }
 
-func genNewBuild(t *rapid.T, imgs []Image) []string {
-	var ids []string
+func genNewBuild(t *rapid.T, imgs []Image) []Ref {
+	var ids []Ref
 	for _, img := range imgs {
 		if flag1in(t, 15, "new") {
-			ids = append(ids, img.ID)
+			r := img.Ref()
+			if flag1in(t, 3, "new-any-region") {
+				r.Region = ""
+			}
+			ids = append(ids, r)
 		}
 	}
 	if flag1in(t, 4, "unlisted-new") {
-		ids = append(ids, "ami-not-listed")
+		ids = append(ids, Ref{"us-east-1", "ami-not-listed"})
 	}
 	return ids
 }
@@ -181,7 +185,7 @@ type scenario struct {
 	usage    Usage
 	policy   Policy
 	now      time.Time
-	newBuild []string
+	newBuild []Ref
 }
 
 func genScenario(t *rapid.T) scenario {
@@ -202,30 +206,44 @@ func oracleEligible(img Image, p Policy) bool {
 	return img.Managed && owned && knownStage && okState
 }
 
-// oracleNewest returns the ids of images in the newest keep_releases releases
-// of their (family, channel, region), recomputed naively: for each release,
-// count the distinct releases that are strictly newer.
-func oracleNewest(imgs []Image, p Policy) map[string]bool {
+// oracleNewest returns the ids of images that count as one of the newest
+// keep_releases releases of their (family, channel, region), recomputed
+// naively: an image is among the newest when no newer live build of its own
+// release exists (rebuilds supersede) and fewer than keep distinct live
+// releases are strictly newer. Releases are told apart by precedence
+// (releaseKey, whose agreement with compareSemver TestPropVersionOrder
+// checks); a release is live when one of its builds is active and not
+// expired.
+func oracleNewest(imgs []Image, p Policy, now time.Time) map[string]bool {
 	type rel struct {
 		g     groupKey
 		key   string
 		ver   string
 		built time.Time
+		live  bool
+	}
+	live := func(img Image) bool {
+		pol := p.For(img.Channel)
+		expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(now) && !pol.NeverExpire
+		return img.actualStage(now) == StageActive && !expired
 	}
 	rels := map[[2]any]*rel{}
+	var eligible []Image
 	for _, img := range imgs {
 		if !oracleEligible(img, p) {
 			continue
 		}
-		k := [2]any{keyOf(img), releaseKey(img)}
+		eligible = append(eligible, img)
+		k := [2]any{keyOf(img), releaseKey(versionCache{}, img)}
 		r := rels[k]
 		if r == nil {
-			r = &rel{g: keyOf(img), key: releaseKey(img), ver: img.Version, built: img.BuildTime}
+			r = &rel{g: keyOf(img), key: releaseKey(versionCache{}, img), ver: img.Version, built: img.BuildTime}
 			rels[k] = r
 		}
 		if img.BuildTime.After(r.built) {
 			r.built = img.BuildTime
 		}
+		r.live = r.live || live(img)
 	}
 	newer := func(a, b *rel) bool { // a strictly newer than b
 		if c := compareSemver(parseSemver(a.ver), parseSemver(b.ver)); c != 0 {
@@ -237,17 +255,17 @@ func oracleNewest(imgs []Image, p Policy) map[string]bool {
 		return a.key > b.key
 	}
 	newest := map[string]bool{}
-	for _, img := range imgs {
-		me, n := rels[[2]any{keyOf(img), releaseKey(img)}], 0
-		if me == nil {
-			continue
-		}
+	for _, img := range eligible {
+		me, n := rels[[2]any{keyOf(img), releaseKey(versionCache{}, img)}], 0
+		rebuilt := slices.ContainsFunc(eligible, func(o Image) bool {
+			return keyOf(o) == me.g && releaseKey(versionCache{}, o) == me.key && live(o) && o.BuildTime.After(img.BuildTime)
+		})
 		for _, other := range rels {
-			if other.g == me.g && newer(other, me) {
+			if other.g == me.g && other.live && newer(other, me) {
 				n++
 			}
 		}
-		if n < p.For(img.Channel).KeepReleases {
+		if !rebuilt && n < max(1, p.For(img.Channel).KeepReleases) {
 			newest[img.ID] = true
 		}
 	}
@@ -267,26 +285,25 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 	if len(plan) != len(s.images) {
 		t.Fatalf("%d decisions for %d images", len(plan), len(s.images))
 	}
-	newBuild := map[string]bool{}
-	for _, id := range s.newBuild {
-		newBuild[id] = true
+	isNew := func(img Image) bool {
+		return slices.ContainsFunc(s.newBuild, func(r Ref) bool { return r.ID == img.ID && (r.Region == "" || r.Region == img.Region) })
 	}
 	valid := s.policy.Validate() == nil
-	newest := oracleNewest(s.images, s.policy)
+	newest := oracleNewest(s.images, s.policy, s.now)
 	for _, d := range plan {
 		img, pol := d.Image, s.policy.For(d.Image.Channel)
 		foreign := len(s.policy.Owners) > 0 && !slices.Contains(s.policy.Owners, img.Owner)
-		inUse := len(s.usage[img.ID]) > 0
-		eff := img.EffectiveStage(s.now)
+		inUse := len(s.usage[img.Ref()]) > 0
+		eff := img.actualStage(s.now)
 		where := fmt.Sprintf("%s (%s %q): %s", img.ID, d.Action, d.Reason, d.Image.Version)
 
 		if d.Reason == "" || (!valid && d.Action != ActionKeep) {
 			t.Fatalf("%s: empty reason or acting under an invalid policy", where)
 		}
-		if newBuild[img.ID] && d.Action != ActionKeep {
+		if isNew(img) && d.Action != ActionKeep {
 			t.Fatalf("new build not kept: %s", where)
 		}
-		if (!img.Managed || foreign) && !newBuild[img.ID] && valid && d.Action != ActionSkip {
+		if (!img.Managed || foreign) && !isNew(img) && valid && d.Action != ActionSkip {
 			t.Fatalf("unmanaged or foreign image not skipped: %s", where)
 		}
 		if (inUse || img.Pinned || img.Protected || !img.Managed || foreign) && (retires(d.Action) || d.DeleteSnapshots) {
@@ -298,6 +315,13 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 		if d.DeleteSnapshots && (d.Action != ActionDeregister || !pol.DeleteSnapshots) {
 			t.Fatalf("snapshots deleted without deregister + delete_snapshots: %s", where)
 		}
+		if d.Action == ActionRecord {
+			// Metadata only: it records the stage the backend shows.
+			if img.Pinned || d.To != img.actualStage(s.now) || d.To == recordedStage(img) || d.To != img.observedStage(s.now) {
+				t.Fatalf("record of %s: %s", d.To, where)
+			}
+			continue
+		}
 		if d.Action.Mutates() && (img.BuildTime.IsZero() && pol.MinAge > 0 || s.now.Sub(img.BuildTime) < pol.MinAge) {
 			t.Fatalf("image younger than min_age touched: %s", where)
 		}
@@ -305,7 +329,7 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 			if retires(d.Action) {
 				t.Fatalf("one of the newest %d releases retired: %s", pol.KeepReleases, where)
 			}
-			expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(s.now)
+			expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(s.now) && !pol.NeverExpire
 			if d.Action == ActionDeprecate && !(expired && pol.DeprecateExpired) {
 				t.Fatalf("one of the newest releases deprecated without expiring: %s", where)
 			}
@@ -444,11 +468,11 @@ func TestPropStagesOverTime(t *testing.T) {
 			checkSafety(t, s, plan)
 			before := map[string]int{}
 			for _, img := range s.images {
-				before[img.ID], _ = img.EffectiveStage(s.now).rank()
+				before[img.ID], _ = img.actualStage(s.now).rank()
 			}
 			s.images = applyAll(plan, s.now, false)
 			for _, img := range s.images {
-				after, ok := img.EffectiveStage(s.now).rank()
+				after, ok := img.actualStage(s.now).rank()
 				if !ok {
 					continue // unknown stages are skipped, never changed
 				}
@@ -467,10 +491,10 @@ func TestPropStagesOverTime(t *testing.T) {
 func TestPropRestore(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genScenario(t)
-		var ids []string
+		var ids []Ref
 		for _, img := range s.images {
 			if rapid.Bool().Draw(t, "restore") {
-				ids = append(ids, img.ID)
+				ids = append(ids, img.Ref())
 			}
 		}
 		got := Restore(s.images, ids, s.now)
@@ -480,8 +504,8 @@ func TestPropRestore(t *testing.T) {
 		for _, d := range got {
 			if d.Action == ActionRestore {
 				eff := d.Image.EffectiveStage(s.now)
-				if (eff != StageDeprecated && eff != StageDisabled) || !slices.Contains(ids, d.Image.ID) || !d.Image.Managed {
-					t.Fatalf("restored %s from %s (requested %v)", d.Image.ID, eff, slices.Contains(ids, d.Image.ID))
+				if (eff != StageDeprecated && eff != StageDisabled) || !slices.Contains(ids, d.Image.Ref()) || !d.Image.Managed {
+					t.Fatalf("restored %s from %s (requested %v)", d.Image.ID, eff, slices.Contains(ids, d.Image.Ref()))
 				}
 			} else if d.Action.Mutates() {
 				t.Fatalf("Restore %s on %s", d.Action, d.Image.ID)
@@ -490,7 +514,7 @@ func TestPropRestore(t *testing.T) {
 		next := s
 		next.images = applyAll(got, s.now, false)
 		for _, d := range next.plan() {
-			if d.Action.Mutates() && slices.Contains(ids, d.Image.ID) && d.Image.Stage == StageActive && d.Image.StageSince.Equal(s.now) {
+			if d.Action.Mutates() && slices.Contains(ids, d.Image.Ref()) && d.Image.Stage == StageActive && d.Image.StageSince.Equal(s.now) {
 				t.Fatalf("restored %s is %s again at once: %q", d.Image.ID, d.Action, d.Reason)
 			}
 		}

@@ -1,11 +1,20 @@
 package lifecycle
 
-// Ref names one image: an id alone is not unique across regions.
-type Ref struct{ Region, ID string }
+import "strings"
 
-// Ref returns the image's reference.
+// Ref names one stored image: an AMI id alone is not unique across regions
+// (copies of a release in several regions may share nothing but a name, and
+// ids of two regions can in principle collide), so everything the planner
+// keys by image (usage, new builds, restores) is keyed by Ref.
+type Ref struct {
+	Region string // EC2 region, or "local"; empty only in requests (see Restore)
+	ID     string
+}
+
+// Ref is img's reference.
 func (img Image) Ref() Ref { return Ref{Region: img.Region, ID: img.ID} }
 
+// String renders "region:id", or the id alone when the region is empty.
 func (r Ref) String() string {
 	if r.Region == "" {
 		return r.ID
@@ -13,6 +22,17 @@ func (r Ref) String() string {
 	return r.Region + ":" + r.ID
 }
 
-// ConsumerUnknown is the consumer of an image whose usage could not be
-// looked up: the image is kept (fail closed).
-const ConsumerUnknown = "unknown"
+// ParseRef reads what String writes: "region:id", or a bare id (empty
+// Region). Neither region names nor image ids contain a colon.
+func ParseRef(s string) Ref {
+	if region, id, ok := strings.Cut(s, ":"); ok {
+		return Ref{Region: region, ID: id}
+	}
+	return Ref{ID: s}
+}
+
+// matches reports whether a requested ref names img: a request without a
+// region names the id in every region.
+func (r Ref) matches(img Image) bool {
+	return r.ID == img.ID && (r.Region == "" || r.Region == img.Region)
+}

@@ -1,6 +1,9 @@
 package lifecycle
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Backend states the planner understands. Anything else (pending, failed,
 // error, transient, invalid, …) is not a finished release and is skipped.
@@ -55,24 +58,53 @@ func (img Image) EffectiveStage(now time.Time) Stage {
 	return stagesByRank[max(rec, obs)]
 }
 
-// stageSince is when the image entered its effective stage, as far as we can
+// recordedStage is the recorded stage, with "" read as active.
+func recordedStage(img Image) Stage {
+	if img.Stage == "" {
+		return StageActive
+	}
+	return img.Stage
+}
+
+func mustRank(s Stage) int { r, _ := s.rank(); return r }
+
+// actualStage is the stage the planner plans from, for an image whose
+// recorded stage is known: what the backend shows when it is ahead of the
+// record (the record lags), or behind it with clear evidence of a hand
+// restore (a disabled image whose state is available again, a deprecated
+// one whose DeprecationTime was cleared); the record otherwise. A
+// deprecation time still ahead on a deprecated image is not such evidence:
+// EC2 rounds deprecation times to the minute, so a deprecation just carried
+// out may show as a minute ahead.
+func (img Image) actualStage(now time.Time) Stage {
+	rec, obs := recordedStage(img), img.observedStage(now)
+	r, known := rec.rank()
+	if !known {
+		return img.Stage
+	}
+	o := mustRank(obs)
+	switch {
+	case o > r:
+		return obs
+	case o < r && rec == StageDisabled && img.State == StateAvailable,
+		o < r && rec == StageDeprecated && img.DeprecationTime.IsZero():
+		return obs
+	}
+	return rec
+}
+
+// stageSince is when the image entered its stage eff, as far as we can
 // tell. ok is false when nothing records it; the planner then waits rather
 // than guess, because a guess of "long ago" would skip the whole delay.
 func (img Image) stageSince(eff Stage, now time.Time) (time.Time, bool) {
-	recorded := img.Stage
-	if recorded == "" {
-		recorded = StageActive
-	}
+	recorded := recordedStage(img)
 	if recorded == eff && !img.StageSince.IsZero() {
 		return img.StageSince, true
 	}
 	switch eff {
 	case StageActive:
-		// Active since release; ReleasedAt when recorded, else build time.
-		if !img.ReleasedAt.IsZero() {
-			return img.ReleasedAt, true
-		}
-		return img.BuildTime, true
+		// Active since it appeared (release, or arrival in the region).
+		return img.appearedAt(), true
 	case StageDeprecated:
 		if !img.DeprecationTime.IsZero() && !img.DeprecationTime.After(now) {
 			return img.DeprecationTime, true
@@ -81,20 +113,30 @@ func (img Image) stageSince(eff Stage, now time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// releaseTime is when the image was released: ReleasedAt when recorded,
-// otherwise its build time.
-func (img Image) releaseTime() time.Time {
-	if !img.ReleasedAt.IsZero() {
-		return img.ReleasedAt
-	}
-	return img.BuildTime
+// appearedAt is when the image became available as a release in its region:
+// the later of its release time and its build (creation) time. A copy made
+// to another region later carries the release's released-at tag but is
+// created when it arrives, and a region's clock starts then. Zero when
+// neither is known.
+func (img Image) appearedAt() time.Time {
+	return later(img.ReleasedAt, img.BuildTime)
 }
 
-// Apply returns img as it is once the backend has carried d out at now: the
-// stage the action reaches and when, plus the backend state that goes with
-// it. Planning again on the result at the same now yields no further action,
-// which is what makes plans idempotent. Keep and skip change nothing.
+// Apply returns img as it is once the backend has carried d out at now
+// (taken at whole seconds, as tags record it): the stage the decision
+// reaches and when, plus the backend state that goes with it. Planning
+// again on the result at the same now, directly or after a round trip
+// through Tags and FromTags, yields no further action, which is what makes
+// plans idempotent. Keep and skip change nothing.
+//
+// A deregister with DeleteSnapshots removes d.Snapshots from the image's
+// snapshots (all of them when d.Snapshots is nil, as in a decision built by
+// hand). A restore clears the deprecation and the disabled state but keeps
+// the expiry. A record writes the stage only, since now: the delay to the
+// next stage runs from when the plugin learnt of the stage, and a record is
+// never followed by a further step at the same instant.
 func Apply(img Image, d Decision, now time.Time) Image {
+	now = now.Truncate(time.Second)
 	switch d.Action {
 	case ActionDeprecate:
 		img.DeprecationTime = now
@@ -103,18 +145,22 @@ func Apply(img Image, d Decision, now time.Time) Image {
 	case ActionDeregister:
 		img.State = StateDeregistered
 		if d.DeleteSnapshots {
-			img.Snapshots = nil
+			if d.Snapshots == nil {
+				img.Snapshots = nil
+			} else {
+				img.Snapshots = slices.DeleteFunc(slices.Clone(img.Snapshots), func(s string) bool {
+					return slices.Contains(d.Snapshots, s)
+				})
+			}
 		}
 	case ActionRestore:
 		img.State = StateAvailable
 		img.DeprecationTime = time.Time{}
-		// A restored release is live again; leaving a past expiry would
-		// have it deprecated again at once.
-		img.ExpiresAt = time.Time{}
+	case ActionRecord:
 	default:
 		return img
 	}
-	img.Stage = d.Action.Target()
+	img.Stage = d.Target()
 	img.StageSince = now
 	return img
 }

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"cmp"
+	"strconv"
 	"strings"
 
 	version "github.com/hashicorp/go-version"
@@ -41,6 +42,35 @@ func parseSemver(s string) *semver {
 		sv.pre = strings.Split(p, ".")
 	}
 	return sv
+}
+
+// canonical is a text equal for two versions exactly when compareSemver
+// says they have the same precedence: numeric segments without trailing
+// zeros, then prerelease parts with numeric ones written without leading
+// zeros.
+func (v *semver) canonical() string {
+	var b strings.Builder
+	for i, s := range v.segs {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.FormatInt(s, 10))
+	}
+	if v.pre != nil {
+		b.WriteByte('-')
+		for i, p := range v.pre {
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			if isDigits(p) {
+				if p = strings.TrimLeft(p, "0"); p == "" {
+					p = "0"
+				}
+			}
+			b.WriteString(p)
+		}
+	}
+	return b.String()
 }
 
 // compareSemver orders parseable versions above unparseable ones (nil), and

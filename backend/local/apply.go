@@ -92,7 +92,7 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 	if d.Image.Region != "" && d.Image.Region != Region {
 		return false, "", fmt.Errorf("local catalog: %s %s: region %q is not %q", d.Action, d.Image.ID, d.Image.Region, Region)
 	}
-	from, to := e.Stage, d.Action.Target()
+	from, to := e.Stage, d.Target()
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("local catalog: %s %s: %s", d.Action, e.ID, fmt.Sprintf(format, args...))
 	}
@@ -194,7 +194,7 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 	}
 	// The transition itself is the planner's (lifecycle.Apply), so the
 	// catalog records exactly what the next plan expects to see: stage and
-	// stage_since, deprecation time, and a restore clearing the expiry.
+	// stage_since and deprecation time (a restore keeps the expiry).
 	img := lifecycle.Apply(e.image(), d, now)
 	e.Stage, e.StageSince, e.DeprecatedAt, e.ExpiresAt = img.Stage, img.StageSince.UTC(), img.DeprecationTime.UTC(), img.ExpiresAt.UTC()
 	reason := d.Reason

@@ -58,7 +58,7 @@ func TestQuarantineAndRestore(t *testing.T) {
 	assertGone(t, q)
 	e = entry(t, b, id)
 	if e.Stage != lifecycle.StageActive || e.Files[0].Quarantined != "" || !e.StageSince.After(e.History[2].Time) ||
-		!e.DeprecatedAt.IsZero() || !e.ExpiresAt.IsZero() {
+		!e.DeprecatedAt.IsZero() || e.ExpiresAt.IsZero() { // a restore keeps the expiry
 		t.Fatalf("after restore: %+v", e)
 	}
 	if got, want := actions(e), "record:>active deprecate:active>deprecated disable:deprecated>disabled restore:disabled>active"; got != want {

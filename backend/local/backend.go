@@ -111,7 +111,7 @@ func (b *Backend) list(ctx context.Context, q backend.Query, tombstones bool) ([
 func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle.Usage {
 	u := lifecycle.Usage{}
 	unknown := func(img lifecycle.Image, why error) {
-		u[img.ID] = append(u[img.ID], lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: why.Error()})
+		u[img.Ref()] = append(u[img.Ref()], lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: why.Error()})
 	}
 	doc, err := b.read(ctx)
 	if err != nil {
@@ -140,16 +140,19 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 			continue
 		}
 		if cs := deps.consumers(e); len(cs) > 0 {
-			u[img.ID] = cs
+			u[img.Ref()] = cs
 		}
 		if err := deps.unreadable[e.ID]; err != nil {
 			unknown(img, err)
 		}
 	}
 	for id, err := range deps.unreadable {
-		if e := doc.find(id); e != nil && e.Parent != "" && slices.ContainsFunc(images, func(i lifecycle.Image) bool { return i.ID == e.Parent }) {
-			u[e.Parent] = append(u[e.Parent], lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown,
-				ID: fmt.Sprintf("child %s: %v", id, err)})
+		e := doc.find(id)
+		if e == nil || e.Parent == "" {
+			continue
+		}
+		if i := slices.IndexFunc(images, func(i lifecycle.Image) bool { return i.ID == e.Parent }); i >= 0 {
+			unknown(images[i], fmt.Errorf("child %s: %w", id, err))
 		}
 	}
 	return u

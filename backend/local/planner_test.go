@@ -46,7 +46,7 @@ func TestPlannerSweepConverges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range lifecycle.Plan(imgs, u, pol, now, []string{id}) {
+		for _, d := range lifecycle.Plan(imgs, u, pol, now, []lifecycle.Ref{{Region: "local", ID: id}}) {
 			if err := applyOne(ctx, b, d, true); err != nil {
 				t.Fatalf("day %d dry %s %s: %v", day, d.Action, d.Image.Version, err)
 			}

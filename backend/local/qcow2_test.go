@@ -82,8 +82,8 @@ func TestBackingFileProtection(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := lifecycle.Usage{
-		baseID:  {{Kind: "child-image", ID: childID}},
-		base2ID: {{Kind: "child-image", ID: child2ID}},
+		{ID: baseID}:  {{Kind: "child-image", ID: childID}},
+		{ID: base2ID}: {{Kind: "child-image", ID: child2ID}},
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("Usage = %+v, want %+v", u, want)
@@ -124,7 +124,7 @@ func TestParentAndSharedFileProtection(t *testing.T) {
 	img.Parent = pid
 	cid := mustRecord(t, b, img)
 	u, err := usageOf(ctx, b, []lifecycle.Image{{ID: pid}})
-	if err != nil || !reflect.DeepEqual(u[pid], []lifecycle.Consumer{{Kind: "child-image", ID: cid}}) {
+	if err != nil || !reflect.DeepEqual(u[lifecycle.Ref{ID: pid}], []lifecycle.Consumer{{Kind: "child-image", ID: cid}}) {
 		t.Fatalf("Usage = %+v, %v", u, err)
 	}
 	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))

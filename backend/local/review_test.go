@@ -72,8 +72,9 @@ func TestUsageCountsAnUnrecordedNewBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{parent, byFile} {
-		if len(u[id]) != 1 || u[id][0].ID != rec.ID {
-			t.Errorf("usage of %s = %v, want the unrecorded child %s", id, u[id], rec.ID)
+		ref := lifecycle.Ref{Region: "local", ID: id}
+		if len(u[ref]) != 1 || u[ref][0].ID != rec.ID {
+			t.Errorf("usage of %s = %v, want the unrecorded child %s", id, u[ref], rec.ID)
 		}
 	}
 }

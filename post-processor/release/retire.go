@@ -203,21 +203,23 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 func (r *run) decide(ctx context.Context, images []lifecycle.Image) ([]lifecycle.Decision, error) {
 	usage := r.be.Usage(ctx, images)
 	if len(r.c.Restore) == 0 {
-		var fresh []string
-		for _, img := range r.fresh {
-			fresh = append(fresh, img.ID)
+		fresh := make([]lifecycle.Ref, len(r.fresh))
+		for i, img := range r.fresh {
+			fresh[i] = img.Ref()
 		}
 		return lifecycle.Plan(images, usage, r.policy, r.now, fresh), nil
 	}
-	var ids []string
+	var refs []lifecycle.Ref
 	for _, want := range r.c.Restore {
-		i := slices.IndexFunc(images, func(img lifecycle.Image) bool { return img.ID == want || img.Ref().String() == want })
-		if i < 0 {
+		ref := lifecycle.ParseRef(want)
+		if !slices.ContainsFunc(images, func(img lifecycle.Image) bool {
+			return img.ID == ref.ID && (ref.Region == "" || ref.Region == img.Region)
+		}) {
 			return nil, fmt.Errorf("restore: no release %s in family %s", want, r.c.Family)
 		}
-		ids = append(ids, images[i].ID)
+		refs = append(refs, ref)
 	}
-	return lifecycle.Restore(images, ids, r.now), nil
+	return lifecycle.Restore(images, refs, r.now), nil
 }
 
 // act carries the decisions out (or their dry-run twins) and reports each.
