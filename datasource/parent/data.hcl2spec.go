@@ -10,12 +10,12 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Family            *string `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
-	Channel           *string `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	VersionConstraint *string `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
 	Backend           *string `mapstructure:"backend" cty:"backend" hcl:"backend"`
 	CatalogDir        *string `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
 	ManagedBy         *string `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
+	Family            *string `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
+	Channel           *string `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	VersionConstraint *string `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -30,12 +30,12 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"family":             &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"channel":            &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"version_constraint": &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
 		"backend":            &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
 		"catalog_dir":        &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
 		"managed_by":         &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
+		"family":             &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"channel":            &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"version_constraint": &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
 	}
 	return s
 }

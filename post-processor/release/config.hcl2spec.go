@@ -55,13 +55,13 @@ type FlatConfig struct {
 	PackerOnError       *string             `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
 	PackerUserVars      map[string]string   `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars []string            `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Backend             *string             `mapstructure:"backend" cty:"backend" hcl:"backend"`
+	CatalogDir          *string             `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
+	ManagedBy           *string             `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
 	Family              *string             `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
 	Version             *string             `mapstructure:"version" cty:"version" hcl:"version"`
 	Channel             *string             `mapstructure:"channel" cty:"channel" hcl:"channel"`
 	Parent              *string             `mapstructure:"parent" cty:"parent" hcl:"parent"`
-	Backend             *string             `mapstructure:"backend" cty:"backend" hcl:"backend"`
-	CatalogDir          *string             `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
-	ManagedBy           *string             `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
 	KeepReleases        *int                `mapstructure:"keep_releases" cty:"keep_releases" hcl:"keep_releases"`
 	MinAge              *string             `mapstructure:"min_age" cty:"min_age" hcl:"min_age"`
 	ExpireAfter         *string             `mapstructure:"expire_after" cty:"expire_after" hcl:"expire_after"`
@@ -98,13 +98,13 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_on_error":            &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"backend":                    &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
+		"catalog_dir":                &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
+		"managed_by":                 &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
 		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
 		"version":                    &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
 		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
 		"parent":                     &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
-		"backend":                    &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
-		"catalog_dir":                &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
-		"managed_by":                 &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
 		"keep_releases":              &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
 		"min_age":                    &hcldec.AttrSpec{Name: "min_age", Type: cty.String, Required: false},
 		"expire_after":               &hcldec.AttrSpec{Name: "expire_after", Type: cty.String, Required: false},
