@@ -189,6 +189,7 @@ type buildTime struct {
 type group struct {
 	releases []*release
 	keep     int
+	namer    *release // the newest live release (else the newest): "superseded by <its label>"
 }
 
 type planner struct {
@@ -326,6 +327,12 @@ func compareReleases(a, b *release) int {
 func (g *group) index() {
 	h := &latestFirst{}
 	n := 0
+	g.namer = g.releases[0]
+	for i := len(g.releases) - 1; i >= 0; i-- {
+		if g.releases[i].live {
+			g.namer = g.releases[i]
+		}
+	}
 	for _, rel := range g.releases {
 		rel.rank = n
 		if n >= g.keep && h.Len() == g.keep {
@@ -433,13 +440,7 @@ func (p *planner) supersession(i int, g *group) supersession {
 	img, r := p.images[i], p.rels[i]
 	k := g.keep
 	var s supersession
-	newest := g.releases[0]
-	for _, rel := range g.releases { // the newest live release names the supersession
-		if rel.live {
-			newest = rel
-			break
-		}
-	}
+	newest := g.namer
 	if r.rank >= k {
 		s.superseded, s.at = true, r.supersedes
 		s.by = "superseded by " + clip(newest.label)
