@@ -404,7 +404,7 @@ func TestIssue16UnknownUsage(t *testing.T) {
 	got := planByID(t, history(stage(StageDisabled, 90)), u, testPolicy(), now)
 	require.Equal(t, want{ActionKeep, "kept: usage unknown (DescribeInstances: AccessDenied)"}, want{got["ami-110"].Action, got["ami-110"].Reason})
 	got = planByID(t, history(), u, testPolicy(), now)
-	require.Equal(t, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3); still usage unknown (DescribeInstances: AccessDenied)", got["ami-110"].Reason)
+	require.Equal(t, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3); usage unknown (DescribeInstances: AccessDenied)", got["ami-110"].Reason)
 	// Keyed by region: the same id in another region is another image.
 	u = Usage{{Region: "eu-west-1", ID: "ami-110"}: {{Kind: ConsumerInstance, ID: "i-1"}}}
 	got = planByID(t, history(stage(StageDisabled, 90)), u, testPolicy(), now)

@@ -647,8 +647,10 @@ func (p *planner) decide(i int) Decision {
 		d.DeleteSnapshots = true
 		d.Snapshots = slices.Clone(img.Snapshots) // shareSnapshots removes what others hold
 	}
-	if why := usedBy(d.Consumers); why != "" {
+	if why := usedBy(d.Consumers); strings.HasPrefix(why, "in use") {
 		d.Reason += "; still " + why
+	} else if why != "" {
+		d.Reason += "; " + why
 	}
 	return d
 }
