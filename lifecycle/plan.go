@@ -75,8 +75,11 @@ import (
 //
 // A deregister with delete_snapshots lists in Decision.Snapshots the
 // snapshots (or files) it may delete: those no other image of the plan still
-// holds (any image not deregistered and not being deregistered). When all of
-// an image's snapshots are shared, DeleteSnapshots is false.
+// holds (any image not deregistered and not being deregistered). A snapshot
+// shared by several images this plan deregisters is listed by the last of
+// them in plan order only, so carrying the plan out in order never deletes a
+// snapshot a registered image still refers to. When none of an image's
+// snapshots is left to it, DeleteSnapshots is false.
 //
 // Every mutating decision passes CheckTransition on the images and usage
 // Plan was given.
@@ -90,8 +93,8 @@ func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []
 	for i := range images {
 		out[i] = p.decide(i)
 	}
-	p.shareSnapshots(out)
 	sortDecisions(p.versions, out)
+	p.shareSnapshots(out)
 	return out
 }
 
@@ -657,21 +660,26 @@ func (p *planner) decide(i int) Decision {
 
 // shareSnapshots takes out of every deregister's Snapshots what another
 // image still holds (one not deregistered, now or by this plan), and writes
-// the reason's account of what is deleted.
+// the reason's account of what is deleted. A snapshot that several images
+// deregistered by this plan share is listed once, by the last of them in
+// plan order: backends carry a plan out in order, so by then the others
+// are gone and nothing registered refers to it. ds must be in plan order.
 func (p *planner) shareSnapshots(ds []Decision) {
-	held := map[string]string{} // snapshot → an image that holds it
-	holderOf := func(snap string, self Ref) (string, bool) {
-		h, ok := held[snap]
-		return h, ok && h != self.String()
-	}
-	for _, d := range ds {
+	held := map[string]string{} // snapshot → the (least) image that holds it
+	last := map[string]int{}    // snapshot → the last deregister that may delete it
+	for i, d := range ds {
 		img := d.Image
-		if d.Action == ActionDeregister || img.Stage == StageDeregistered || img.State == StateDeregistered {
-			continue
-		}
-		for _, s := range img.Snapshots {
-			if h, ok := held[s]; !ok || img.Ref().String() < h {
-				held[s] = img.Ref().String()
+		switch {
+		case d.Action == ActionDeregister && d.DeleteSnapshots:
+			for _, s := range d.Snapshots {
+				last[s] = i
+			}
+		case d.Action == ActionDeregister, img.Stage == StageDeregistered, img.State == StateDeregistered:
+		default:
+			for _, s := range img.Snapshots {
+				if h, ok := held[s]; !ok || img.Ref().String() < h {
+					held[s] = img.Ref().String()
+				}
 			}
 		}
 	}
@@ -680,17 +688,20 @@ func (p *planner) shareSnapshots(ds []Decision) {
 		if d.Action != ActionDeregister || !d.DeleteSnapshots {
 			continue
 		}
-		var del, shared []string
-		var holder string
+		var del []string
+		shared := map[string]bool{}
+		holder := ""
 		for _, s := range d.Snapshots {
-			if h, ok := holderOf(s, d.Image.Ref()); ok {
-				shared = append(shared, s)
+			h, ok := held[s]
+			if !ok && last[s] != i {
+				h, ok = ds[last[s]].Image.Ref().String(), true
+			}
+			if ok {
+				shared[s] = true
 				if holder == "" || h < holder {
 					holder = h
 				}
-				continue
-			}
-			if !slices.Contains(del, s) {
+			} else if !slices.Contains(del, s) {
 				del = append(del, s)
 			}
 		}

@@ -290,7 +290,10 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 	isNew := func(img Image) bool {
 		return slices.ContainsFunc(s.newBuild, func(r Ref) bool { return r.ID == img.ID && (r.Region == "" || r.Region == img.Region) })
 	}
-	valid := s.policy.Validate() == nil
+	// A bad override keeps its channel only; anything else keeps all.
+	validFor := func(channel string) bool {
+		return s.policy.validateTop() == nil && s.policy.validateChannel(channel) == nil
+	}
 	newest := oracleNewest(s.images, s.policy, s.now)
 	for _, d := range plan {
 		img, pol := d.Image, s.policy.For(d.Image.Channel)
@@ -298,6 +301,7 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 		inUse := len(s.usage[img.Ref()]) > 0
 		eff := img.actualStage(s.now)
 		where := fmt.Sprintf("%s (%s %q): %s", img.ID, d.Action, d.Reason, d.Image.Version)
+		valid := validFor(img.Channel)
 
 		if d.Reason == "" || (!valid && d.Action != ActionKeep) {
 			t.Fatalf("%s: empty reason or acting under an invalid policy", where)
