@@ -75,6 +75,9 @@ func decodeScenario(data []byte, versions string, nowUnix int64) scenario {
 		if f&32 != 0 {
 			s.usage[img.Ref()] = []Consumer{{Kind: "instance", ID: "i-" + img.ID}}
 		}
+		if f&128 != 0 {
+			s.usage[img.Ref()] = append(s.usage[img.Ref()], Consumer{Kind: ConsumerUnknown, ID: "lookup failed"})
+		}
 		if f&64 != 0 {
 			s.newBuild = append(s.newBuild, img.Ref())
 		}
@@ -105,12 +108,24 @@ func FuzzPlan(f *testing.F) {
 		if !reflect.DeepEqual(plan, rev.plan()) {
 			t.Fatal("input order changed the plan")
 		}
-		// Idempotent: carrying the plan out leaves nothing to do now.
+		// Every step passes the backends' last check, and is done once
+		// carried out.
+		checkTransitions(t, s, plan)
+		// Idempotent: carrying the plan out leaves nothing to do now, also
+		// after a round trip through tags (whole seconds).
 		next := s
 		next.images = applyAll(plan, s.now, false)
 		for _, d := range next.plan() {
 			if d.Action.Mutates() {
 				t.Fatalf("second plan acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
+			}
+		}
+		for i, img := range next.images {
+			next.images[i], _ = FromTags(img, Tags(img, "fuzz"))
+		}
+		for _, d := range next.plan() {
+			if d.Action.Mutates() {
+				t.Fatalf("plan after a tag round trip acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
 			}
 		}
 		for _, d := range Restore(s.images, s.newBuild, s.now) {
@@ -180,6 +195,11 @@ func FuzzVersionOrder(f *testing.F) {
 		}
 		if compareSemver(sa, sb) == 0 && compareSemver(sb, sc) == 0 && compareSemver(sa, sc) != 0 {
 			t.Fatalf("equality not transitive: %q %q %q", a, b, c)
+		}
+		// One release per precedence: the release key is equal exactly
+		// when the precedence is.
+		if sa != nil && sb != nil && (sa.canonical() == sb.canonical()) != (compareSemver(sa, sb) == 0) {
+			t.Fatalf("canonical %q, %q disagrees with precedence of %q, %q", sa.canonical(), sb.canonical(), a, b)
 		}
 	})
 }

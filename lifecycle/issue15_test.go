@@ -239,6 +239,19 @@ func TestIssue15SharedSnapshots(t *testing.T) {
 	require.False(t, d.DeleteSnapshots, "all its snapshots are shared")
 	require.Empty(t, d.Snapshots)
 	require.Equal(t, []string{"snap-2"}, got["ami-090"].Snapshots)
+	// Shared only among images this plan deregisters: the last in plan
+	// order deletes it, once the others are gone.
+	imgs = []Image{
+		mk("ami-142", "1.4.2", 10), mk("ami-130", "1.3.0", 40), mk("ami-120", "1.2.0", 80),
+		mk("ami-110", "1.1.0", 120, stage(StageDisabled, 31), snaps("snap-1", "snap-shared")),
+		mk("ami-100", "1.0.0", 130, stage(StageDisabled, 31), snaps("snap-shared")),
+	}
+	plan := Plan(imgs, nil, testPolicy(), now, nil)
+	require.Equal(t, "ami-110", plan[3].Image.ID)
+	require.Equal(t, []string{"snap-1"}, plan[3].Snapshots)
+	require.Equal(t, "deregister: superseded by 1.4.2, disabled 31d ago (deregister_after 30d); deleting 1 snapshot/file; keeping 1 shared with us-east-1:ami-100", plan[3].Reason)
+	require.Equal(t, "ami-100", plan[4].Image.ID)
+	require.Equal(t, []string{"snap-shared"}, plan[4].Snapshots)
 	// Applied, only the listed snapshot is gone.
 	require.Equal(t, []string{"snap-shared"}, Apply(got["ami-110"].Image, got["ami-110"], now).Snapshots)
 }
@@ -404,7 +417,7 @@ func TestIssue16UnknownUsage(t *testing.T) {
 	got := planByID(t, history(stage(StageDisabled, 90)), u, testPolicy(), now)
 	require.Equal(t, want{ActionKeep, "kept: usage unknown (DescribeInstances: AccessDenied)"}, want{got["ami-110"].Action, got["ami-110"].Reason})
 	got = planByID(t, history(), u, testPolicy(), now)
-	require.Equal(t, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3); still usage unknown (DescribeInstances: AccessDenied)", got["ami-110"].Reason)
+	require.Equal(t, "deprecate: superseded by 1.4.2 (3 newer releases, keep 3); usage unknown (DescribeInstances: AccessDenied)", got["ami-110"].Reason)
 	// Keyed by region: the same id in another region is another image.
 	u = Usage{{Region: "eu-west-1", ID: "ami-110"}: {{Kind: ConsumerInstance, ID: "i-1"}}}
 	got = planByID(t, history(stage(StageDisabled, 90)), u, testPolicy(), now)

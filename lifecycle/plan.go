@@ -75,8 +75,11 @@ import (
 //
 // A deregister with delete_snapshots lists in Decision.Snapshots the
 // snapshots (or files) it may delete: those no other image of the plan still
-// holds (any image not deregistered and not being deregistered). When all of
-// an image's snapshots are shared, DeleteSnapshots is false.
+// holds (any image not deregistered and not being deregistered). A snapshot
+// shared by several images this plan deregisters is listed by the last of
+// them in plan order only, so carrying the plan out in order never deletes a
+// snapshot a registered image still refers to. When none of an image's
+// snapshots is left to it, DeleteSnapshots is false.
 //
 // Every mutating decision passes CheckTransition on the images and usage
 // Plan was given.
@@ -90,8 +93,8 @@ func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []
 	for i := range images {
 		out[i] = p.decide(i)
 	}
-	p.shareSnapshots(out)
 	sortDecisions(p.versions, out)
+	p.shareSnapshots(out)
 	return out
 }
 
@@ -189,6 +192,7 @@ type buildTime struct {
 type group struct {
 	releases []*release
 	keep     int
+	namer    *release // the newest live release (else the newest): "superseded by <its label>"
 }
 
 type planner struct {
@@ -326,6 +330,12 @@ func compareReleases(a, b *release) int {
 func (g *group) index() {
 	h := &latestFirst{}
 	n := 0
+	g.namer = g.releases[0]
+	for i := len(g.releases) - 1; i >= 0; i-- {
+		if g.releases[i].live {
+			g.namer = g.releases[i]
+		}
+	}
 	for _, rel := range g.releases {
 		rel.rank = n
 		if n >= g.keep && h.Len() == g.keep {
@@ -433,13 +443,7 @@ func (p *planner) supersession(i int, g *group) supersession {
 	img, r := p.images[i], p.rels[i]
 	k := g.keep
 	var s supersession
-	newest := g.releases[0]
-	for _, rel := range g.releases { // the newest live release names the supersession
-		if rel.live {
-			newest = rel
-			break
-		}
-	}
+	newest := g.namer
 	if r.rank >= k {
 		s.superseded, s.at = true, r.supersedes
 		s.by = "superseded by " + clip(newest.label)
@@ -646,29 +650,36 @@ func (p *planner) decide(i int) Decision {
 		d.DeleteSnapshots = true
 		d.Snapshots = slices.Clone(img.Snapshots) // shareSnapshots removes what others hold
 	}
-	if why := usedBy(d.Consumers); why != "" {
+	if why := usedBy(d.Consumers); strings.HasPrefix(why, "in use") {
 		d.Reason += "; still " + why
+	} else if why != "" {
+		d.Reason += "; " + why
 	}
 	return d
 }
 
 // shareSnapshots takes out of every deregister's Snapshots what another
 // image still holds (one not deregistered, now or by this plan), and writes
-// the reason's account of what is deleted.
+// the reason's account of what is deleted. A snapshot that several images
+// deregistered by this plan share is listed once, by the last of them in
+// plan order: backends carry a plan out in order, so by then the others
+// are gone and nothing registered refers to it. ds must be in plan order.
 func (p *planner) shareSnapshots(ds []Decision) {
-	held := map[string]string{} // snapshot → an image that holds it
-	holderOf := func(snap string, self Ref) (string, bool) {
-		h, ok := held[snap]
-		return h, ok && h != self.String()
-	}
-	for _, d := range ds {
+	held := map[string]string{} // snapshot → the (least) image that holds it
+	last := map[string]int{}    // snapshot → the last deregister that may delete it
+	for i, d := range ds {
 		img := d.Image
-		if d.Action == ActionDeregister || img.Stage == StageDeregistered || img.State == StateDeregistered {
-			continue
-		}
-		for _, s := range img.Snapshots {
-			if h, ok := held[s]; !ok || img.Ref().String() < h {
-				held[s] = img.Ref().String()
+		switch {
+		case d.Action == ActionDeregister && d.DeleteSnapshots:
+			for _, s := range d.Snapshots {
+				last[s] = i
+			}
+		case d.Action == ActionDeregister, img.Stage == StageDeregistered, img.State == StateDeregistered:
+		default:
+			for _, s := range img.Snapshots {
+				if h, ok := held[s]; !ok || img.Ref().String() < h {
+					held[s] = img.Ref().String()
+				}
 			}
 		}
 	}
@@ -677,17 +688,20 @@ func (p *planner) shareSnapshots(ds []Decision) {
 		if d.Action != ActionDeregister || !d.DeleteSnapshots {
 			continue
 		}
-		var del, shared []string
-		var holder string
+		var del []string
+		shared := map[string]bool{}
+		holder := ""
 		for _, s := range d.Snapshots {
-			if h, ok := holderOf(s, d.Image.Ref()); ok {
-				shared = append(shared, s)
+			h, ok := held[s]
+			if !ok && last[s] != i {
+				h, ok = ds[last[s]].Image.Ref().String(), true
+			}
+			if ok {
+				shared[s] = true
 				if holder == "" || h < holder {
 					holder = h
 				}
-				continue
-			}
-			if !slices.Contains(del, s) {
+			} else if !slices.Contains(del, s) {
 				del = append(del, s)
 			}
 		}

@@ -126,6 +126,9 @@ func (p Policy) For(channel string) Policy {
 	override(&eff.DeregisterAfter, c.DeregisterAfter)
 	override(&eff.DeleteSnapshots, c.DeleteSnapshots)
 	override(&eff.DeprecateExpired, c.DeprecateExpired)
+	if c.ExpireAfter != nil && *c.ExpireAfter != 0 {
+		eff.NeverExpire = false // the channel expires, whatever the default says
+	}
 	if c.NeverExpire {
 		eff.ExpireAfter, eff.NeverExpire = 0, true
 	}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ var (
 	// prereleases go-version compares inconsistently, overflowing numbers,
 	// unparseable text, unicode and the empty version.
 	versionPool = []string{
-		"1.0.0", "1.0", "1.0.0.0", "v1.0.0", "1.0.0+b2", "1.0.0-rc.1", "1.0.0-rc.01", "1.0.0-rc1",
+		"1.0.0", "1.0", "1.0.0.0", "v1.0.0", "1.0.0+b2", "1.0.0+b3", "1.0.0-rc.1", "1.0.0-rc.01", "1.0.0-rc1", "1.0.0-rc.1+b1",
 		"1.0.0.0-rc1", "0.9.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.4.2", "1.5.0", "1.9.0", "1.10.0",
 		"2.0.0", "2.0.0-beta", "3.0.0", "99999999999999999999",
 		"nightly", "nightly-2", "", "", "🦄", "1.2.3-β", "2024-01-05",
@@ -125,7 +126,8 @@ func genUsage(t *rapid.T, imgs []Image) Usage {
 		}
 		u[img.Ref()] = rapid.SliceOfN(rapid.Custom(func(t *rapid.T) Consumer {
 			return Consumer{
-				Kind:    rapid.SampledFrom([]string{"instance", "launch-template", "asg", "ssm-parameter", "account"}).Draw(t, "kind"),
+				Kind: rapid.SampledFrom([]string{ConsumerInstance, ConsumerLaunchTemplate, ConsumerASG, ConsumerSSMParameter,
+					ConsumerAccount, ConsumerUnknown}).Draw(t, "kind"),
 				ID:      rapid.SampledFrom([]string{"i-0abc", "lt-0def", "web", "/ami/base", ""}).Draw(t, "cid"),
 				Version: rapid.SampledFrom([]string{"", "1", "4"}).Draw(t, "cversion"),
 			}
@@ -288,7 +290,10 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 	isNew := func(img Image) bool {
 		return slices.ContainsFunc(s.newBuild, func(r Ref) bool { return r.ID == img.ID && (r.Region == "" || r.Region == img.Region) })
 	}
-	valid := s.policy.Validate() == nil
+	// A bad override keeps its channel only; anything else keeps all.
+	validFor := func(channel string) bool {
+		return s.policy.validateTop() == nil && s.policy.validateChannel(channel) == nil
+	}
 	newest := oracleNewest(s.images, s.policy, s.now)
 	for _, d := range plan {
 		img, pol := d.Image, s.policy.For(d.Image.Channel)
@@ -296,6 +301,7 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 		inUse := len(s.usage[img.Ref()]) > 0
 		eff := img.actualStage(s.now)
 		where := fmt.Sprintf("%s (%s %q): %s", img.ID, d.Action, d.Reason, d.Image.Version)
+		valid := validFor(img.Channel)
 
 		if d.Reason == "" || (!valid && d.Action != ActionKeep) {
 			t.Fatalf("%s: empty reason or acting under an invalid policy", where)
@@ -305,6 +311,10 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 		}
 		if (!img.Managed || foreign) && !isNew(img) && valid && d.Action != ActionSkip {
 			t.Fatalf("unmanaged or foreign image not skipped: %s", where)
+		}
+		unknownUse := slices.ContainsFunc(s.usage[img.Ref()], func(c Consumer) bool { return c.Kind == ConsumerUnknown })
+		if unknownUse && (retires(d.Action) || d.DeleteSnapshots) {
+			t.Fatalf("image with unknown usage retired: %s", where)
 		}
 		if (inUse || img.Pinned || img.Protected || !img.Managed || foreign) && (retires(d.Action) || d.DeleteSnapshots) {
 			t.Fatalf("guarded image retired: %s", where)
@@ -551,6 +561,9 @@ func TestPropVersionOrder(t *testing.T) {
 		if CompareVersions(a, b) < 0 && CompareVersions(b, c) < 0 && CompareVersions(a, c) >= 0 {
 			t.Fatalf("not transitive: %+v %+v %+v", a, b, c)
 		}
+		if sa != nil && sb != nil && (sa.canonical() == sb.canonical()) != (compareSemver(sa, sb) == 0) {
+			t.Fatalf("release key disagrees with precedence: %q %q", a.Version, b.Version)
+		}
 		if CompareVersions(a, b) == 0 && !reflect.DeepEqual(a, b) {
 			t.Fatalf("distinct images tie: %+v %+v", a, b)
 		}
@@ -579,6 +592,119 @@ func TestPropTagsRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(Tags(back, "test"), tags) {
 			t.Fatal("Tags(FromTags(Tags(img))) != Tags(img)")
+		}
+	})
+}
+
+// respell writes v another way with the same precedence, or returns v.
+func respell(t *rapid.T, v string) string {
+	sv := parseSemver(v)
+	if sv == nil {
+		return v
+	}
+	out := v
+	switch rapid.IntRange(0, 3).Draw(t, "respell") {
+	case 0:
+		if !strings.HasPrefix(out, "v") {
+			out = "v" + out
+		}
+	case 1:
+		if !strings.ContainsAny(out, "-+") {
+			out += ".0"
+		}
+	case 2:
+		if !strings.Contains(out, "+") {
+			out += "+b" + strconv.Itoa(rapid.IntRange(1, 99).Draw(t, "build"))
+		}
+	}
+	if o := parseSemver(out); o == nil || compareSemver(o, sv) != 0 {
+		return v
+	}
+	return out
+}
+
+// TestPropOneReleasePerPrecedence: how a version is spelled (v prefix,
+// trailing zeros, build metadata) changes no action: versions of equal
+// precedence are one release.
+func TestPropOneReleasePerPrecedence(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		first := s.plan()
+		re := s
+		re.images = deepCopyImages(s.images)
+		for i := range re.images {
+			re.images[i].Version = respell(t, re.images[i].Version)
+		}
+		actions := func(plan []Decision) map[string]Action {
+			m := map[string]Action{}
+			for _, d := range plan {
+				m[d.Image.ID] = d.Action
+			}
+			return m
+		}
+		if a, b := actions(first), actions(re.plan()); !reflect.DeepEqual(a, b) {
+			t.Fatalf("respelling changed actions:\n%v\n%v", a, b)
+		}
+	})
+}
+
+// TestPropKeepCountsReleases: in each (family, channel, region) at most
+// keep_releases releases are kept as "newest release", each by one build
+// time only (a rebuild supersedes the older builds); an image with a newer
+// live build of its release is never kept as the newest.
+func TestPropKeepCountsReleases(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		if s.policy.Validate() != nil {
+			return
+		}
+		type rk struct {
+			g   groupKey
+			key string
+		}
+		builds := map[rk]map[time.Time]bool{}
+		perGroup := map[groupKey]map[string]bool{}
+		for _, d := range s.plan() {
+			if !strings.HasPrefix(d.Reason, "kept: newest release (") {
+				continue
+			}
+			img := d.Image
+			k := rk{keyOf(img), releaseKey(versionCache{}, img)}
+			if builds[k] == nil {
+				builds[k] = map[time.Time]bool{}
+			}
+			builds[k][img.BuildTime] = true
+			if len(builds[k]) > 1 {
+				t.Fatalf("two builds of one release kept as the newest: %s", img.ID)
+			}
+			if perGroup[k.g] == nil {
+				perGroup[k.g] = map[string]bool{}
+			}
+			perGroup[k.g][k.key] = true
+			if n, keep := len(perGroup[k.g]), s.policy.For(img.Channel).KeepReleases; n > keep {
+				t.Fatalf("%d releases kept as newest, keep %d", n, keep)
+			}
+		}
+	})
+}
+
+// TestPropMoreKeepNeverMoreAggressive: raising keep_releases never adds a
+// step to a plan.
+func TestPropMoreKeepNeverMoreAggressive(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := genScenario(t)
+		s.policy.Channels = nil
+		more := s
+		more.policy.KeepReleases++
+		base := map[string]Action{}
+		for _, d := range s.plan() {
+			base[d.Image.ID] = d.Action
+		}
+		for _, d := range more.plan() {
+			if d.Action.Mutates() && d.Action != base[d.Image.ID] {
+				t.Fatalf("keep %d: %s %s (%q); keep %d: %s", more.policy.KeepReleases, d.Image.ID, d.Action, d.Reason,
+					s.policy.KeepReleases, base[d.Image.ID])
+			}
 		}
 	})
 }

@@ -157,6 +157,9 @@ func Apply(img Image, d Decision, now time.Time) Image {
 		img.State = StateAvailable
 		img.DeprecationTime = time.Time{}
 	case ActionRecord:
+		if d.Target() == "" {
+			return img // nothing to record
+		}
 	default:
 		return img
 	}
