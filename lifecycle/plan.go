@@ -55,6 +55,8 @@ import (
 //  3. Not ours to judge, skipped: already deregistered ("gone"), not managed,
 //     owned by an account outside Policy.Owners, an unknown recorded stage,
 //     or a backend state other than available/disabled (pending, failed…).
+//     Except: a managed, unpinned image the backend shows as gone while its
+//     metadata records a live stage is recorded as deregistered.
 //  4. Pinned images are kept.
 //  5. A stage the backend shows but the metadata does not is recorded (see
 //     above).
@@ -389,6 +391,16 @@ func usableState(s string) bool {
 	return s == "" || s == StateAvailable || s == StateDisabled
 }
 
+// goneUnrecorded reports whether the backend shows one of our images as
+// gone (deregistered outside the plugin, or its files vanished) while its
+// metadata still records a live stage: the plan records the fact, so the
+// catalog or the tags stop claiming a release that no longer exists. A pin
+// is left alone, as every record is.
+func goneUnrecorded(img Image, owners []string) bool {
+	return img.State == StateDeregistered && img.Stage != StageDeregistered && knownStage(img.Stage) &&
+		img.Managed && !img.Pinned && (len(owners) == 0 || slices.Contains(owners, img.Owner))
+}
+
 // skipReason says why an image is not ours to judge, or "" when it is.
 // Empty owners means the owner is not checked (Restore, a local catalog).
 func skipReason(img Image, owners []string) string {
@@ -497,6 +509,11 @@ func (p *planner) decide(i int) Decision {
 	if p.invalid != nil {
 		first, _, _ := strings.Cut(p.invalid.Error(), "\n")
 		return keep("policy is invalid (%s)", first)
+	}
+	if goneUnrecorded(img, p.policy.Owners) {
+		d.Action, d.To = ActionRecord, StageDeregistered
+		d.Reason = "record: deregistered (gone from the backend, never retired by the plugin)"
+		return d
 	}
 	if r := skipReason(img, p.policy.Owners); r != "" {
 		d.Action, d.Reason = ActionSkip, r

@@ -150,7 +150,7 @@ func TestPlanRules(t *testing.T) {
 			},
 			want: map[string]want{
 				"ami-gone":      {ActionSkip, "skipped: gone (deregistered)"},
-				"ami-gone2":     {ActionSkip, "skipped: gone (deregistered)"},
+				"ami-gone2":     {ActionRecord, "record: deregistered (gone from the backend, never retired by the plugin)"},
 				"ami-unmanaged": {ActionSkip, "skipped: not managed"},
 				"ami-foreign":   {ActionSkip, "skipped: owned by 999999999999"},
 				"ami-noowner":   {ActionSkip, "skipped: owner unknown"},

@@ -60,11 +60,24 @@ func CheckTransition(current Image, d Decision, usage []Consumer, now time.Time)
 	if current.Ref() != d.Image.Ref() {
 		return refuse("the backend re-read %s instead", current.Ref())
 	}
+	if d.Action == ActionRecord && to == StageDeregistered && current.State == StateDeregistered {
+		if current.Stage == StageDeregistered {
+			return done()
+		}
+		if !current.Managed {
+			return refuse("image is not managed (no managed-by marker)")
+		}
+		return nil // recording that it is gone
+	}
 	if current.Stage == StageDeregistered || current.State == StateDeregistered {
 		if to != StageDeregistered || d.Action == ActionRecord {
 			return refuse("image is deregistered already")
 		}
-		if d.DeleteSnapshots && slices.ContainsFunc(d.Snapshots, func(s string) bool { return slices.Contains(current.Snapshots, s) }) {
+		want := d.Snapshots
+		if want == nil { // a decision built by hand: all of them, as in Apply
+			want = d.Image.Snapshots
+		}
+		if d.DeleteSnapshots && slices.ContainsFunc(want, func(s string) bool { return slices.Contains(current.Snapshots, s) }) {
 			return nil
 		}
 		return done()
@@ -105,7 +118,9 @@ func CheckTransition(current Image, d Decision, usage []Consumer, now time.Time)
 	if eff == to {
 		return done()
 	}
-	if current.Pinned {
+	// A pin or a protection counts whether it is there now or was when
+	// the plan was made: metadata that lost one must not expose the image.
+	if current.Pinned || d.Image.Pinned {
 		return refuse("image is pinned (keep-forever)")
 	}
 	if assumed := d.Image.EffectiveStage(now); eff != assumed {
@@ -116,7 +131,7 @@ func CheckTransition(current Image, d Decision, usage []Consumer, now time.Time)
 		return refuse("image is %s; stages are never skipped", eff)
 	}
 	if d.Action == ActionDisable || d.Action == ActionDeregister {
-		if current.Protected {
+		if current.Protected || d.Image.Protected {
 			return refuse("image is deregistration-protected")
 		}
 		if why := usedBy(usage); why != "" {

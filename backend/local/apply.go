@@ -2,10 +2,12 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
@@ -83,45 +85,53 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 }
 
 // apply carries one decision out on doc and says whether anything changed
-// and what detail the report should show.
-func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now time.Time, dry bool) (bool, string, error) {
+// and what detail the report should show. lifecycle.CheckTransition, on
+// the entry as it is now, decides whether the decision still holds; this
+// function adds what only the catalog knows (the managed-by marker, files
+// another entry depends on, paths) and moves the files.
+func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now time.Time, dry bool) (changed bool, note string, err error) {
 	e := doc.find(d.Image.ID)
 	if e == nil {
 		return false, "", fmt.Errorf("local catalog: %s %s: no such entry in %s", d.Action, d.Image.ID, c.Path())
 	}
-	if d.Image.Region != "" && d.Image.Region != Region {
+	// A failed item leaves its entry as it was, as if the run had crashed
+	// before the catalog write: what the files look like now is for the
+	// re-run to find out, never half-recorded.
+	saved := *e
+	saved.Files, saved.History = slices.Clone(e.Files), slices.Clone(e.History)
+	defer func() {
+		if err != nil {
+			*e = saved
+		}
+	}()
+	if d.Image.Region != Region {
 		return false, "", fmt.Errorf("local catalog: %s %s: region %q is not %q", d.Action, d.Image.ID, d.Image.Region, Region)
 	}
-	from, to := e.Stage, d.Target()
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("local catalog: %s %s: %s", d.Action, e.ID, fmt.Sprintf(format, args...))
-	}
-	var note string // detail for the report and the history
+	fail := func(err error) error { return fmt.Errorf("local catalog: %w", err) }
 	if !c.ours(e) {
-		return false, "", fail("entry is managed by %q, not %q", e.Tags[lifecycle.TagManagedBy], c.managedBy)
+		return false, "", fail(fmt.Errorf("%s %s: entry is managed by %q, not %q", d.Action, e.ID, e.Tags[lifecycle.TagManagedBy], c.managedBy))
 	}
-
+	cur := c.current(e)
+	from, to := e.Stage, d.Target()
+	err = lifecycle.CheckTransition(cur, d, deps.usage(e), now)
+	switch {
+	case errors.Is(err, lifecycle.ErrAlreadyDone) && from == to:
+		return false, "", nil
+	case errors.Is(err, lifecycle.ErrAlreadyDone):
+		// Done on disk, not in the catalog (a crash before the write):
+		// record the stage only.
+		note = "found done, recorded"
+		if dry {
+			return true, note, nil
+		}
+		return true, note, c.record(e, cur, d, now, note)
+	case err != nil:
+		return false, "", fail(err)
+	}
 	switch d.Action {
-	case lifecycle.ActionDeprecate:
-		if from == to {
-			return false, "", nil
-		}
-		if from != lifecycle.StageActive {
-			return false, "", fail("entry is %s, only an active entry can be deprecated", from)
-		}
-
 	case lifecycle.ActionDisable:
-		if err := retirable(e, d); err != nil {
-			return false, "", fail("%v", err)
-		}
-		if from == to {
-			return false, "", nil
-		}
-		if from != lifecycle.StageDeprecated {
-			return false, "", fail("entry is %s; stages are never skipped, deprecate it first", from)
-		}
 		if err := deps.checkNoDependents(e); err != nil {
-			return false, "", err
+			return false, "", fail(err)
 		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, true, dry); err != nil {
@@ -135,49 +145,45 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 					}
 					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
 				}
-				return false, "", fail("%v", err)
+				return false, "", fail(fmt.Errorf("disable %s: %w", e.ID, err))
 			}
 		}
 
 	case lifecycle.ActionDeregister:
-		if err := retirable(e, d); err != nil {
-			return false, "", fail("%v", err)
-		}
-		if from == to && (!d.DeleteSnapshots || allDeleted(e)) {
-			return false, "", nil
-		}
-		if from != to && from != lifecycle.StageDisabled {
-			return false, "", fail("entry is %s; stages are never skipped, disable it first", from)
-		}
 		// In use means never deregistered, whether or not files go too.
 		if err := deps.checkNoDependents(e); err != nil {
-			return false, "", err
+			return false, "", fail(err)
 		}
-		if d.DeleteSnapshots {
-			for i := range e.Files {
-				if err := c.deleteOne(e, i, dry); err != nil {
-					return false, "", fail("%v", err)
-				}
+		n := 0
+		for i, f := range e.Files {
+			if !d.DeleteSnapshots || f.Deleted || d.Snapshots != nil && !slices.Contains(d.Snapshots, f.Path) {
+				continue
 			}
-			note = fmt.Sprintf("deleted %d file%s", len(e.Files), plural(len(e.Files)))
-			if from == to {
-				note = "deleted the files kept at deregistration"
+			if err := c.deleteOne(e, i, dry); err != nil {
+				return false, "", fail(fmt.Errorf("deregister %s: %w", e.ID, err))
 			}
-		} else if !allDeleted(e) {
-			note = "files kept in " + filepath.Join(quarantine, e.ID) + " (delete_snapshots = false)"
+			n++
+		}
+		switch {
+		case from == to:
+			note = fmt.Sprintf("deleted the %d file%s kept at deregistration", n, plural(n))
+		case n > 0:
+			note = fmt.Sprintf("deleted %d file%s", n, plural(n))
+		}
+		if kept := len(e.Files) - n - deleted(e); kept > 0 && !dry {
+			note = strings.TrimPrefix(note+fmt.Sprintf("; %d file%s kept in %s", kept, plural(kept), filepath.Join(quarantine, e.ID)), "; ")
 		}
 
 	case lifecycle.ActionRestore:
-		if from == to {
-			return false, "", nil
-		}
-		if from == lifecycle.StageDeregistered {
-			return false, "", fail("entry is deregistered (a tombstone); record the files again as a new release instead")
-		}
 		for i := range e.Files {
 			if err := c.moveOne(e, i, false, dry); err != nil {
-				return false, "", fail("%v", err)
+				return false, "", fail(fmt.Errorf("restore %s: %w", e.ID, err))
 			}
+		}
+
+	case lifecycle.ActionRecord:
+		if to == lifecycle.StageDeregistered {
+			note = "its files vanished"
 		}
 	}
 
@@ -185,39 +191,57 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 		return true, note, nil
 	}
 	if testHookAfterFileOp != nil {
-		if err := testHookAfterFileOp(e.ID); err != nil {
+		if err = testHookAfterFileOp(e.ID); err != nil {
 			return false, "", err
 		}
 	}
-	if d.Action == lifecycle.ActionDeregister || d.Action == lifecycle.ActionRestore {
+	if d.Action == lifecycle.ActionRecord && to == lifecycle.StageDeregistered {
+		for i := range e.Files {
+			e.Files[i].Deleted, e.Files[i].Quarantined = true, ""
+		}
+	}
+	if to == lifecycle.StageDeregistered || d.Action == lifecycle.ActionRestore {
 		removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
 	}
-	// The transition itself is the planner's (lifecycle.Apply), so the
-	// catalog records exactly what the next plan expects to see: stage and
-	// stage_since and deprecation time (a restore keeps the expiry).
-	img := lifecycle.Apply(e.image(), d, now)
+	return true, note, c.record(e, cur, d, now, note)
+}
+
+// record writes the stage d reached into e, with a history event. The
+// transition itself is the planner's (lifecycle.Apply), so the catalog
+// records exactly what the next plan expects to see: stage, stage_since and
+// deprecation time (a restore keeps the expiry).
+func (c *Catalog) record(e *Entry, cur lifecycle.Image, d lifecycle.Decision, now time.Time, note string) error {
+	from := e.Stage
+	img := lifecycle.Apply(cur, d, now)
 	e.Stage, e.StageSince, e.DeprecatedAt, e.ExpiresAt = img.Stage, img.StageSince.UTC(), img.DeprecationTime.UTC(), img.ExpiresAt.UTC()
 	reason := d.Reason
 	if note != "" {
 		reason += "; " + note
 	}
-	e.History = append(e.History, Event{Time: now, Action: d.Action, Reason: reason, From: from, To: to})
-	return true, note, nil
+	e.History = append(e.History, Event{Time: now, Action: d.Action, Reason: reason, From: from, To: e.Stage})
+	return nil
 }
 
-// retirable refuses to disable or deregister what must be kept. The entry
-// is the source of truth; the decision's copy is checked too so a stale
-// catalog cannot hide a pin the planner saw.
-func retirable(e *Entry, d lifecycle.Decision) error {
-	switch {
-	case e.Pinned || d.Image.Pinned:
-		return fmt.Errorf("entry is pinned (keep-forever)")
-	case e.Protected || d.Image.Protected:
-		return fmt.Errorf("entry is protected")
-	case !e.Managed:
-		return fmt.Errorf("entry is not managed by the plugin")
+// current is the entry as the planner would see it now, files included.
+func (c *Catalog) current(e *Entry) lifecycle.Image {
+	img := e.image()
+	img.Managed = c.ours(e)
+	if e.live() && !e.Pending {
+		if state := c.filesState(e); state != "" {
+			img.State = state
+		}
 	}
-	return nil
+	return img
+}
+
+func deleted(e *Entry) int {
+	n := 0
+	for _, f := range e.Files {
+		if f.Deleted {
+			n++
+		}
+	}
+	return n
 }
 
 func allDeleted(e *Entry) bool {

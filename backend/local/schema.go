@@ -135,11 +135,12 @@ func makeID(img lifecycle.Image, files []FileRef) string {
 
 // image converts an entry to what the planner sees.
 func (e *Entry) image() lifecycle.Image {
-	paths := make([]string, len(e.Files))
+	// Snapshots are the files the entry still holds (not deleted).
+	paths := make([]string, 0, len(e.Files))
 	var size int64
-	for i, f := range e.Files {
-		paths[i] = f.Path
+	for _, f := range e.Files {
 		if !f.Deleted {
+			paths = append(paths, f.Path)
 			size += f.Size
 		}
 	}

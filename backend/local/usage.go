@@ -103,10 +103,26 @@ func (d *deps) consumers(e *Entry) []lifecycle.Consumer {
 	}
 	out := make([]lifecycle.Consumer, 0, len(ids))
 	for id := range ids {
-		out = append(out, lifecycle.Consumer{Kind: "child-image", ID: id})
+		out = append(out, lifecycle.Consumer{Kind: lifecycle.ConsumerChildImage, ID: id})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// usage is who uses e now, for lifecycle.CheckTransition: its children,
+// and an unknown consumer when its own qcow2 header or a child's cannot be
+// read (fail closed).
+func (d *deps) usage(e *Entry) []lifecycle.Consumer {
+	cs := d.consumers(e)
+	if err := d.unreadable[e.ID]; err != nil {
+		cs = append(cs, lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: "qcow2 header unreadable: " + err.Error()})
+	}
+	for _, child := range d.children[e.ID] {
+		if err := d.unreadable[child]; err != nil {
+			cs = append(cs, lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: fmt.Sprintf("child %s: qcow2 header unreadable: %v", child, err)})
+		}
+	}
+	return cs
 }
 
 // checkNoDependents refuses to move or delete e's files while anything live
@@ -161,11 +177,16 @@ func (c *Catalog) filesState(e *Entry) string {
 			missing++
 			continue
 		}
-		loc := c.absPath(f.Path)
+		// Where the catalog says the file is, else where a move that
+		// crashed before the catalog write left it.
+		loc, twin := c.absPath(f.Path), c.quarantineLoc(e, i)
 		if f.Quarantined != "" {
-			loc = c.quarantineLoc(e, i)
+			loc, twin = twin, loc
 		}
 		fi, err := os.Stat(loc)
+		if errors.Is(err, fs.ErrNotExist) {
+			fi, err = os.Stat(twin)
+		}
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			missing++
