@@ -121,7 +121,7 @@ version = "1"
 backend = "gcp"`), []string{`backend: "gcp" is not one of`}},
 		{"aws backend not yet available", pp(`family = "a"
 version = "1"
-backend = "aws"`), []string{`backend: "aws" is not available in this version of the plugin yet`}},
+backend = "aws"`), []string{`backend: "aws" is not in this version of the plugin yet`}},
 		{"pin with sweep", pp(`family = "a"
 sweep = true
 pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},

@@ -94,9 +94,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
 	mustContain(t, string(out),
-		"deprecate base-1.0.0-", "superseded by 1.1.0",
-		"disable base-1.0.0-", "deprecated 17d ago (disable_after 7d)",
-		"deregister base-1.0.0-", "4.0 MiB reclaimed",
+		"1.0.0 (stable): deprecate: superseded by 1.1.0",
+		"1.0.0 (stable): disable: superseded by 1.2.0, deprecated 17d ago (disable_after 7d)",
+		"1.0.0 (stable): deregister: superseded by 1.2.0", "4.0 MiB reclaimed",
 		"kept: disabled 0s ago, deregister in 7d",
 		"Reclaimed 4 MiB")
 
@@ -296,8 +296,8 @@ delete_snapshots = true`
 		real := packerEnv(dir, atDay(day), "build", "-only=sweep.*", "-var", "version=x", ".")
 		mustSucceed(t, real)
 		action := map[int]string{5: "disable", 9: "deregister"}[day]
-		mustContain(t, dry.stdout, "would "+action+" svc-1.0.0-")
-		mustContain(t, real.stdout, action+" svc-1.0.0-")
+		mustContain(t, dry.stdout, "1.0.0 (stable): would "+action+": ")
+		mustContain(t, real.stdout, "1.0.0 (stable): "+action+": ")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
 		t.Errorf("svc 1.0.0's file still exists after deregistration (err=%v)", err)
@@ -344,7 +344,7 @@ build { sources = ["source.file.child"] }
 }
 
 // TestArtifactWithoutFilesNeedsSweepOrBackend: a null build cannot be
-// recorded in the local catalog; the error says what to do.
+// recorded in the local catalog; validate already says what to do.
 func TestArtifactWithoutFilesNeedsSweepOrBackend(t *testing.T) {
 	dir := template(t, "t.pkr.hcl", requireLifecycle+`
 source "null" "x" { communicator = "none" }
@@ -356,11 +356,13 @@ build {
   }
 }
 `)
-	r := packer(dir, "build", ".")
-	if r.code == 0 {
-		t.Fatalf("recorded an artifact without files: %s", r)
+	for _, cmd := range []string{"validate", "build"} {
+		r := packer(dir, cmd, ".")
+		if r.code == 0 {
+			t.Fatalf("%s accepted an artifact without files: %s", cmd, r)
+		}
+		mustContain(t, r.stdout+r.stderr, "sweep: the null builder produces no image to record; set sweep = true")
 	}
-	mustContain(t, r.stdout+r.stderr, "has no files for the local catalog: set backend, or sweep = true")
 }
 
 // TestRestoreBringsBackAQuarantinedRelease: a disabled release's files come
@@ -391,7 +393,7 @@ disable_after = "1d"`
 
 	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
 	mustSucceed(t, r)
-	mustContain(t, r.stdout, "restore "+id)
+	mustContain(t, r.stdout, id+" 1.0.0 (stable): restore: requested")
 	if got := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img")); got != original {
 		t.Errorf("restored file differs from the original")
 	}
@@ -496,14 +498,21 @@ disable_after = "2d"`)
 	}
 	// Days 2 and 3 deprecated 1.0.0 and 1.1.0; on day 6 both are due for
 	// disabling. Tamper with 1.0.0's file.
-	if err := os.WriteFile(filepath.Join(dir, "out", "svc-1.0.0.img"), []byte("changed behind our back"), 0o644); err != nil {
+	// Same size, other content: only the hash check before the move sees it.
+	tampered := filepath.Join(dir, "out", "svc-1.0.0.img")
+	data, err := os.ReadFile(tampered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[0] ^= 0xff
+	if err := os.WriteFile(tampered, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", ".")
 	if r.code == 0 {
 		t.Fatalf("a sweep with a failed action succeeded: %s", r)
 	}
-	mustContain(t, r.stdout+r.stderr, "disable FAILED svc-1.0.0-", "disable svc-1.1.0-", "1 of 3 lifecycle actions failed")
+	mustContain(t, r.stdout+r.stderr, "1.0.0 (stable): FAILED disable: ", "1.1.0 (stable): disable: ", "1 of 2 lifecycle actions failed")
 	stages := map[string]string{}
 	for _, e := range readCatalog(t, dir).Entries {
 		stages[e.Version] = e.Stage

@@ -164,11 +164,8 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 			}
 			n++
 		}
-		switch {
-		case from == to:
+		if from == to {
 			note = fmt.Sprintf("deleted the %d file%s kept at deregistration", n, plural(n))
-		case n > 0:
-			note = fmt.Sprintf("deleted %d file%s", n, plural(n))
 		}
 		if kept := len(e.Files) - n - deleted(e); kept > 0 && !dry {
 			note = strings.TrimPrefix(note+fmt.Sprintf("; %d file%s kept in %s", kept, plural(kept), filepath.Join(quarantine, e.ID)), "; ")

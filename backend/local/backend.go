@@ -350,8 +350,14 @@ func (c *Catalog) recordInto(doc *Document, id string, img lifecycle.Image, file
 	}
 	changed := note != ""
 	if e.Pending && !pending {
+		// Pending was this run's own business: the history keeps one
+		// record event, the way a run that never failed leaves it.
 		e.Pending, e.StageSince, changed = false, now, true
-		e.History = append(e.History, Event{Time: now, Action: ActionRecord, Reason: "released: the build's run succeeded", To: lifecycle.StageActive})
+		for i := range e.History {
+			if e.History[i].Action == ActionRecord && e.History[i].From == "" {
+				e.History[i].Reason = recordReason(false)
+			}
+		}
 	}
 	// The same build again is the same release: its times, expiry and
 	// metadata stay as first recorded. It may add a pin or a protection,

@@ -20,12 +20,13 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 # only what the lifecycle plugin said (the full log is kept beside it).
 run() {
   local when=$1 title=$2; shift 2
-  local log="logs/$(printf '%02d' $((++step)))-${title// /-}.log"
+  step=$((step + 1))
+  local log="logs/$(printf '%02d' "$step")-${title//[^A-Za-z0-9.]/-}.log"
   say "[$when] $title"
   if ! PACKER_LIFECYCLE_NOW="${when}T12:00:00Z" packer "$@" >"$log" 2>&1; then
     cat "$log"; echo "demo: packer $* failed (log: $work/$log)" >&2; exit 1
   fi
-  grep -o 'lifecycle: .*' "$log" | grep -v 'report written' | sed 's/^lifecycle: /  /' || true
+  grep -o '(lifecycle): .*' "$log" | grep -v '(lifecycle): Report: ' | sed 's/^(lifecycle): /  /' || true
 }
 step=0
 mkdir -p logs in

@@ -125,9 +125,9 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, o Outcome) {
 	case d.Action.Mutates() && r.DryRun:
 		e.Status = StatusPlanned
 	case d.Action.Mutates() && o.Changed:
-		e.Status, e.StageAfter = StatusDone, d.Action.Target()
+		e.Status, e.StageAfter = StatusDone, d.Target()
 	case d.Action.Mutates():
-		e.Status, e.StageAfter = StatusUnchanged, d.Action.Target()
+		e.Status, e.StageAfter = StatusUnchanged, d.Target()
 	}
 	if r.Summary.Actions == nil {
 		r.Summary.Actions = map[lifecycle.Action]int{}
@@ -175,24 +175,25 @@ func (r *Report) Write(path string, unique bool) (string, error) {
 	}
 }
 
-// Details is one line per decision that did or would do something, or
-// failed, for ui.Message; keeps and skips are in the JSON report.
+// Details is one line per decision, for ui.Message: the image, then the
+// reason, which starts with the action ("deprecate: superseded by 1.2.0").
 func (r *Report) Details() []string {
 	var out []string
 	for _, e := range r.Decisions {
-		if e.Status == StatusNone {
-			continue
+		ref := e.ID
+		if e.Region != "" && e.Region != "local" {
+			ref = e.Region + ":" + e.ID
 		}
-		verb := string(e.Action)
+		reason := e.Reason
 		switch e.Status {
 		case StatusPlanned:
-			verb = "would " + verb
+			reason = "would " + reason
 		case StatusUnchanged:
-			verb += " (already done)"
+			reason += " (already done)"
 		case StatusFailed:
-			verb += " FAILED"
+			reason = "FAILED " + reason
 		}
-		line := fmt.Sprintf("%s %s %s (%s): %s", verb, e.Region+":"+e.ID, e.Version, e.Channel, e.Reason)
+		line := fmt.Sprintf("%s %s (%s): %s", ref, e.Version, e.Channel, reason)
 		if e.Note != "" {
 			line += "; " + e.Note
 		}
@@ -207,8 +208,8 @@ func (r *Report) Details() []string {
 // Totals is the one-line summary of the run.
 func (r *Report) Totals() string {
 	var parts []string
-	for _, a := range []lifecycle.Action{lifecycle.ActionKeep, lifecycle.ActionSkip, lifecycle.ActionDeprecate,
-		lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore} {
+	for _, a := range []lifecycle.Action{lifecycle.ActionKeep, lifecycle.ActionSkip, lifecycle.ActionRecord,
+		lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister, lifecycle.ActionRestore} {
 		if n := r.Summary.Actions[a]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, a))
 		}

@@ -44,13 +44,13 @@ func TestAddCountsOutcomes(t *testing.T) {
 	if last := r.Totals(); last != "1 keep, 1 deprecate, 3 deregister; 1 FAILED; 100 B reclaimed" {
 		t.Errorf("summary line = %q", last)
 	}
-	if d := r.Details(); len(d) != 4 || !strings.HasPrefix(d[3], "deregister (already done)") {
+	if d := r.Details(); len(d) != 5 || !strings.HasSuffix(d[4], "(already done)") || !strings.Contains(d[2], "FAILED") {
 		t.Errorf("details = %q", d)
 	}
 
 	dry := New("p", "web", "local", now, true, false)
-	dry.Add(lifecycle.Decision{Image: img("b", 100, lifecycle.StageDisabled), Action: lifecycle.ActionDeregister, DeleteSnapshots: true}, now, Outcome{Changed: true})
-	if dry.Decisions[0].Status != StatusPlanned || dry.Summary.BytesReclaimed != 0 || !strings.HasPrefix(dry.Details()[0], "would deregister") {
+	dry.Add(lifecycle.Decision{Image: img("b", 100, lifecycle.StageDisabled), Action: lifecycle.ActionDeregister, DeleteSnapshots: true, Reason: "deregister: x"}, now, Outcome{Changed: true})
+	if dry.Decisions[0].Status != StatusPlanned || dry.Summary.BytesReclaimed != 0 || !strings.Contains(dry.Details()[0], "would deregister") {
 		t.Errorf("dry run: %+v %v", dry.Decisions[0], dry.Details())
 	}
 }

@@ -78,7 +78,10 @@ func (r *run) record(ctx context.Context, source packersdk.Artifact) error {
 		}
 		fresh[i] = res.Image
 		r.rep.NewBuild = append(r.rep.NewBuild, res.Ref.String())
-		msg := fmt.Sprintf("%s %s", strings.ToLower(verb), res.Ref)
+		msg := "recorded " + show(res.Ref) + " (pending until this run succeeds)"
+		if c.DryRun {
+			msg = "would record " + show(res.Ref)
+		}
 		if res.Note != "" {
 			msg += ": " + res.Note
 		}
@@ -171,7 +174,19 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 		return fmt.Errorf("marking the new build released: %w", err)
 	}
 	r.rep.NewBuildStatus = "recorded"
+	for _, img := range released {
+		r.ui.Message("released " + show(img.Ref()))
+	}
 	return nil
+}
+
+// show names an image for people: its id, with the region where there are
+// regions.
+func show(ref lifecycle.Ref) string {
+	if ref.Region == "local" {
+		return ref.ID
+	}
+	return ref.String()
 }
 
 // list lists the family. Regions that could not be listed are reported and
