@@ -326,12 +326,18 @@ func (c *Catalog) recordInto(doc *Document, id string, img lifecycle.Image, file
 		if e.Family != img.Family || e.Version != img.Version {
 			return false, "", fmt.Errorf("local catalog: record %s %s: id %s already belongs to %s %s; a record never merges two releases (set a different id or version)", img.Family, img.Version, id, e.Family, e.Version)
 		}
-		// A retired entry is never revived or rewritten by a build.
-		if e.Stage != lifecycle.StageActive {
-			return false, "", fmt.Errorf("local catalog: record: entry %s already exists and is %s (a rebuild of a retired release?): restore it, or record the build under a new version or id", id, e.Stage)
-		}
 		if !sameFiles(e.Files, files) {
 			return false, "", fmt.Errorf("local catalog: record %s: the entry records other files (%s); a record never rewrites a release: set a different id", id, filesList(e.Files))
+		}
+		// A retired entry is never revived by a build. A deprecated one
+		// still has its files in place, byte for byte what was just built:
+		// nothing to record, and failing would make Packer delete them.
+		switch e.Stage {
+		case lifecycle.StageActive:
+		case lifecycle.StageDeprecated:
+			return false, fmt.Sprintf("the same build is recorded already as %s, which stays deprecated (a rebuild does not revive it: restore it, or build a new version)", id), nil
+		default:
+			return false, "", fmt.Errorf("local catalog: record: entry %s already exists and is %s (a rebuild of a retired release?): restore it, or record the build under a new version or id", id, e.Stage)
 		}
 	}
 	note := c.claimPaths(doc, id, files, now)

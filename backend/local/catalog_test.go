@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -100,7 +102,18 @@ func TestRecordIdempotent(t *testing.T) {
 		t.Fatalf("re-record with new content changed the entry: %+v", e)
 	}
 	mustApply(t, b, decision("web-fixed", lifecycle.ActionDeprecate))
-	contains(t, recordErr(b, img, false), "web-fixed already exists and is deprecated")
+	contains(t, recordErr(b, img, false), "a record never rewrites a release")
+	// The same build again, of a deprecated release: nothing to record (and
+	// no error, which would make Packer delete the file in place).
+	writeFile(t, a, "v2")
+	res := b.Record(context.Background(), []lifecycle.Image{img}, false)[0]
+	require.NoError(t, res.Err)
+	require.False(t, res.Changed)
+	require.Contains(t, res.Note, "stays deprecated")
+	require.Equal(t, lifecycle.StageDeprecated, entry(t, b, "web-fixed").Stage)
+	mustApply(t, b, decision("web-fixed", lifecycle.ActionDisable))
+	writeFile(t, a, "v2") // rebuilt where it was before quarantine
+	contains(t, recordErr(b, img, false), "web-fixed already exists and is disabled")
 }
 
 func TestRecordRefusesToReviveATombstone(t *testing.T) {
