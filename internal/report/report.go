@@ -23,6 +23,8 @@ const (
 	StatusUnchanged = "unchanged" // already in the target stage (a re-run, or a concurrent run)
 	StatusPlanned   = "planned"   // dry run: the dry-run twin succeeded
 	StatusFailed    = "failed"    // carrying it out (or its dry-run twin) failed
+	StatusSkipped   = "skipped"   // not carried out: the run failed before
+	StatusUndone    = "undone"    // carried out, then restored: the run failed
 )
 
 // SchemaVersion of the JSON report. 2: snake_case keys throughout, notes,
@@ -105,6 +107,8 @@ type Outcome struct {
 	Changed bool   // false: the target stage was already reached
 	Note    string // detail, e.g. which files went
 	Err     error
+	Skipped bool // not carried out: the run failed first
+	Undone  bool // carried out, then restored because the run failed
 }
 
 // Add records a decision and its outcome.
@@ -122,6 +126,10 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, o Outcome) {
 	switch {
 	case o.Err != nil:
 		e.Status, e.Error = StatusFailed, o.Err.Error()
+	case o.Skipped:
+		e.Status = StatusSkipped
+	case o.Undone:
+		e.Status = StatusUndone
 	case d.Action.Mutates() && r.DryRun:
 		e.Status = StatusPlanned
 	case d.Action.Mutates() && o.Changed:
@@ -192,6 +200,8 @@ func (r *Report) Details() []string {
 			reason += " (already done)"
 		case StatusFailed:
 			reason = "FAILED " + reason
+		case StatusSkipped, StatusUndone:
+			reason = "(" + e.Status + ") " + reason
 		}
 		line := fmt.Sprintf("%s %s (%s): %s", ref, e.Version, e.Channel, reason)
 		if e.Note != "" {

@@ -44,11 +44,11 @@ func (r *run) do(ctx context.Context, source packersdk.Artifact) (err error) {
 	if err != nil {
 		return err
 	}
-	decisions, err := r.decide(ctx, images)
+	decisions, independent, err := r.decide(ctx, images)
 	if err != nil {
 		return err
 	}
-	return r.act(ctx, decisions)
+	return r.act(ctx, decisions, independent)
 }
 
 // record records the new build, pending until the run succeeds.
@@ -214,15 +214,22 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 	return images, nil
 }
 
-// decide plans the family, or the requested restores.
-func (r *run) decide(ctx context.Context, images []lifecycle.Image) ([]lifecycle.Decision, error) {
+// decide plans the family, or the requested restores. With a new build it
+// also plans the family as if there were none: the decisions both plans
+// share do not depend on the new build (see act).
+func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, independent []lifecycle.Decision, err error) {
 	usage := r.be.Usage(ctx, images)
 	if len(r.c.Restore) == 0 {
 		fresh := make([]lifecycle.Ref, len(r.fresh))
 		for i, img := range r.fresh {
 			fresh[i] = img.Ref()
 		}
-		return lifecycle.Plan(images, usage, r.policy, r.now, fresh), nil
+		plan = lifecycle.Plan(images, usage, r.policy, r.now, fresh)
+		if len(fresh) > 0 {
+			without := slices.DeleteFunc(slices.Clone(images), func(img lifecycle.Image) bool { return slices.Contains(fresh, img.Ref()) })
+			independent = lifecycle.Plan(without, usage, r.policy, r.now, nil)
+		}
+		return plan, independent, nil
 	}
 	var refs []lifecycle.Ref
 	for _, want := range r.c.Restore {
@@ -230,36 +237,49 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) ([]lifecycle
 		if !slices.ContainsFunc(images, func(img lifecycle.Image) bool {
 			return img.ID == ref.ID && (ref.Region == "" || ref.Region == img.Region)
 		}) {
-			return nil, fmt.Errorf("restore: no release %s in family %s", want, r.c.Family)
+			return nil, nil, fmt.Errorf("restore: no release %s in family %s", want, r.c.Family)
 		}
 		refs = append(refs, ref)
 	}
-	return lifecycle.Restore(images, refs, r.now), nil
+	return lifecycle.Restore(images, refs, r.now), nil, nil
 }
 
 // act carries the decisions out (or their dry-run twins) and reports each.
-func (r *run) act(ctx context.Context, decisions []lifecycle.Decision) error {
-	var todo []lifecycle.Decision
-	for _, d := range decisions {
-		if d.Action.Mutates() {
-			todo = append(todo, d)
+//
+// A run that fails forgets its new build (Packer destroys it), so nothing
+// may stay done because of that build: the decisions that the new build
+// brings about (independent holds the plan without it) run only after all
+// the others succeeded, and are undone (restored) if one of them fails.
+func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decision) error {
+	var first, second []int // indices into decisions, mutating only
+	for i, d := range decisions {
+		switch {
+		case !d.Action.Mutates():
+		case independent == nil || slices.ContainsFunc(independent, func(b lifecycle.Decision) bool {
+			return b.Image.Ref() == d.Image.Ref() && b.Action == d.Action && b.Target() == d.Target()
+		}):
+			first = append(first, i)
+		default:
+			second = append(second, i)
 		}
 	}
 	verb := "Retiring"
 	if r.c.DryRun {
 		verb = "Dry run: planning"
 	}
-	r.ui.Say(fmt.Sprintf("%s: %d of %d images to act on", verb, len(todo), len(decisions)))
-	results := r.be.Apply(ctx, todo, r.c.DryRun)
-	next := 0
-	for _, d := range decisions {
-		var o report.Outcome
-		if d.Action.Mutates() {
-			res := results[next]
-			next++
-			o = report.Outcome{Changed: res.Changed, Note: res.Note, Err: res.Err}
+	r.ui.Say(fmt.Sprintf("%s: %d of %d images to act on", verb, len(first)+len(second), len(decisions)))
+	outcomes := make([]report.Outcome, len(decisions))
+	failed := r.apply(ctx, decisions, first, outcomes)
+	switch {
+	case failed:
+		for _, i := range second {
+			outcomes[i] = report.Outcome{Note: "not carried out: an action failed, so the run fails and Packer destroys the new build this depended on", Skipped: true}
 		}
-		r.rep.Add(d, r.now, o)
+	case r.apply(ctx, decisions, second, outcomes) && !r.c.DryRun:
+		r.undo(decisions, second, outcomes)
+	}
+	for i, d := range decisions {
+		r.rep.Add(d, r.now, outcomes[i])
 	}
 	for _, line := range r.rep.Details() {
 		r.ui.Message(line)
@@ -272,7 +292,7 @@ func (r *run) act(ctx context.Context, decisions []lifecycle.Decision) error {
 	r.ui.Say(r.rep.Totals())
 	var errs []string
 	if n := r.rep.Summary.Failed; n > 0 {
-		errs = append(errs, fmt.Sprintf("%d of %d lifecycle actions failed", n, len(todo)))
+		errs = append(errs, fmt.Sprintf("%d of %d lifecycle actions failed", n, len(first)+len(second)))
 	}
 	if n := len(r.rep.FailedRegions); n > 0 {
 		errs = append(errs, fmt.Sprintf("%d region(s) could not be listed", n))
@@ -281,4 +301,50 @@ func (r *run) act(ctx context.Context, decisions []lifecycle.Decision) error {
 		return fmt.Errorf("%s; see the report", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// apply carries out decisions[idx] as one batch, fills their outcomes and
+// says whether any failed.
+func (r *run) apply(ctx context.Context, decisions []lifecycle.Decision, idx []int, outcomes []report.Outcome) bool {
+	if len(idx) == 0 {
+		return false
+	}
+	batch := make([]lifecycle.Decision, len(idx))
+	for j, i := range idx {
+		batch[j] = decisions[i]
+	}
+	failed := false
+	for j, res := range r.be.Apply(ctx, batch, r.c.DryRun) {
+		outcomes[idx[j]] = report.Outcome{Changed: res.Changed, Note: res.Note, Err: res.Err}
+		failed = failed || res.Err != nil
+	}
+	return failed
+}
+
+// undo restores what the decisions at idx did, after one of them failed:
+// they depended on the new build, which the failed run forgets.
+func (r *run) undo(decisions []lifecycle.Decision, idx []int, outcomes []report.Outcome) {
+	var done []int
+	var back []lifecycle.Decision
+	for _, i := range idx {
+		if outcomes[i].Err != nil || !outcomes[i].Changed {
+			continue
+		}
+		d := decisions[i]
+		img := lifecycle.Apply(d.Image, d, r.now)
+		done = append(done, i)
+		back = append(back, lifecycle.Decision{Image: img, Action: lifecycle.ActionRestore, To: lifecycle.StageActive,
+			Reason: "restore: undoing " + string(d.Action) + " (the run failed and forgets the new build it depended on)"})
+	}
+	if len(back) == 0 {
+		return
+	}
+	for j, res := range r.be.Apply(context.Background(), back, false) {
+		o := &outcomes[done[j]]
+		if res.Err != nil {
+			o.Note = strings.TrimPrefix(o.Note+"; undoing it failed: "+res.Err.Error(), "; ")
+			continue
+		}
+		o.Note, o.Undone = strings.TrimPrefix(o.Note+"; undone (restored): the run failed", "; "), true
+	}
 }
