@@ -357,6 +357,7 @@ func TestAWSCLITagsDeprecationDisableDeregister(t *testing.T) {
 		t.Fatalf("deregister-image: %+v", dereg)
 	}
 	e.cliError("InvalidSnapshot.NotFound", "describe-snapshots", "--snapshot-ids", snap)
+	e.clock.Advance(DefaultDeregisteredVisibility)
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--include-disabled")
 	if got := imageIDs(out.Images); len(got) != 1 || got[0] != keep {
 		t.Fatalf("after deregister: %v", got)

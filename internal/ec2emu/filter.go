@@ -27,7 +27,7 @@ func (c *call) matches(fs []filter, id string, fields fieldsFunc) (bool, error) 
 }
 
 func (c *call) filterValues(name, id string, fields fieldsFunc) ([]string, error) {
-	tags := c.reg.Tags[id]
+	tags := c.tagsOf(id)
 	switch {
 	case strings.HasPrefix(name, "tag:"):
 		if v, ok := tags[name[4:]]; ok {

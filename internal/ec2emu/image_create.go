@@ -122,8 +122,8 @@ func copyImage(c *call) (response, error) {
 		return nil, err
 	}
 	img := c.copyOf(src, srcRegionName)
-	if copyTags {
-		for k, v := range srcRegion.Tags[src.ID] {
+	if copyTags { // the caller's own tags on the source (tags are per account)
+		for k, v := range c.inRegion(srcRegion).tagsOf(src.ID) {
 			c.applyTags(img.ID, []Tag{{k, v}})
 		}
 	}
@@ -136,7 +136,7 @@ func (c *call) copyOf(src *Image, srcRegion string) *Image {
 	img.ID, img.Name, img.OwnerID, img.OwnerAlias = c.newID("ami"), c.str("Name"), c.account, ""
 	img.Description = c.str("Description")
 	img.CreationDate, img.Public, img.LaunchUsers, img.DeprecationTime = c.now, false, nil, nil
-	img.Protected, img.ProtectCooldown, img.ProtectedUntil, img.LastLaunched = false, false, nil, nil
+	img.Protected, img.ProtectCooldown, img.ProtectedUntil, img.LastLaunched, img.Launches = false, false, nil, nil, nil
 	img.SourceImageID, img.SourceRegion, img.SourceInstanceID = src.ID, srcRegion, ""
 	img.State, img.PendingLooks = c.newImageState()
 	img.BlockDevices = nil

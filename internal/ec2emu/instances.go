@@ -229,8 +229,7 @@ func runInstances(c *call) (response, error) {
 		inst := c.launch(img, sp, resID, specs)
 		insts = append(insts, inst)
 	}
-	now := c.now
-	img.LastLaunched = &now
+	c.recordLaunch(img)
 	return &runInstancesResp{reservationXML: c.reservation(resID, insts)}, nil
 }
 

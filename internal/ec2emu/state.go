@@ -23,7 +23,13 @@ type Region struct {
 	KeyPairs        map[string]*KeyPair          `json:"keyPairs,omitempty"`
 	SecurityGroups  map[string]*SecurityGroup    `json:"securityGroups,omitempty"`
 	Volumes         map[string]*Volume           `json:"volumes,omitempty"`
-	Tags            map[string]map[string]string `json:"tags,omitempty"` // resource id -> key -> value
+	Tags            map[string]map[string]string `json:"tags,omitempty"` // resource id -> key -> value (the owner's)
+	// AccountTags are tags other accounts wrote on resources shared with them:
+	// account -> resource id -> key -> value. On EC2 tags belong to the account that
+	// wrote them, so a sharee neither sees the owner's tags nor shows its own to others.
+	AccountTags map[string]map[string]map[string]string `json:"accountTags,omitempty"`
+	// Deregistered keeps deregistered images: EC2 still lists them for a while.
+	Deregistered map[string]*Image `json:"deregistered,omitempty"`
 }
 
 // Image is an AMI.
@@ -47,7 +53,9 @@ type Image struct {
 	Protected          bool          `json:"protected,omitempty"`
 	ProtectCooldown    bool          `json:"protectCooldown,omitempty"`
 	ProtectedUntil     *time.Time    `json:"protectedUntil,omitempty"`
-	LastLaunched       *time.Time    `json:"lastLaunched,omitempty"`
+	LastLaunched       *time.Time    `json:"lastLaunched,omitempty"` // as reported by EC2
+	Launches           []time.Time   `json:"launches,omitempty"`     // launches not yet reported
+	DeregisteredAt     *time.Time    `json:"deregisteredAt,omitempty"`
 	SourceImageID      string        `json:"sourceImageId,omitempty"`
 	SourceRegion       string        `json:"sourceRegion,omitempty"`
 	SourceInstanceID   string        `json:"sourceInstanceId,omitempty"`
@@ -199,6 +207,12 @@ func (r *Region) init() {
 	}
 	if r.Tags == nil {
 		r.Tags = map[string]map[string]string{}
+	}
+	if r.AccountTags == nil {
+		r.AccountTags = map[string]map[string]map[string]string{}
+	}
+	if r.Deregistered == nil {
+		r.Deregistered = map[string]*Image{}
 	}
 }
 
