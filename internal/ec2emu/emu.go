@@ -80,7 +80,9 @@ func WithLaunchReportDelay(d time.Duration) Option { return func(s *Server) { s.
 const DefaultDeregisteredVisibility = time.Hour
 
 // WithDeregisteredVisibility sets how long deregistered images stay visible.
-func WithDeregisteredVisibility(d time.Duration) Option { return func(s *Server) { s.deregVisible = d } }
+func WithDeregisteredVisibility(d time.Duration) Option {
+	return func(s *Server) { s.deregVisible = d }
+}
 
 // WithRateLimits turns on EC2-style token buckets.
 func WithRateLimits(l RateLimits) Option { return func(s *Server) { s.SetRateLimits(&l) } }

@@ -27,7 +27,6 @@ func parseTime(name, v string) (time.Time, error) {
 	return time.Time{}, badParam("Invalid value '%s' for %s: not a valid ISO 8601 timestamp", v, name)
 }
 
-
 type returnStrResp struct {
 	base
 	Return string `xml:"return"`
