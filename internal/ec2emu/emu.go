@@ -27,8 +27,10 @@ type Server struct {
 	clock         Clock
 	defaultRegion string
 	regions       []string
-	handlers      map[string]handler
-	denied        map[string]bool // account + "/" + action -> UnauthorizedOperation
+	ec2           *service
+	autoscaling   *service
+	ssm           *service
+	denied        map[string]bool // account + "/" + action -> unauthorized
 	pendingLooks  int
 	seed          int64
 	launchDelay   time.Duration
@@ -109,7 +111,7 @@ func New(opts ...Option) *Server {
 		throttled:     map[string]map[string]int{},
 		failed:        map[string]map[string]int{},
 	}
-	s.handlers = s.dispatchTable()
+	s.ec2, s.autoscaling, s.ssm = ec2Service(), autoscalingService(), ssmService()
 	for _, o := range opts {
 		o(s)
 	}
@@ -148,13 +150,6 @@ func (s *Server) FakeClock() *FakeClock {
 func (s *Server) AddAccount(accessKey, accountID string) {
 	s.mu.Lock()
 	s.st.Accounts[accessKey] = accountID
-	s.mu.Unlock()
-}
-
-// Deny makes action answer 403 UnauthorizedOperation for accountID.
-func (s *Server) Deny(accountID, action string) {
-	s.mu.Lock()
-	s.denied[accountID+"/"+action] = true
 	s.mu.Unlock()
 }
 

@@ -26,7 +26,7 @@ type describeRefsResp struct {
 // refOptions is what to look at: instance states (default all, terminated included)
 // and launch template version depth.
 type refOptions struct {
-	instances, templates bool
+	instances, templates, parameters bool
 	states               []string
 	depth                int
 }
@@ -37,7 +37,7 @@ func (c *call) readRefOptions() (refOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	o.instances, o.templates = all, all
+	o.instances, o.templates, o.parameters = all, all, all
 	types := c.indexes("ResourceType")
 	if !all && len(types) == 0 {
 		return o, errf(400, "MissingParameter", "Either IncludeAllResourceTypes or ResourceType must be specified")
@@ -50,6 +50,8 @@ func (c *call) readRefOptions() (refOptions, error) {
 			if s := c.optionValues(prefix, "state-name"); len(s) > 0 {
 				o.states = s
 			}
+		case "ssm:Parameter":
+			o.parameters = true
 		case "ec2:LaunchTemplate":
 			o.templates = true
 			if d := c.optionValues(prefix, "version-depth"); len(d) > 0 {
@@ -74,7 +76,8 @@ func (c *call) optionValues(prefix, name string) []string {
 }
 
 // describeImageReferences finds the caller's instances and launch templates (the last
-// version-depth versions) that use the given images; SSM and Image Builder are empty.
+// version-depth versions) and aws:ec2:image SSM parameters that use the given images;
+// Image Builder recipes are not modelled.
 func describeImageReferences(c *call) (response, error) {
 	ids := c.list("ImageId")
 	if len(ids) == 0 {
@@ -99,6 +102,9 @@ func describeImageReferences(c *call) (response, error) {
 		}
 		if o.templates {
 			found = append(found, c.templateRefs(id, o.depth)...)
+		}
+		if o.parameters {
+			found = append(found, c.parameterRefs(id)...)
 		}
 	}
 	start, end, next, err := c.page(len(found), 5, 1000) // model: DescribeImageReferencesMaxResults min 5

@@ -30,6 +30,11 @@ type Region struct {
 	AccountTags map[string]map[string]map[string]string `json:"accountTags,omitempty"`
 	// Deregistered keeps deregistered images: EC2 still lists them for a while.
 	Deregistered map[string]*Image `json:"deregistered,omitempty"`
+	// Auto Scaling (service autoscaling), keyed by name.
+	AutoScalingGroups    map[string]*AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
+	LaunchConfigurations map[string]*LaunchConfiguration `json:"launchConfigurations,omitempty"`
+	// Parameters are SSM parameters: account -> name -> parameter.
+	Parameters map[string]map[string]*Parameter `json:"parameters,omitempty"`
 }
 
 // Image is an AMI.
@@ -213,6 +218,15 @@ func (r *Region) init() {
 	}
 	if r.Deregistered == nil {
 		r.Deregistered = map[string]*Image{}
+	}
+	if r.AutoScalingGroups == nil {
+		r.AutoScalingGroups = map[string]*AutoScalingGroup{}
+	}
+	if r.LaunchConfigurations == nil {
+		r.LaunchConfigurations = map[string]*LaunchConfiguration{}
+	}
+	if r.Parameters == nil {
+		r.Parameters = map[string]map[string]*Parameter{}
 	}
 }
 
