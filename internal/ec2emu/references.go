@@ -27,8 +27,8 @@ type describeRefsResp struct {
 // and launch template version depth.
 type refOptions struct {
 	instances, templates, parameters bool
-	states               []string
-	depth                int
+	states                           []string
+	depth                            int
 }
 
 func (c *call) readRefOptions() (refOptions, error) {
