@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
-	"github.com/stretchr/testify/require"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/stretchr/testify/require"
 )
 
 // TestCommand builds the binary, seeds it through the admin endpoint, lists images
