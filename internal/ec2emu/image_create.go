@@ -73,6 +73,7 @@ func (c *call) imageFromInstance(inst *Instance, name string) *Image {
 		ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
 		CreationDate: c.now, Architecture: "x86_64", VirtualizationType: "hvm",
 		RootDeviceType: "ebs", RootDeviceName: inst.RootDeviceName, SourceInstanceID: inst.ID,
+		SourceImageID: inst.ImageID, SourceRegion: c.region, // the instance's AMI is the source
 	}
 	if src := c.reg.Images[inst.ImageID]; src != nil {
 		img.Architecture, img.VirtualizationType, img.Platform = src.Architecture, src.VirtualizationType, src.Platform
@@ -155,4 +156,64 @@ func (c *call) inRegion(r *Region) *call {
 	cp := *c
 	cp.reg = r
 	return &cp
+}
+
+// registerImage makes an image of existing snapshots (BlockDeviceMapping.N.Ebs.*).
+func registerImage(c *call) (response, error) {
+	name := c.str("Name")
+	if err := c.checkNewImageName(name); err != nil {
+		return nil, err
+	}
+	specs := c.tagSpecs()
+	if err := c.checkTagSpecs(specs); err != nil {
+		return nil, err
+	}
+	img := &Image{ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
+		CreationDate: c.now, Architecture: c.str("Architecture"), VirtualizationType: c.str("VirtualizationType"),
+		RootDeviceType: "ebs", RootDeviceName: c.str("RootDeviceName")}
+	if img.Architecture == "" {
+		img.Architecture = "x86_64"
+	}
+	if img.VirtualizationType == "" {
+		img.VirtualizationType = "paravirtual" // RegisterImage API reference: "Default: paravirtual"
+	}
+	for _, n := range c.indexes("BlockDeviceMapping") {
+		b := BlockDevice{DeviceName: c.str(key("BlockDeviceMapping", n, "DeviceName")), VolumeType: c.str(key("BlockDeviceMapping", n, "Ebs.VolumeType")),
+			SnapshotID: c.str(key("BlockDeviceMapping", n, "Ebs.SnapshotId")), DeleteOnTermination: true}
+		if v := c.str(key("BlockDeviceMapping", n, "Ebs.DeleteOnTermination")); v != "" {
+			b.DeleteOnTermination = v == "true"
+		}
+		if b.SnapshotID != "" {
+			snap, err := c.findSnapshot(b.SnapshotID)
+			if err != nil {
+				return nil, err
+			}
+			b.VolumeSize = snap.VolumeSize
+		}
+		size, err := c.integer(key("BlockDeviceMapping", n, "Ebs.VolumeSize"), b.VolumeSize)
+		if err != nil {
+			return nil, err
+		}
+		b.VolumeSize = size
+		if b.VolumeType == "" {
+			b.VolumeType = "gp2"
+		}
+		img.BlockDevices = append(img.BlockDevices, b)
+	}
+	if img.RootDeviceName == "" || !c.hasDevice(img, img.RootDeviceName) {
+		return nil, badParam("The root device name %q must be one of the block device mappings with an EBS snapshot", img.RootDeviceName)
+	}
+	img.State, img.PendingLooks = c.newImageState()
+	c.reg.Images[img.ID] = img
+	c.applyTags(img.ID, specs["image"])
+	return &imageIDResp{ImageID: img.ID}, nil
+}
+
+func (c *call) hasDevice(img *Image, name string) bool {
+	for _, b := range img.BlockDevices {
+		if b.DeviceName == name && b.SnapshotID != "" {
+			return true
+		}
+	}
+	return false
 }

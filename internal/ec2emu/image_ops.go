@@ -343,3 +343,30 @@ func applyPerm(img *Image, p launchPermXML, add bool) {
 	}
 	img.LaunchUsers = users
 }
+
+// resetImageAttribute resets launch permissions, the only attribute it supports
+// (ResetImageAttribute API reference): the image becomes private and unshared.
+func resetImageAttribute(c *call) (response, error) {
+	img, err := c.ownImage(c.str("ImageId"))
+	if err != nil {
+		return nil, err
+	}
+	if attr := c.str("Attribute"); attr != "launchPermission" {
+		return nil, badParam("Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attr)
+	}
+	img.Public, img.LaunchUsers = false, nil
+	return &emptyResp{}, nil
+}
+
+// cancelImageLaunchPermission removes the caller from an image shared with it.
+func cancelImageLaunchPermission(c *call) (response, error) {
+	img, err := c.findImage(c.str("ImageId"))
+	if err != nil {
+		return nil, err
+	}
+	if !contains(img.LaunchUsers, c.account) {
+		return nil, badParam("Image %s is not shared with account %s", img.ID, c.account)
+	}
+	applyPerm(img, launchPermXML{UserID: c.account}, false)
+	return ok()
+}

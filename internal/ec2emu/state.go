@@ -85,6 +85,8 @@ type Snapshot struct {
 	Description string    `json:"description,omitempty"`
 	State       string    `json:"state"`
 	StartTime   time.Time `json:"startTime"`
+	Public      bool      `json:"public,omitempty"`      // createVolumePermission group all
+	VolumeUsers []string  `json:"volumeUsers,omitempty"` // createVolumePermission user ids
 }
 
 // Instance is an EC2 instance; ReservationID groups those launched together.

@@ -174,10 +174,14 @@ func (c *call) checkResources() ([]string, error) {
 	return ids, nil
 }
 
-// mayTag: owners tag their resources, other accounts the images shared with them.
+// mayTag: owners tag their resources, other accounts the images and snapshots shared
+// with them.
 func (c *call) mayTag(id string) bool {
 	if img := c.reg.Images[id]; img != nil {
 		return c.canSee(img)
+	}
+	if s := c.reg.Snapshots[id]; s != nil {
+		return c.canSeeSnapshot(s)
 	}
 	return c.ownerOf(id) == c.account
 }
