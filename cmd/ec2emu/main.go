@@ -20,7 +20,7 @@ type config struct {
 	addr, state, save, accounts, region, deny string
 	rateLimits                                bool
 	seed                                      int64
-	launchDelay, deregVisible                 time.Duration
+	launchDelay, deregVisible, usageDelay     time.Duration
 }
 
 func main() {
@@ -35,6 +35,7 @@ func main() {
 	flag.Int64Var(&c.seed, "seed", 1, "seed of the DescribeImages result order and of fault injection")
 	flag.DurationVar(&c.launchDelay, "launch-report-delay", ec2emu.DefaultLaunchReportDelay, "how long after a launch lastLaunchedTime shows it (EC2: up to 24h)")
 	flag.DurationVar(&c.deregVisible, "deregistered-visibility", ec2emu.DefaultDeregisteredVisibility, "how long deregistered AMIs are still listed, with state deregistered")
+	flag.DurationVar(&c.usageDelay, "usage-report-delay", ec2emu.DefaultUsageReportDelay, "how long image usage reports stay pending")
 	flag.Parse()
 	if err := run(c); err != nil {
 		log.Fatal(err)
@@ -46,7 +47,8 @@ func run(c config) error {
 		return fmt.Errorf("refusing non-loopback address %q", c.addr)
 	}
 	opts := []ec2emu.Option{ec2emu.WithDefaultRegion(c.region), ec2emu.WithSeed(c.seed),
-		ec2emu.WithLaunchReportDelay(c.launchDelay), ec2emu.WithDeregisteredVisibility(c.deregVisible)}
+		ec2emu.WithLaunchReportDelay(c.launchDelay), ec2emu.WithDeregisteredVisibility(c.deregVisible),
+		ec2emu.WithUsageReportDelay(c.usageDelay)}
 	if c.rateLimits {
 		opts = append(opts, ec2emu.WithRateLimits(ec2emu.DefaultRateLimits()))
 	}

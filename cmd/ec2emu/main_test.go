@@ -100,7 +100,7 @@ func TestCommand(t *testing.T) {
 // TestHelpDocumentsSwitches: `ec2emu -h` lists every switch another engineer needs.
 func TestHelpDocumentsSwitches(t *testing.T) {
 	out, _ := exec.Command("go", "run", ".", "-h").CombinedOutput()
-	for _, sw := range []string{"-deny", "-seed", "-launch-report-delay", "-deregistered-visibility", "-accounts", "-state", "-save", "-rate-limits"} {
+	for _, sw := range []string{"-deny", "-seed", "-launch-report-delay", "-deregistered-visibility", "-usage-report-delay", "-accounts", "-state", "-save", "-rate-limits"} {
 		require.Regexp(t, `(?m)^  `+sw+`( |$)`, string(out), "help lacks %s", sw)
 	}
 }

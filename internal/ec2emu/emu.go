@@ -35,6 +35,7 @@ type Server struct {
 	seed          int64
 	launchDelay   time.Duration
 	deregVisible  time.Duration
+	usageDelay    time.Duration
 	reqSeq        uint64
 
 	faultMu   sync.Mutex
@@ -106,6 +107,7 @@ func New(opts ...Option) *Server {
 		seed:          1,
 		launchDelay:   DefaultLaunchReportDelay,
 		deregVisible:  DefaultDeregisteredVisibility,
+		usageDelay:    DefaultUsageReportDelay,
 		buckets:       map[string]*bucket{},
 		calls:         map[string]map[string]int{},
 		throttled:     map[string]map[string]int{},

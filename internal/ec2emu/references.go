@@ -132,18 +132,25 @@ func (c *call) instanceRefs(imageID string, states []string) []imageRefXML {
 func (c *call) templateRefs(imageID string, depth int) []imageRefXML {
 	var out []imageRefXML
 	for _, lt := range c.ownTemplates() {
-		vs := lt.Versions
-		if len(vs) > depth {
-			vs = vs[len(vs)-depth:]
-		}
-		for _, v := range vs {
-			if v.ImageID == imageID {
-				out = append(out, imageRefXML{c.arn("launch-template", lt.ID), imageID, "ec2:LaunchTemplate"})
-				break
-			}
+		if templateUses(lt, imageID, depth) {
+			out = append(out, imageRefXML{c.arn("launch-template", lt.ID), imageID, "ec2:LaunchTemplate"})
 		}
 	}
 	return out
+}
+
+// templateUses: one of the template's last depth versions launches imageID.
+func templateUses(lt *LaunchTemplate, imageID string, depth int) bool {
+	vs := lt.Versions
+	if len(vs) > depth {
+		vs = vs[len(vs)-depth:]
+	}
+	for _, v := range vs {
+		if v.ImageID == imageID {
+			return true
+		}
+	}
+	return false
 }
 
 type regionXML struct {

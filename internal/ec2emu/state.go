@@ -33,6 +33,7 @@ type Region struct {
 	// Auto Scaling (service autoscaling), keyed by name.
 	AutoScalingGroups    map[string]*AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
 	LaunchConfigurations map[string]*LaunchConfiguration `json:"launchConfigurations,omitempty"`
+	UsageReports         map[string]*UsageReport         `json:"usageReports,omitempty"`
 	// Parameters are SSM parameters: account -> name -> parameter.
 	Parameters map[string]map[string]*Parameter `json:"parameters,omitempty"`
 }
@@ -226,6 +227,9 @@ func (r *Region) init() {
 	}
 	if r.LaunchConfigurations == nil {
 		r.LaunchConfigurations = map[string]*LaunchConfiguration{}
+	}
+	if r.UsageReports == nil {
+		r.UsageReports = map[string]*UsageReport{}
 	}
 	if r.Parameters == nil {
 		r.Parameters = map[string]map[string]*Parameter{}

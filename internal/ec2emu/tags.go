@@ -110,6 +110,8 @@ func resourceType(id string) (typ, notFound string) {
 		return "key-pair", "InvalidKeyPair.NotFound"
 	case "lt":
 		return "launch-template", "InvalidLaunchTemplateId.NotFound"
+	case "amiur":
+		return "image-usage-report", "InvalidImageUsageReportId.NotFound"
 	}
 	return "", "InvalidID"
 }
@@ -148,6 +150,10 @@ func (c *call) ownerOf(id string) string {
 	case "launch-template":
 		if lt := r.LaunchTemplates[id]; lt != nil {
 			return lt.OwnerID
+		}
+	case "image-usage-report":
+		if u := r.UsageReports[id]; u != nil {
+			return u.OwnerID
 		}
 	}
 	return ""
