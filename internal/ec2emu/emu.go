@@ -30,6 +30,7 @@ type Server struct {
 	ec2           *service
 	autoscaling   *service
 	ssm           *service
+	rbin          *service
 	denied        map[string]bool // account + "/" + action -> unauthorized
 	pendingLooks  int
 	seed          int64
@@ -113,7 +114,7 @@ func New(opts ...Option) *Server {
 		throttled:     map[string]map[string]int{},
 		failed:        map[string]map[string]int{},
 	}
-	s.ec2, s.autoscaling, s.ssm = ec2Service(), autoscalingService(), ssmService()
+	s.ec2, s.autoscaling, s.ssm, s.rbin = ec2Service(), autoscalingService(), ssmService(), rbinService()
 	for _, o := range opts {
 		o(s)
 	}

@@ -169,7 +169,7 @@ func deregisterImage(c *call) (response, error) {
 	}
 	delete(c.reg.Images, img.ID)
 	now := c.now
-	img.State, img.DeregisteredAt = "deregistered", &now
+	img.State, img.DeregisteredAt, img.BinUntil = "deregistered", &now, c.binUntil("EC2_IMAGE", img.ID)
 	c.reg.Deregistered[img.ID] = img
 	resp := &deregisterResp{Return: true}
 	if withSnaps {
@@ -194,8 +194,7 @@ func (c *call) deleteImageSnapshot(id string) string {
 	case c.snapshotUser(id) != "":
 		return "skipped"
 	}
-	delete(c.reg.Snapshots, id)
-	delete(c.reg.Tags, id)
+	c.removeSnapshot(c.reg.Snapshots[id])
 	return "success"
 }
 

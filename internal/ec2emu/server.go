@@ -64,6 +64,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveJSON(w, r, reqID, target)
 		return
 	}
+	if isRbin(r) {
+		s.serveRbin(w, r, reqID)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, errf(400, "MalformedQueryString", "cannot parse form: %v", err))
 		return

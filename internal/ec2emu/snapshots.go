@@ -130,8 +130,7 @@ func deleteSnapshot(c *call) (response, error) {
 	if img := c.snapshotUser(id); img != "" {
 		return nil, errf(400, "InvalidSnapshot.InUse", "The snapshot %s is currently in use by %s", id, img)
 	}
-	delete(c.reg.Snapshots, id)
-	delete(c.reg.Tags, id)
+	c.removeSnapshot(c.reg.Snapshots[id])
 	return &emptyResp{}, nil
 }
 

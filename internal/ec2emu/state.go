@@ -34,6 +34,8 @@ type Region struct {
 	AutoScalingGroups    map[string]*AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
 	LaunchConfigurations map[string]*LaunchConfiguration `json:"launchConfigurations,omitempty"`
 	UsageReports         map[string]*UsageReport         `json:"usageReports,omitempty"`
+	RetentionRules       map[string]*RetentionRule       `json:"retentionRules,omitempty"`
+	BinSnapshots         map[string]*Snapshot            `json:"binSnapshots,omitempty"` // deleted into the Recycle Bin
 	// Parameters are SSM parameters: account -> name -> parameter.
 	Parameters map[string]map[string]*Parameter `json:"parameters,omitempty"`
 }
@@ -62,6 +64,7 @@ type Image struct {
 	LastLaunched       *time.Time    `json:"lastLaunched,omitempty"` // as reported by EC2
 	Launches           []time.Time   `json:"launches,omitempty"`     // launches not yet reported
 	DeregisteredAt     *time.Time    `json:"deregisteredAt,omitempty"`
+	BinUntil           *time.Time    `json:"binUntil,omitempty"` // in the Recycle Bin until
 	SourceImageID      string        `json:"sourceImageId,omitempty"`
 	SourceRegion       string        `json:"sourceRegion,omitempty"`
 	SourceInstanceID   string        `json:"sourceInstanceId,omitempty"`
@@ -79,15 +82,17 @@ type BlockDevice struct {
 
 // Snapshot is an EBS snapshot.
 type Snapshot struct {
-	ID          string    `json:"id"`
-	OwnerID     string    `json:"ownerId"`
-	VolumeID    string    `json:"volumeId,omitempty"`
-	VolumeSize  int       `json:"volumeSize"`
-	Description string    `json:"description,omitempty"`
-	State       string    `json:"state"`
-	StartTime   time.Time `json:"startTime"`
-	Public      bool      `json:"public,omitempty"`      // createVolumePermission group all
-	VolumeUsers []string  `json:"volumeUsers,omitempty"` // createVolumePermission user ids
+	ID          string     `json:"id"`
+	OwnerID     string     `json:"ownerId"`
+	VolumeID    string     `json:"volumeId,omitempty"`
+	VolumeSize  int        `json:"volumeSize"`
+	Description string     `json:"description,omitempty"`
+	State       string     `json:"state"`
+	StartTime   time.Time  `json:"startTime"`
+	Public      bool       `json:"public,omitempty"`      // createVolumePermission group all
+	VolumeUsers []string   `json:"volumeUsers,omitempty"` // createVolumePermission user ids
+	BinEnter    *time.Time `json:"binEnter,omitempty"`    // in the Recycle Bin from
+	BinUntil    *time.Time `json:"binUntil,omitempty"`    // in the Recycle Bin until
 }
 
 // Instance is an EC2 instance; ReservationID groups those launched together.
@@ -227,6 +232,12 @@ func (r *Region) init() {
 	}
 	if r.LaunchConfigurations == nil {
 		r.LaunchConfigurations = map[string]*LaunchConfiguration{}
+	}
+	if r.RetentionRules == nil {
+		r.RetentionRules = map[string]*RetentionRule{}
+	}
+	if r.BinSnapshots == nil {
+		r.BinSnapshots = map[string]*Snapshot{}
 	}
 	if r.UsageReports == nil {
 		r.UsageReports = map[string]*UsageReport{}
