@@ -16,6 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	awsv1 "github.com/aws/aws-sdk-go/aws"
+	credv1 "github.com/aws/aws-sdk-go/aws/credentials"
+	"github.com/aws/aws-sdk-go/aws/session"
+	asv1 "github.com/aws/aws-sdk-go/service/autoscaling"
 
 	"github.com/stretchr/testify/require"
 )
@@ -196,4 +200,28 @@ func TestAWSCLIAutoScalingAndSSM(t *testing.T) {
 	require.Contains(t, out, `"Version": "$Latest"`)
 	run("ssm", "put-parameter", "--name", "golden", "--type", "String", "--data-type", "aws:ec2:image", "--value", id)
 	require.Contains(t, run("ssm", "get-parameter", "--name", "golden"), `"Value": "`+id+`"`)
+}
+
+// The real aws-sdk-go v1 Auto Scaling client, as amazon-ami-management builds it with
+// custom_endpoint_ec2: signed for autoscaling, sent to the EC2 endpoint.
+func TestAutoScalingThroughSDKv1OnEC2Endpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.oneImage()
+	lt := e.template("web", id)
+	_, err := e.autoscaling().CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{AutoScalingGroupName: aws.String("g"),
+		MinSize: aws.Int32(0), MaxSize: aws.Int32(0), LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String("web")}})
+	require.NoError(t, err)
+	sess, err := session.NewSession(&awsv1.Config{Endpoint: awsv1.String(e.url), Region: awsv1.String("us-east-1"), MaxRetries: awsv1.Int(0),
+		Credentials: credv1.NewStaticCredentials(ownerKey, "secret", "")})
+	require.NoError(t, err)
+	var groups []*asv1.Group
+	err = asv1.New(sess).DescribeAutoScalingGroupsPages(&asv1.DescribeAutoScalingGroupsInput{}, func(p *asv1.DescribeAutoScalingGroupsOutput, _ bool) bool {
+		groups = append(groups, p.AutoScalingGroups...)
+		return true
+	})
+	require.NoError(t, err)
+	require.Len(t, groups, 1)
+	require.Equal(t, lt, *groups[0].LaunchTemplate.LaunchTemplateId)
+	require.Equal(t, "$Default", *groups[0].LaunchTemplate.Version)
 }
