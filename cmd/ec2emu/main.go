@@ -23,7 +23,23 @@ type config struct {
 	launchDelay, deregVisible, usageDelay     time.Duration
 }
 
+const usage = `Usage: ec2emu [flags]
+
+Serves EC2 (Query), Auto Scaling (Query; also on the EC2 endpoint, as aws-sdk-go v1
+clients send it there), SSM parameters (JSON) and Recycle Bin rules (REST-JSON) on one
+loopback endpoint, printed first as EC2EMU_URL=. Point clients at it with
+AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_SSM and
+AWS_ENDPOINT_URL_RBIN (or AWS_ENDPOINT_URL). Test hooks (JSON) live under /_emu/:
+state, calls, clock, accounts, deny, faults, fixture, reset-counters.
+
+Flags:
+`
+
 func main() {
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address (loopback only)")
 	flag.StringVar(&c.state, "state", "", "JSON state file to load at start")

@@ -103,4 +103,5 @@ func TestHelpDocumentsSwitches(t *testing.T) {
 	for _, sw := range []string{"-deny", "-seed", "-launch-report-delay", "-deregistered-visibility", "-usage-report-delay", "-accounts", "-state", "-save", "-rate-limits"} {
 		require.Regexp(t, `(?m)^  `+sw+`( |$)`, string(out), "help lacks %s", sw)
 	}
+	require.Contains(t, string(out), "AWS_ENDPOINT_URL_AUTO_SCALING")
 }

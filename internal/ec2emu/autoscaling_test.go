@@ -225,3 +225,26 @@ func TestAutoScalingThroughSDKv1OnEC2Endpoint(t *testing.T) {
 	require.Equal(t, lt, *groups[0].LaunchTemplate.LaunchTemplateId)
 	require.Equal(t, "$Default", *groups[0].LaunchTemplate.Version)
 }
+
+// Denials answer in each service's own terms: EC2 UnauthorizedOperation (403, with an
+// encoded authorization failure message), Auto Scaling AccessDenied, SSM
+// AccessDeniedException; "*" denies every account, also through the admin endpoint.
+func TestDenyAcrossServices(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.oneImage()
+	adminPost(t, e.url, "/_emu/deny", `{"account":"*","action":"DisableImage"}`, nil)
+	e.s.Deny(DefaultAccount, "DescribeAutoScalingGroups")
+	e.s.Deny(DefaultAccount, "GetParameter")
+	_, err := e.owner().DisableImage(ctx, &ec2.DisableImageInput{ImageId: &id})
+	requireCode(t, err, "UnauthorizedOperation", 403)
+	require.Contains(t, err.Error(), "Encoded authorization failure message: ")
+	_, err = e.other().DisableImage(ctx, &ec2.DisableImageInput{ImageId: &id})
+	requireCode(t, err, "UnauthorizedOperation", 403)
+	_, err = e.autoscaling().DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{})
+	requireCode(t, err, "AccessDenied", 403)
+	_, err = e.ssm().GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("x")})
+	requireCode(t, err, "AccessDeniedException", 400)
+	_, err = e.owner().DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	require.NoError(t, err, "other actions stay allowed")
+}
