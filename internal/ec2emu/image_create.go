@@ -35,53 +35,6 @@ func (c *call) newImageState() (string, int) {
 	return "available", 0
 }
 
-// createImage snapshots every volume of the instance; the image is available at once
-// because the SDK's image waiter would otherwise wait at least 15 s.
-func createImage(c *call) (response, error) {
-	inst, err := c.findInstance(c.str("InstanceId"))
-	if err != nil {
-		return nil, err
-	}
-	if inst.State == "terminated" || inst.State == "shutting-down" {
-		return nil, errf(400, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be imaged.", inst.ID)
-	}
-	name := c.str("Name")
-	if err := c.checkNewImageName(name); err != nil {
-		return nil, err
-	}
-	specs := c.tagSpecs()
-	if err := c.checkTagSpecs(specs); err != nil {
-		return nil, err
-	}
-	img := c.imageFromInstance(inst, name)
-	for _, v := range inst.Volumes {
-		vol := c.reg.Volumes[v.VolumeID]
-		snap := c.newSnapshot(vol, "Created by CreateImage("+inst.ID+") for "+img.ID)
-		c.applyTags(snap.ID, specs["snapshot"])
-		img.BlockDevices = append(img.BlockDevices, BlockDevice{
-			DeviceName: v.DeviceName, SnapshotID: snap.ID, VolumeSize: snap.VolumeSize,
-			VolumeType: "gp3", DeleteOnTermination: true,
-		})
-	}
-	c.reg.Images[img.ID] = img
-	c.applyTags(img.ID, specs["image"])
-	return &imageIDResp{ImageID: img.ID}, nil
-}
-
-func (c *call) imageFromInstance(inst *Instance, name string) *Image {
-	img := &Image{
-		ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
-		CreationDate: c.now, Architecture: "x86_64", VirtualizationType: "hvm",
-		RootDeviceType: "ebs", RootDeviceName: inst.RootDeviceName, SourceInstanceID: inst.ID,
-		SourceImageID: inst.ImageID, SourceRegion: c.region, // the instance's AMI is the source
-	}
-	if src := c.reg.Images[inst.ImageID]; src != nil {
-		img.Architecture, img.VirtualizationType, img.Platform = src.Architecture, src.VirtualizationType, src.Platform
-	}
-	img.State, img.PendingLooks = c.newImageState()
-	return img
-}
-
 func (c *call) newSnapshot(vol *Volume, desc string) *Snapshot {
 	snap := &Snapshot{ID: c.newID("snap"), OwnerID: c.account, VolumeSize: 8, Description: desc,
 		State: "completed", StartTime: c.now}
