@@ -346,6 +346,10 @@ func (c *call) asgXML(g *AutoScalingGroup) asgXML {
 }
 
 func describeAutoScalingGroups(c *call) (response, error) {
+	// Group tags are not modelled: refuse Filters rather than ignore them.
+	if len(c.indexes("Filters.member")) > 0 {
+		return nil, validationError("Filters are not supported by ec2emu")
+	}
 	names := c.list("AutoScalingGroupNames.member")
 	var found []asgXML
 	for _, name := range sortedKeys(c.reg.AutoScalingGroups) {

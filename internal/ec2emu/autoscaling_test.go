@@ -116,6 +116,8 @@ func TestAutoScalingGroupsAndLaunchConfigurations(t *testing.T) {
 
 	_, err = as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{MaxRecords: aws.Int32(101)})
 	requireCode(t, err, "ValidationError", 400)
+	_, err = as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{Filters: []astypes.Filter{{Name: aws.String("tag-key"), Values: []string{"x"}}}})
+	requireCode(t, err, "ValidationError", 400) // not modelled: refused, never ignored
 	lcs, err := as.DescribeLaunchConfigurations(ctx, &autoscaling.DescribeLaunchConfigurationsInput{})
 	require.NoError(t, err)
 	require.Len(t, lcs.LaunchConfigurations, 1)

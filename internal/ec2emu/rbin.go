@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -165,6 +166,9 @@ func listRules(c *call) (response, error) {
 	if err := c.decode(&in); err != nil {
 		return nil, err
 	}
+	if in.ResourceType == "" {
+		return nil, errf(400, "ValidationException", "ResourceType is required")
+	}
 	var rules []map[string]any
 	for _, id := range sortedKeys(c.reg.RetentionRules) {
 		if r := c.reg.RetentionRules[id]; r.OwnerID == c.account && r.ResourceType == in.ResourceType {
@@ -173,9 +177,17 @@ func listRules(c *call) (response, error) {
 				"RetentionPeriod": j["RetentionPeriod"], "LockState": j["LockState"], "RuleArn": j["RuleArn"]})
 		}
 	}
-	out := map[string]any{"Rules": rules}
-	if rules == nil {
-		out["Rules"] = []any{}
+	if in.MaxResults > 0 {
+		c.form.Set("MaxResults", strconv.Itoa(in.MaxResults))
+	}
+	c.form.Set("NextToken", in.NextToken)
+	start, end, next, err := c.pageBy("MaxResults", len(rules), 1, 100, 0) // ListRules API reference: 1-100
+	if err != nil {
+		return nil, errf(400, "ValidationException", "%s", apiError(err).Message)
+	}
+	out := map[string]any{"Rules": append([]map[string]any{}, rules[start:end]...)}
+	if next != "" {
+		out["NextToken"] = next
 	}
 	return &jsonResp{v: out}, nil
 }

@@ -41,6 +41,10 @@ func TestRecycleBin(t *testing.T) {
 	require.Len(t, rules.Rules, 1)
 	require.Equal(t, imageRule, *rules.Rules[0].Identifier)
 	require.Equal(t, int32(7), *rules.Rules[0].RetentionPeriod.RetentionPeriodValue)
+	page, err := e.rbin().ListRules(ctx, &rbin.ListRulesInput{ResourceType: rbintypes.ResourceTypeEbsSnapshot, MaxResults: aws.Int32(1)})
+	require.NoError(t, err)
+	require.Len(t, page.Rules, 1)
+	require.Nil(t, page.NextToken)
 	_, err = e.rbin().GetRule(ctx, &rbin.GetRuleInput{Identifier: aws.String("nope")})
 	requireCode(t, err, "ResourceNotFoundException", 404)
 
