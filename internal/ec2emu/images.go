@@ -129,7 +129,7 @@ func (c *call) deregistered(id string) (img *Image, listed bool) {
 	if img == nil || c.reg.Images[id] != nil || !c.canSee(img) {
 		return nil, false
 	}
-	listed = c.now.Before(img.DeregisteredAt.Add(c.s.deregVisible))
+	listed = img.DeregisteredAt != nil && c.now.Before(img.DeregisteredAt.Add(c.s.deregVisible))
 	if !listed && !c.imageInUse(id) {
 		return nil, false
 	}

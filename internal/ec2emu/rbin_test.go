@@ -41,10 +41,15 @@ func TestRecycleBin(t *testing.T) {
 	require.Len(t, rules.Rules, 1)
 	require.Equal(t, imageRule, *rules.Rules[0].Identifier)
 	require.Equal(t, int32(7), *rules.Rules[0].RetentionPeriod.RetentionPeriodValue)
-	page, err := e.rbin().ListRules(ctx, &rbin.ListRulesInput{ResourceType: rbintypes.ResourceTypeEbsSnapshot, MaxResults: aws.Int32(1)})
-	require.NoError(t, err)
-	require.Len(t, page.Rules, 1)
-	require.Nil(t, page.NextToken)
+	e.rule(rbintypes.ResourceTypeEbsSnapshot, 1, rbintypes.ResourceTag{ResourceTagKey: aws.String("Unused")})
+	var ids []string
+	for p := rbin.NewListRulesPaginator(e.rbin(), &rbin.ListRulesInput{ResourceType: rbintypes.ResourceTypeEbsSnapshot, MaxResults: aws.Int32(1)}); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		require.NoError(t, err)
+		require.Len(t, page.Rules, 1, "ListRules API reference: MaxResults 1-100")
+		ids = append(ids, *page.Rules[0].Identifier)
+	}
+	require.Len(t, ids, 2)
 	_, err = e.rbin().GetRule(ctx, &rbin.GetRuleInput{Identifier: aws.String("nope")})
 	requireCode(t, err, "ResourceNotFoundException", 404)
 
