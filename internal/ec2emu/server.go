@@ -76,7 +76,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// aws-sdk-go v1 clients (amazon-ami-management) send Auto Scaling requests to the
 	// EC2 endpoint: the signing name or the API version tells them apart.
 	c.svc = s.ec2
-	if s.signingName(r) == "autoscaling" || r.Form.Get("Version") == autoscalingVersion {
+	if _, _, signedFor := scope(r, r.Form); signedFor == "autoscaling" || r.Form.Get("Version") == autoscalingVersion {
 		c.svc = s.autoscaling
 	}
 	if c.action == "" {
@@ -89,11 +89,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.svc.respond(w, c.action, reqID, resp)
-}
-
-func (s *Server) signingName(r *http.Request) string {
-	_, _, name := scope(r, r.Form)
-	return name
 }
 
 func (s *Server) newCall(r *http.Request, form url.Values) *call {

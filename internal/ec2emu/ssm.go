@@ -39,7 +39,7 @@ func ssmService() *service {
 	}
 }
 
-// jsonServices maps X-Amz-Target prefixes to JSON-protocol services.
+// jsonService maps an X-Amz-Target to a JSON-protocol service and action.
 func (s *Server) jsonService(target string) (svc *service, action string) {
 	prefix, action, _ := strings.Cut(target, ".")
 	if prefix == "AmazonSSM" {
