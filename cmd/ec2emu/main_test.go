@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/smithy-go"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/stretchr/testify/require"
 )
 
 // TestCommand builds the binary, seeds it through the admin endpoint, lists images
@@ -28,7 +30,7 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	save := filepath.Join(dir, "state.json")
-	cmd := exec.Command(bin, "-save", save, "-accounts", "AKIDA=111111111111")
+	cmd := exec.Command(bin, "-save", save, "-accounts", "AKIDA=111111111111", "-deny", "111111111111:DeregisterImage,*:DisableImage")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +56,24 @@ func TestCommand(t *testing.T) {
 	if err != nil || len(out.Images) != 6 {
 		t.Fatalf("describe: %v %d", err, len(out.Images))
 	}
+	// -deny: EC2 answers 403 UnauthorizedOperation with an encoded authorization failure
+	// message (EC2 API reference, "Error codes": UnauthorizedOperation).
+	for _, call := range []func() error{
+		func() error {
+			_, err := client.DeregisterImage(context.Background(), &ec2.DeregisterImageInput{ImageId: out.Images[0].ImageId})
+			return err
+		},
+		func() error {
+			_, err := client.DisableImage(context.Background(), &ec2.DisableImageInput{ImageId: out.Images[0].ImageId})
+			return err
+		},
+	} {
+		var ae smithy.APIError
+		err := call()
+		require.ErrorAs(t, err, &ae)
+		require.Equal(t, "UnauthorizedOperation", ae.ErrorCode())
+		require.Contains(t, ae.ErrorMessage(), "Encoded authorization failure message: ")
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -75,4 +95,13 @@ func TestCommand(t *testing.T) {
 	if err := json.Unmarshal(b, &st); err != nil || len(st.Regions["us-east-1"].Images) != 6 {
 		t.Fatalf("saved state: %v", err)
 	}
+}
+
+// TestHelpDocumentsSwitches: `ec2emu -h` lists every switch another engineer needs.
+func TestHelpDocumentsSwitches(t *testing.T) {
+	out, _ := exec.Command("go", "run", ".", "-h").CombinedOutput()
+	for _, sw := range []string{"-deny", "-seed", "-launch-report-delay", "-deregistered-visibility", "-usage-report-delay", "-accounts", "-state", "-save", "-rate-limits"} {
+		require.Regexp(t, `(?m)^  `+sw+`( |$)`, string(out), "help lacks %s", sw)
+	}
+	require.Contains(t, string(out), "AWS_ENDPOINT_URL_AUTO_SCALING")
 }

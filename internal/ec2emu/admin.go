@@ -13,6 +13,7 @@ import (
 //	POST /_emu/clock    <- {"now":"RFC3339"} or {"advance":"1h"}; -> {"now":…}
 //	GET  /_emu/clock    -> {"now":…}
 //	POST /_emu/accounts <- {"accessKey":"…","accountId":"…"}
+//	POST /_emu/deny     <- {"account":"…" or "*","action":"…"}
 //	POST /_emu/faults   <- [Fault…] (replaces; [] clears)
 //	POST /_emu/fixture  <- Fixture; -> FixtureResult
 //	POST /_emu/reset-counters
@@ -33,6 +34,13 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		err := json.NewDecoder(r.Body).Decode(&a)
 		if err == nil {
 			s.AddAccount(a.AccessKey, a.AccountID)
+		}
+		adminResult(w, nil, err)
+	case "POST /_emu/deny":
+		var d struct{ Account, Action string }
+		err := json.NewDecoder(r.Body).Decode(&d)
+		if err == nil {
+			s.Deny(d.Account, d.Action)
 		}
 		adminResult(w, nil, err)
 	case "POST /_emu/faults":

@@ -72,11 +72,14 @@ type cliResult struct {
 	code           int
 }
 
-func runAWS(bin string, args ...string) cliResult {
+func runAWS(bin string, args ...string) cliResult { return runAWSWith(bin, nil, args...) }
+
+// runAWSWith runs aws with extra environment variables.
+func runAWSWith(bin string, env []string, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(context.Background(), awsTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "AWS_PAGER=", "AWS_RETRY_MODE=standard", "AWS_MAX_ATTEMPTS=2")
+	cmd.Env = append(append(os.Environ(), "AWS_PAGER=", "AWS_RETRY_MODE=standard", "AWS_MAX_ATTEMPTS=2"), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -357,6 +360,7 @@ func TestAWSCLITagsDeprecationDisableDeregister(t *testing.T) {
 		t.Fatalf("deregister-image: %+v", dereg)
 	}
 	e.cliError("InvalidSnapshot.NotFound", "describe-snapshots", "--snapshot-ids", snap)
+	e.clock.Advance(DefaultDeregisteredVisibility)
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--include-disabled")
 	if got := imageIDs(out.Images); len(got) != 1 || got[0] != keep {
 		t.Fatalf("after deregister: %v", got)

@@ -220,6 +220,7 @@ func TestLaunchTemplatesAndReferences(t *testing.T) {
 		LaunchTemplate: &types.LaunchTemplateSpecification{LaunchTemplateId: &ltID, Version: aws.String("$Latest")}})
 	require.NoError(t, err)
 	require.Equal(t, ids[1], *ri.Instances[0].ImageId)
+	e.clock.Advance(DefaultLaunchReportDelay)
 	require.NotNil(t, e.describeOne(c, ids[1]).LastLaunchedTime)
 }
 

@@ -27,9 +27,16 @@ type Server struct {
 	clock         Clock
 	defaultRegion string
 	regions       []string
-	handlers      map[string]handler
-	denied        map[string]bool // account + "/" + action -> UnauthorizedOperation
+	ec2           *service
+	autoscaling   *service
+	ssm           *service
+	rbin          *service
+	denied        map[string]bool // account + "/" + action -> unauthorized
 	pendingLooks  int
+	seed          int64
+	launchDelay   time.Duration
+	deregVisible  time.Duration
+	usageDelay    time.Duration
 	reqSeq        uint64
 
 	faultMu   sync.Mutex
@@ -59,7 +66,27 @@ func WithDefaultRegion(r string) Option { return func(s *Server) { s.defaultRegi
 func WithRegions(rs ...string) Option { return func(s *Server) { s.regions = rs } }
 
 // WithSeed seeds the fault-injection random source (default 1) for reproducible runs.
-func WithSeed(seed int64) Option { return func(s *Server) { s.rng = rand.New(rand.NewSource(seed)) } }
+// The seed also orders DescribeImages results, whose order EC2 does not guarantee.
+func WithSeed(seed int64) Option {
+	return func(s *Server) { s.seed, s.rng = seed, rand.New(rand.NewSource(seed)) }
+}
+
+// DefaultLaunchReportDelay is how late lastLaunchedTime follows a launch: EC2 updates
+// it "within 24 hours" (EC2 user guide, "Check when an Amazon EC2 AMI was last used").
+const DefaultLaunchReportDelay = 24 * time.Hour
+
+// WithLaunchReportDelay sets how long after a launch lastLaunchedTime reports it.
+func WithLaunchReportDelay(d time.Duration) Option { return func(s *Server) { s.launchDelay = d } }
+
+// DefaultDeregisteredVisibility is how long a deregistered image is still listed, with
+// state deregistered ("recently deregistered images appear in the returned results for
+// a short interval", DescribeImages API reference).
+const DefaultDeregisteredVisibility = time.Hour
+
+// WithDeregisteredVisibility sets how long deregistered images stay visible.
+func WithDeregisteredVisibility(d time.Duration) Option {
+	return func(s *Server) { s.deregVisible = d }
+}
 
 // WithRateLimits turns on EC2-style token buckets.
 func WithRateLimits(l RateLimits) Option { return func(s *Server) { s.SetRateLimits(&l) } }
@@ -78,12 +105,16 @@ func New(opts ...Option) *Server {
 		regions:       DefaultRegions,
 		denied:        map[string]bool{},
 		rng:           rand.New(rand.NewSource(1)),
+		seed:          1,
+		launchDelay:   DefaultLaunchReportDelay,
+		deregVisible:  DefaultDeregisteredVisibility,
+		usageDelay:    DefaultUsageReportDelay,
 		buckets:       map[string]*bucket{},
 		calls:         map[string]map[string]int{},
 		throttled:     map[string]map[string]int{},
 		failed:        map[string]map[string]int{},
 	}
-	s.handlers = s.dispatchTable()
+	s.ec2, s.autoscaling, s.ssm, s.rbin = ec2Service(), autoscalingService(), ssmService(), rbinService()
 	for _, o := range opts {
 		o(s)
 	}
@@ -122,13 +153,6 @@ func (s *Server) FakeClock() *FakeClock {
 func (s *Server) AddAccount(accessKey, accountID string) {
 	s.mu.Lock()
 	s.st.Accounts[accessKey] = accountID
-	s.mu.Unlock()
-}
-
-// Deny makes action answer 403 UnauthorizedOperation for accountID.
-func (s *Server) Deny(accountID, action string) {
-	s.mu.Lock()
-	s.denied[accountID+"/"+action] = true
 	s.mu.Unlock()
 }
 

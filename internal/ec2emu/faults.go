@@ -78,7 +78,7 @@ func (l *RateLimits) bucketFor(action string) (string, Bucket) {
 		return action, b
 	}
 	switch {
-	case strings.HasPrefix(action, "Describe"):
+	case strings.HasPrefix(action, "Describe"), strings.HasPrefix(action, "List"), strings.HasPrefix(action, "Get"):
 		return "describe", l.Describe
 	case action == "CreateTags" || action == "DeleteTags":
 		return "tags", l.Tags

@@ -27,7 +27,7 @@ func (c *call) matches(fs []filter, id string, fields fieldsFunc) (bool, error) 
 }
 
 func (c *call) filterValues(name, id string, fields fieldsFunc) ([]string, error) {
-	tags := c.reg.Tags[id]
+	tags := c.tagsOf(id)
 	switch {
 	case strings.HasPrefix(name, "tag:"):
 		if v, ok := tags[name[4:]]; ok {
@@ -69,6 +69,12 @@ func boolStr(b bool) string { return strconv.FormatBool(b) }
 // page applies MaxResults/NextToken to a sorted result of total items. Without
 // MaxResults everything from the token on is returned in one response, as EC2 does.
 func (c *call) page(total, minResults, maxResults int) (start, end int, next string, err error) {
+	return c.pageBy("MaxResults", total, minResults, maxResults, 0)
+}
+
+// pageBy pages with the size parameter param; def is the page size when it is absent
+// (0: everything).
+func (c *call) pageBy(param string, total, minResults, maxResults, def int) (start, end int, next string, err error) {
 	if tok := c.str("NextToken"); tok != "" {
 		start, err = decodeToken(tok)
 		if err != nil || start > total {
@@ -76,15 +82,18 @@ func (c *call) page(total, minResults, maxResults int) (start, end int, next str
 		}
 	}
 	size := total - start
-	if c.str("MaxResults") != "" {
-		n, err := c.integer("MaxResults", 0)
+	if def > 0 {
+		size = min(def, size)
+	}
+	if c.str(param) != "" {
+		n, err := c.integer(param, 0)
 		if err != nil {
 			return 0, 0, "", err
 		}
 		if n < minResults || n > maxResults {
-			return 0, 0, "", badParam("Value ( %d ) for parameter maxResults is invalid. Expecting a value between %d and %d.", n, minResults, maxResults)
+			return 0, 0, "", badParam("Value ( %d ) for parameter %s is invalid. Expecting a value between %d and %d.", n, param, minResults, maxResults)
 		}
-		size = min(n, size)
+		size = min(n, total-start)
 	}
 	end = start + size
 	if end < total {

@@ -149,5 +149,8 @@ func (c *call) buildForeign(f Fixture, res *FixtureResult) {
 	}
 	mk("foreign", f.Foreign, res.Foreign, func(*Image) {})
 	mk("shared", f.Shared, res.Shared, func(img *Image) { img.LaunchUsers = []string{f.Owner} })
-	mk("public", f.Public, res.Public, func(img *Image) { img.Public = true })
+	mk("public", f.Public, res.Public, func(img *Image) {
+		limit := publicDeprecation(img) // as ModifyImageAttribute would set it
+		img.Public, img.DeprecationTime = true, &limit
+	})
 }

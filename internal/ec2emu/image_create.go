@@ -35,52 +35,6 @@ func (c *call) newImageState() (string, int) {
 	return "available", 0
 }
 
-// createImage snapshots every volume of the instance; the image is available at once
-// because the SDK's image waiter would otherwise wait at least 15 s.
-func createImage(c *call) (response, error) {
-	inst, err := c.findInstance(c.str("InstanceId"))
-	if err != nil {
-		return nil, err
-	}
-	if inst.State == "terminated" || inst.State == "shutting-down" {
-		return nil, errf(400, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be imaged.", inst.ID)
-	}
-	name := c.str("Name")
-	if err := c.checkNewImageName(name); err != nil {
-		return nil, err
-	}
-	specs := c.tagSpecs()
-	if err := c.checkTagSpecs(specs); err != nil {
-		return nil, err
-	}
-	img := c.imageFromInstance(inst, name)
-	for _, v := range inst.Volumes {
-		vol := c.reg.Volumes[v.VolumeID]
-		snap := c.newSnapshot(vol, "Created by CreateImage("+inst.ID+") for "+img.ID)
-		c.applyTags(snap.ID, specs["snapshot"])
-		img.BlockDevices = append(img.BlockDevices, BlockDevice{
-			DeviceName: v.DeviceName, SnapshotID: snap.ID, VolumeSize: snap.VolumeSize,
-			VolumeType: "gp3", DeleteOnTermination: true,
-		})
-	}
-	c.reg.Images[img.ID] = img
-	c.applyTags(img.ID, specs["image"])
-	return &imageIDResp{ImageID: img.ID}, nil
-}
-
-func (c *call) imageFromInstance(inst *Instance, name string) *Image {
-	img := &Image{
-		ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
-		CreationDate: c.now, Architecture: "x86_64", VirtualizationType: "hvm",
-		RootDeviceType: "ebs", RootDeviceName: inst.RootDeviceName, SourceInstanceID: inst.ID,
-	}
-	if src := c.reg.Images[inst.ImageID]; src != nil {
-		img.Architecture, img.VirtualizationType, img.Platform = src.Architecture, src.VirtualizationType, src.Platform
-	}
-	img.State, img.PendingLooks = c.newImageState()
-	return img
-}
-
 func (c *call) newSnapshot(vol *Volume, desc string) *Snapshot {
 	snap := &Snapshot{ID: c.newID("snap"), OwnerID: c.account, VolumeSize: 8, Description: desc,
 		State: "completed", StartTime: c.now}
@@ -122,8 +76,8 @@ func copyImage(c *call) (response, error) {
 		return nil, err
 	}
 	img := c.copyOf(src, srcRegionName)
-	if copyTags {
-		for k, v := range srcRegion.Tags[src.ID] {
+	if copyTags { // the caller's own tags on the source (tags are per account)
+		for k, v := range c.inRegion(srcRegion).tagsOf(src.ID) {
 			c.applyTags(img.ID, []Tag{{k, v}})
 		}
 	}
@@ -136,7 +90,7 @@ func (c *call) copyOf(src *Image, srcRegion string) *Image {
 	img.ID, img.Name, img.OwnerID, img.OwnerAlias = c.newID("ami"), c.str("Name"), c.account, ""
 	img.Description = c.str("Description")
 	img.CreationDate, img.Public, img.LaunchUsers, img.DeprecationTime = c.now, false, nil, nil
-	img.Protected, img.ProtectCooldown, img.ProtectedUntil, img.LastLaunched = false, false, nil, nil
+	img.Protected, img.ProtectCooldown, img.ProtectedUntil, img.LastLaunched, img.Launches = false, false, nil, nil, nil
 	img.SourceImageID, img.SourceRegion, img.SourceInstanceID = src.ID, srcRegion, ""
 	img.State, img.PendingLooks = c.newImageState()
 	img.BlockDevices = nil
@@ -155,4 +109,64 @@ func (c *call) inRegion(r *Region) *call {
 	cp := *c
 	cp.reg = r
 	return &cp
+}
+
+// registerImage makes an image of existing snapshots (BlockDeviceMapping.N.Ebs.*).
+func registerImage(c *call) (response, error) {
+	name := c.str("Name")
+	if err := c.checkNewImageName(name); err != nil {
+		return nil, err
+	}
+	specs := c.tagSpecs()
+	if err := c.checkTagSpecs(specs); err != nil {
+		return nil, err
+	}
+	img := &Image{ID: c.newID("ami"), Name: name, Description: c.str("Description"), OwnerID: c.account,
+		CreationDate: c.now, Architecture: c.str("Architecture"), VirtualizationType: c.str("VirtualizationType"),
+		RootDeviceType: "ebs", RootDeviceName: c.str("RootDeviceName")}
+	if img.Architecture == "" {
+		img.Architecture = "x86_64"
+	}
+	if img.VirtualizationType == "" {
+		img.VirtualizationType = "paravirtual" // RegisterImage API reference: "Default: paravirtual"
+	}
+	for _, n := range c.indexes("BlockDeviceMapping") {
+		b := BlockDevice{DeviceName: c.str(key("BlockDeviceMapping", n, "DeviceName")), VolumeType: c.str(key("BlockDeviceMapping", n, "Ebs.VolumeType")),
+			SnapshotID: c.str(key("BlockDeviceMapping", n, "Ebs.SnapshotId")), DeleteOnTermination: true}
+		if v := c.str(key("BlockDeviceMapping", n, "Ebs.DeleteOnTermination")); v != "" {
+			b.DeleteOnTermination = v == "true"
+		}
+		if b.SnapshotID != "" {
+			snap, err := c.findSnapshot(b.SnapshotID)
+			if err != nil {
+				return nil, err
+			}
+			b.VolumeSize = snap.VolumeSize
+		}
+		size, err := c.integer(key("BlockDeviceMapping", n, "Ebs.VolumeSize"), b.VolumeSize)
+		if err != nil {
+			return nil, err
+		}
+		b.VolumeSize = size
+		if b.VolumeType == "" {
+			b.VolumeType = "gp2"
+		}
+		img.BlockDevices = append(img.BlockDevices, b)
+	}
+	if img.RootDeviceName == "" || !c.hasDevice(img, img.RootDeviceName) {
+		return nil, badParam("The root device name %q must be one of the block device mappings with an EBS snapshot", img.RootDeviceName)
+	}
+	img.State, img.PendingLooks = c.newImageState()
+	c.reg.Images[img.ID] = img
+	c.applyTags(img.ID, specs["image"])
+	return &imageIDResp{ImageID: img.ID}, nil
+}
+
+func (c *call) hasDevice(img *Image, name string) bool {
+	for _, b := range img.BlockDevices {
+		if b.DeviceName == name && b.SnapshotID != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -4,13 +4,19 @@ import (
 	"time"
 )
 
-// maxDeprecation is how far ahead EC2 accepts DeprecateAt (10 years; 2 for public AMIs,
-// counted from the creation date).
+// EnableImageDeprecation API reference: "The upper limit for DeprecateAt is 10 years
+// from now, except for public AMIs, where the upper limit is 2 years from the creation
+// date" (calendar years).
 const (
-	maxDeprecation       = 10 * 365 * 24 * time.Hour
-	maxPublicDeprecation = 2 * 365 * 24 * time.Hour
-	protectionCooldown   = 24 * time.Hour
+	maxDeprecationYears       = 10
+	maxPublicDeprecationYears = 2
+	protectionCooldown        = 24 * time.Hour
 )
+
+// publicDeprecation is the latest deprecation time a public image may have.
+func publicDeprecation(img *Image) time.Time {
+	return img.CreationDate.AddDate(maxPublicDeprecationYears, 0, 0)
+}
 
 func parseTime(name, v string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z", "2006-01-02T15:04Z", "2006-01-02"} {
@@ -19,15 +25,6 @@ func parseTime(name, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, badParam("Invalid value '%s' for %s: not a valid ISO 8601 timestamp", v, name)
-}
-
-// roundUpMinute rounds seconds up to the next minute, as EC2 does for DeprecateAt.
-func roundUpMinute(t time.Time) time.Time {
-	r := t.Truncate(time.Minute)
-	if r.Before(t) {
-		r = r.Add(time.Minute)
-	}
-	return r
 }
 
 type returnStrResp struct {
@@ -48,24 +45,32 @@ func enableImageDeprecation(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	at = roundUpMinute(at)
+	// "If you specify a value for seconds, Amazon EC2 rounds the seconds to the nearest
+	// minute" (EnableImageDeprecation API reference).
+	at = at.Round(time.Minute)
 	if !at.After(c.now) {
 		return nil, badParam("The deprecation time %s must be in the future.", raw)
 	}
-	if at.After(c.now.Add(maxDeprecation)) {
+	if at.After(c.now.AddDate(maxDeprecationYears, 0, 0)) {
 		return nil, badParam("The deprecation time can't be more than 10 years in the future.")
 	}
-	if img.Public && at.After(img.CreationDate.Add(maxPublicDeprecation)) {
+	if img.Public && at.After(publicDeprecation(img)) {
 		return nil, badParam("For public AMIs the deprecation time can't be more than 2 years after the creation date.")
 	}
 	img.DeprecationTime = &at
 	return ok()
 }
 
+// disableImageDeprecation: a public image keeps its deprecation time until it is made
+// private ("To cancel the deprecation date, or move the deprecation to a later date, you
+// must make the AMI private", EC2 user guide, "Deprecate an AMI").
 func disableImageDeprecation(c *call) (response, error) {
 	img, err := c.ownImage(c.str("ImageId"))
 	if err != nil {
 		return nil, err
+	}
+	if img.Public {
+		return nil, errf(400, "OperationNotPermitted", "The deprecation of public image %s can't be cancelled; make the image private first.", img.ID)
 	}
 	img.DeprecationTime = nil
 	return ok()
@@ -163,7 +168,9 @@ func deregisterImage(c *call) (response, error) {
 		return nil, err
 	}
 	delete(c.reg.Images, img.ID)
-	delete(c.reg.Tags, img.ID)
+	now := c.now
+	img.State, img.DeregisteredAt, img.BinUntil = "deregistered", &now, c.binUntil("EC2_IMAGE", img.ID)
+	c.reg.Deregistered[img.ID] = img
 	resp := &deregisterResp{Return: true}
 	if withSnaps {
 		for _, b := range img.BlockDevices {
@@ -187,8 +194,7 @@ func (c *call) deleteImageSnapshot(id string) string {
 	case c.snapshotUser(id) != "":
 		return "skipped"
 	}
-	delete(c.reg.Snapshots, id)
-	delete(c.reg.Tags, id)
+	c.removeSnapshot(c.reg.Snapshots[id])
 	return "success"
 }
 
@@ -220,7 +226,6 @@ type imageAttrResp struct {
 	LaunchPermission         []launchPermXML `xml:"launchPermission>item"`
 	LastLaunchedTime         *valueXML       `xml:"lastLaunchedTime,omitempty"`
 	DeregistrationProtection *valueXML       `xml:"deregistrationProtection,omitempty"`
-	BlockDeviceMapping       []bdmXML        `xml:"blockDeviceMapping>item"`
 }
 
 func describeImageAttribute(c *call) (response, error) {
@@ -236,13 +241,15 @@ func describeImageAttribute(c *call) (response, error) {
 		resp.LaunchPermission = launchPerms(img)
 	case "lastLaunchedTime":
 		resp.LastLaunchedTime = &valueXML{}
-		if img.LastLaunched != nil {
-			resp.LastLaunchedTime.Value = fmtTime(*img.LastLaunched)
+		if t := c.lastLaunched(img); t != nil {
+			resp.LastLaunchedTime.Value = fmtTime(*t)
 		}
 	case "deregistrationProtection":
 		resp.DeregistrationProtection = &valueXML{protectionString(img, c.now)}
 	case "blockDeviceMapping":
-		resp.BlockDeviceMapping = c.imageXML(img).BlockDeviceMapping
+		// "The blockDeviceMapping attribute is deprecated. Using this attribute returns
+		// the Client.AuthFailure error" (DescribeImageAttribute API reference).
+		return nil, errf(400, "AuthFailure", "Unauthorized attempt to access restricted resource")
 	default:
 		return nil, badParam("Value (%s) for parameter attribute is invalid. Unknown attribute.", attr)
 	}
@@ -282,6 +289,11 @@ func modifyImageAttribute(c *call) (response, error) {
 	}
 	for _, p := range removes {
 		applyPerm(img, p, false)
+	}
+	// "By default, the deprecation date of all public AMIs is set to two years from the
+	// AMI creation date" (EC2 user guide, "Deprecate an AMI"); an earlier one stays.
+	if limit := publicDeprecation(img); img.Public && (img.DeprecationTime == nil || img.DeprecationTime.After(limit)) {
+		img.DeprecationTime = &limit
 	}
 	return &emptyResp{}, nil
 }
@@ -329,4 +341,31 @@ func applyPerm(img *Image, p launchPermXML, add bool) {
 		users = append(users, p.UserID)
 	}
 	img.LaunchUsers = users
+}
+
+// resetImageAttribute resets launch permissions, the only attribute it supports
+// (ResetImageAttribute API reference): the image becomes private and unshared.
+func resetImageAttribute(c *call) (response, error) {
+	img, err := c.ownImage(c.str("ImageId"))
+	if err != nil {
+		return nil, err
+	}
+	if attr := c.str("Attribute"); attr != "launchPermission" {
+		return nil, badParam("Value (%s) for parameter attribute is invalid. Only launchPermission can be reset.", attr)
+	}
+	img.Public, img.LaunchUsers = false, nil
+	return &emptyResp{}, nil
+}
+
+// cancelImageLaunchPermission removes the caller from an image shared with it.
+func cancelImageLaunchPermission(c *call) (response, error) {
+	img, err := c.findImage(c.str("ImageId"))
+	if err != nil {
+		return nil, err
+	}
+	if !contains(img.LaunchUsers, c.account) {
+		return nil, badParam("Image %s is not shared with account %s", img.ID, c.account)
+	}
+	applyPerm(img, launchPermXML{UserID: c.account}, false)
+	return ok()
 }

@@ -1,6 +1,9 @@
 package ec2emu
 
 import (
+	"fmt"
+	"hash/fnv"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -72,8 +75,8 @@ func (c *call) imageXML(img *Image) imageXML {
 	if img.DeprecationTime != nil {
 		x.DeprecationTime = fmtTime(*img.DeprecationTime)
 	}
-	if img.LastLaunched != nil {
-		x.LastLaunchedTime = fmtTime(*img.LastLaunched)
+	if t := c.lastLaunched(img); t != nil {
+		x.LastLaunchedTime = fmtTime(*t)
 	}
 	for _, b := range img.BlockDevices {
 		x.BlockDeviceMapping = append(x.BlockDeviceMapping, bdmXML{DeviceName: b.DeviceName, Ebs: ebsXML{
@@ -93,10 +96,62 @@ func deprecated(img *Image, now time.Time) bool {
 	return img.DeprecationTime != nil && !img.DeprecationTime.After(now)
 }
 
+// lastLaunched is what EC2 reports: a launch shows only after the report delay.
+func (c *call) lastLaunched(img *Image) *time.Time {
+	last := img.LastLaunched
+	for _, t := range img.Launches {
+		if !t.Add(c.s.launchDelay).After(c.now) && (last == nil || t.After(*last)) {
+			last = &t
+		}
+	}
+	return last
+}
+
+// recordLaunch queues a launch for lastLaunchedTime, folding in those already reported.
+func (c *call) recordLaunch(img *Image) {
+	img.LastLaunched = c.lastLaunched(img)
+	var pending []time.Time
+	for _, t := range img.Launches {
+		if t.Add(c.s.launchDelay).After(c.now) {
+			pending = append(pending, t)
+		}
+	}
+	img.Launches = append(pending, c.now)
+}
+
+// deregistered returns a deregistered image EC2 still knows by id: listed (state
+// deregistered) during the visibility window, and afterwards answered with an empty
+// result rather than NotFound while instances still use it (DescribeImages API
+// reference: "After all instances that reference a deregistered AMI are terminated,
+// specifying the ID of the image will eventually return an error").
+func (c *call) deregistered(id string) (img *Image, listed bool) {
+	img = c.reg.Deregistered[id]
+	if img == nil || c.reg.Images[id] != nil || !c.canSee(img) {
+		return nil, false
+	}
+	listed = img.DeregisteredAt != nil && c.now.Before(img.DeregisteredAt.Add(c.s.deregVisible))
+	if !listed && !c.imageInUse(id) {
+		return nil, false
+	}
+	return img, listed
+}
+
+func (c *call) imageInUse(id string) bool {
+	for _, inst := range c.reg.Instances {
+		if inst.ImageID == id && inst.State != "terminated" {
+			return true
+		}
+	}
+	return false
+}
+
 // findImage resolves an id the caller can see, with EC2's malformed/not-found codes.
 func (c *call) findImage(id string) (*Image, error) {
 	if !validID(id, "ami") {
 		return nil, errf(400, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", id)
+	}
+	if d, _ := c.deregistered(id); d != nil {
+		return nil, errf(400, "InvalidAMIID.Unavailable", "The image id '[%s]' is no longer available", id)
 	}
 	img := c.reg.Images[id]
 	if img == nil || !c.canSee(img) {
@@ -160,6 +215,7 @@ func describeImages(c *call) (response, error) {
 			found = append(found, img)
 		}
 	}
+	c.shuffle(found)
 	start, end, next, err := c.page(len(found), 5, 1000)
 	if err != nil {
 		return nil, err
@@ -184,11 +240,30 @@ func (c *call) look(img *Image) {
 	img.State = "available"
 }
 
-// imageCandidates: the named ids (each must exist and be visible), or every visible image.
+// shuffle orders images by a seeded hash of their ids: EC2 does not guarantee an order
+// (DescribeImages API reference), so code that depends on one must fail here too. The
+// order is stable for a seed, so pages of one query neither overlap nor skip.
+func (c *call) shuffle(imgs []*Image) {
+	key := func(id string) uint64 {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%s", c.s.seed, id)
+		return h.Sum64()
+	}
+	sort.Slice(imgs, func(i, j int) bool { return key(imgs[i].ID) < key(imgs[j].ID) })
+}
+
+// imageCandidates: the named ids (each must exist and be visible), or every visible
+// image, recently deregistered ones included.
 func (c *call) imageCandidates(ids []string) ([]*Image, error) {
 	var out []*Image
 	if len(ids) > 0 {
 		for _, id := range ids {
+			if d, listed := c.deregistered(id); d != nil {
+				if listed {
+					out = append(out, d)
+				}
+				continue
+			}
 			img, err := c.findImage(id)
 			if err != nil {
 				return nil, err
@@ -200,6 +275,11 @@ func (c *call) imageCandidates(ids []string) ([]*Image, error) {
 	for _, id := range sortedKeys(c.reg.Images) {
 		if img := c.reg.Images[id]; c.canSee(img) {
 			out = append(out, img)
+		}
+	}
+	for _, id := range sortedKeys(c.reg.Deregistered) {
+		if d, listed := c.deregistered(id); listed {
+			out = append(out, d)
 		}
 	}
 	return out, nil
@@ -235,11 +315,15 @@ func (c *call) ownerMatches(img *Image, owners []string) bool {
 	return false
 }
 
+// executableBy: "self" (or the caller's own id) means images explicitly shared with
+// the caller, not its own nor public ones (DescribeImages API reference, ExecutableBy).
 func (c *call) executableBy(img *Image, who []string) bool {
 	for _, w := range who {
+		if w == "self" {
+			w = c.account
+		}
 		switch {
 		case w == "all" && img.Public,
-			w == "self" && (img.OwnerID == c.account || img.Public || contains(img.LaunchUsers, c.account)),
 			contains(img.LaunchUsers, w):
 			return true
 		}

@@ -26,9 +26,9 @@ type describeRefsResp struct {
 // refOptions is what to look at: instance states (default all, terminated included)
 // and launch template version depth.
 type refOptions struct {
-	instances, templates bool
-	states               []string
-	depth                int
+	instances, templates, parameters bool
+	states                           []string
+	depth                            int
 }
 
 func (c *call) readRefOptions() (refOptions, error) {
@@ -37,7 +37,7 @@ func (c *call) readRefOptions() (refOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	o.instances, o.templates = all, all
+	o.instances, o.templates, o.parameters = all, all, all
 	types := c.indexes("ResourceType")
 	if !all && len(types) == 0 {
 		return o, errf(400, "MissingParameter", "Either IncludeAllResourceTypes or ResourceType must be specified")
@@ -50,6 +50,8 @@ func (c *call) readRefOptions() (refOptions, error) {
 			if s := c.optionValues(prefix, "state-name"); len(s) > 0 {
 				o.states = s
 			}
+		case "ssm:Parameter":
+			o.parameters = true
 		case "ec2:LaunchTemplate":
 			o.templates = true
 			if d := c.optionValues(prefix, "version-depth"); len(d) > 0 {
@@ -74,7 +76,8 @@ func (c *call) optionValues(prefix, name string) []string {
 }
 
 // describeImageReferences finds the caller's instances and launch templates (the last
-// version-depth versions) that use the given images; SSM and Image Builder are empty.
+// version-depth versions) and aws:ec2:image SSM parameters that use the given images;
+// Image Builder recipes are not modelled.
 func describeImageReferences(c *call) (response, error) {
 	ids := c.list("ImageId")
 	if len(ids) == 0 {
@@ -99,6 +102,9 @@ func describeImageReferences(c *call) (response, error) {
 		}
 		if o.templates {
 			found = append(found, c.templateRefs(id, o.depth)...)
+		}
+		if o.parameters {
+			found = append(found, c.parameterRefs(id)...)
 		}
 	}
 	start, end, next, err := c.page(len(found), 5, 1000) // model: DescribeImageReferencesMaxResults min 5
@@ -126,18 +132,25 @@ func (c *call) instanceRefs(imageID string, states []string) []imageRefXML {
 func (c *call) templateRefs(imageID string, depth int) []imageRefXML {
 	var out []imageRefXML
 	for _, lt := range c.ownTemplates() {
-		vs := lt.Versions
-		if len(vs) > depth {
-			vs = vs[len(vs)-depth:]
-		}
-		for _, v := range vs {
-			if v.ImageID == imageID {
-				out = append(out, imageRefXML{c.arn("launch-template", lt.ID), imageID, "ec2:LaunchTemplate"})
-				break
-			}
+		if templateUses(lt, imageID, depth) {
+			out = append(out, imageRefXML{c.arn("launch-template", lt.ID), imageID, "ec2:LaunchTemplate"})
 		}
 	}
 	return out
+}
+
+// templateUses: one of the template's last depth versions launches imageID.
+func templateUses(lt *LaunchTemplate, imageID string, depth int) bool {
+	vs := lt.Versions
+	if len(vs) > depth {
+		vs = vs[len(vs)-depth:]
+	}
+	for _, v := range vs {
+		if v.ImageID == imageID {
+			return true
+		}
+	}
+	return false
 }
 
 type regionXML struct {

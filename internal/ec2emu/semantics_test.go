@@ -32,7 +32,8 @@ func TestDeprecationRoundingBoundsAndVisibility(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, *out.Return)
 	img := e.describeOne(c, id)
-	require.Equal(t, "2026-01-15T12:11:00.000Z", *img.DeprecationTime, "rounded up to the minute")
+	// EnableImageDeprecation API reference: "rounds the seconds to the nearest minute".
+	require.Equal(t, "2026-01-15T12:10:00.000Z", *img.DeprecationTime, "rounded to the nearest minute")
 
 	_, err = e.other().EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: &id, DeprecateAt: aws.Time(t0.Add(time.Hour))})
 	requireCode(t, err, "InvalidAMIID.NotFound", 400)
@@ -50,6 +51,11 @@ func TestDeprecationRoundingBoundsAndVisibility(t *testing.T) {
 	require.Equal(t, 1, visible(other, &ec2.DescribeImagesInput{Owners: []string{DefaultAccount}, IncludeDeprecated: aws.Bool(true)}))
 	require.Equal(t, 1, visible(other, &ec2.DescribeImagesInput{ImageIds: []string{id}}), "named ids are always shown")
 	require.Equal(t, 1, visible(c, &ec2.DescribeImagesInput{Owners: []string{"self"}}), "owners see their deprecated images")
+	// A public image's deprecation can be cancelled only once it is private (EC2 user
+	// guide, "Deprecate an AMI"): share it with the other account instead.
+	_, err = c.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: &id, LaunchPermission: &types.LaunchPermissionModifications{
+		Remove: []types.LaunchPermission{{Group: types.PermissionGroupAll}}, Add: []types.LaunchPermission{{UserId: aws.String(otherAccount)}}}})
+	require.NoError(t, err)
 	_, err = c.DisableImageDeprecation(ctx, &ec2.DisableImageDeprecationInput{ImageId: &id})
 	require.NoError(t, err)
 	require.Nil(t, e.describeOne(c, id).DeprecationTime)
@@ -136,11 +142,12 @@ func TestDeregisterWithAssociatedSnapshots(t *testing.T) {
 	require.Len(t, out.DeleteSnapshotResults, 1)
 	require.Equal(t, snap, *out.DeleteSnapshotResults[0].SnapshotId)
 	require.Equal(t, types.SnapshotReturnCodesWarnSkipped, out.DeleteSnapshotResults[0].ReturnCode)
+	e.clock.Advance(DefaultDeregisteredVisibility)
 	_, err = c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
 	requireCode(t, err, "InvalidAMIID.NotFound", 400)
 	list, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
 	require.NoError(t, err)
-	require.Len(t, list.Images, 1, "deregistered images disappear")
+	require.Len(t, list.Images, 1, "deregistered images disappear after the visibility window")
 
 	out, err = c.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: &sharer, DeleteAssociatedSnapshots: aws.Bool(true)})
 	require.NoError(t, err)

@@ -12,8 +12,10 @@ import (
 // call is one request being served: its parameters and who is asking where.
 type call struct {
 	s       *Server
+	svc     *service
 	action  string
-	form    url.Values
+	form    url.Values // Query protocol parameters
+	body    []byte     // JSON protocol input
 	region  string
 	account string
 	reg     *Region
@@ -22,50 +24,75 @@ type call struct {
 
 type handler func(c *call) (response, error)
 
+// service is one AWS API served on the endpoint: its operations and how it writes
+// answers and errors on the wire.
+type service struct {
+	name     string // SigV4 signing name
+	handlers map[string]handler
+	respond  func(w http.ResponseWriter, action, reqID string, body response)
+	fail     func(w http.ResponseWriter, reqID string, err error)
+	denied   func(c *call) error
+}
+
 var scopeRE = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
 
-// scope extracts the access key and region from a SigV4 Authorization header (or a
-// presigned X-Amz-Credential); signatures are deliberately not verified.
-func scope(r *http.Request, form url.Values) (accessKey, region string) {
+// scope extracts the access key, region and signing name from a SigV4 Authorization
+// header (or a presigned X-Amz-Credential); signatures are deliberately not verified.
+func scope(r *http.Request, form url.Values) (accessKey, region, service string) {
 	h := r.Header.Get("Authorization")
 	if m := scopeRE.FindStringSubmatch(h); m != nil {
-		return m[1], m[2]
+		return m[1], m[2], m[3]
 	}
 	if cred := form.Get("X-Amz-Credential"); cred != "" {
 		parts := strings.Split(cred, "/")
-		if len(parts) >= 3 {
-			return parts[0], parts[2]
+		if len(parts) >= 4 {
+			return parts[0], parts[2], parts[3]
 		}
 	}
-	return "", ""
+	return "", "", ""
 }
 
-// ServeHTTP answers EC2 Query requests on any path but /_emu/ (admin hooks).
+// ServeHTTP answers EC2 and Auto Scaling Query requests, SSM JSON requests and Recycle
+// Bin REST-JSON requests on one endpoint; /_emu/ is the admin hook.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_emu/") {
 		s.serveAdmin(w, r)
 		return
 	}
 	reqID := s.requestID()
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.serveJSON(w, r, reqID, target)
+		return
+	}
+	if isRbin(r) {
+		s.serveRbin(w, r, reqID)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, errf(400, "MalformedQueryString", "cannot parse form: %v", err))
 		return
 	}
-	c := s.newCall(r)
+	c := s.newCall(r, r.Form)
+	// aws-sdk-go v1 clients (amazon-ami-management) send Auto Scaling requests to the
+	// EC2 endpoint: the signing name or the API version tells them apart.
+	c.svc = s.ec2
+	if _, _, signedFor := scope(r, r.Form); signedFor == "autoscaling" || r.Form.Get("Version") == autoscalingVersion {
+		c.svc = s.autoscaling
+	}
 	if c.action == "" {
-		writeError(w, reqID, errf(400, "MissingAction", "The request must contain the parameter Action"))
+		c.svc.fail(w, reqID, errf(400, "MissingAction", "The request must contain the parameter Action"))
 		return
 	}
 	resp, err := s.serve(c)
 	if err != nil {
-		writeError(w, reqID, err)
+		c.svc.fail(w, reqID, err)
 		return
 	}
-	writeResponse(w, c.action, reqID, resp)
+	c.svc.respond(w, c.action, reqID, resp)
 }
 
-func (s *Server) newCall(r *http.Request) *call {
-	key, region := scope(r, r.Form)
+func (s *Server) newCall(r *http.Request, form url.Values) *call {
+	key, region, _ := scope(r, form)
 	if region == "" {
 		region = s.defaultRegion
 	}
@@ -75,7 +102,7 @@ func (s *Server) newCall(r *http.Request) *call {
 	if account == "" {
 		account = DefaultAccount
 	}
-	return &call{s: s, action: r.Form.Get("Action"), form: r.Form, region: region, account: account}
+	return &call{s: s, action: form.Get("Action"), form: form, region: region, account: account}
 }
 
 // serve runs faults and rate limits outside the state lock (latency must not block other
@@ -85,21 +112,23 @@ func (s *Server) serve(c *call) (response, error) {
 	if err := s.inject(c); err != nil {
 		return nil, err
 	}
-	h, ok := s.handlers[c.action]
+	h, ok := c.svc.handlers[c.action]
 	if !ok {
 		return nil, errf(400, "InvalidAction", "The action %s is not valid for this web service (not supported by ec2emu).", c.action)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.denied[c.account+"/"+c.action] {
-		return nil, errf(403, "UnauthorizedOperation", "You are not authorized to perform this operation (%s).", c.action)
+	if s.isDenied(c.account, c.action) {
+		return nil, c.svc.denied(c)
 	}
-	dry, err := c.boolean("DryRun")
-	if err != nil {
-		return nil, err
-	}
-	if dry {
-		return nil, errf(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	if c.svc == s.ec2 {
+		dry, err := c.boolean("DryRun")
+		if err != nil {
+			return nil, err
+		}
+		if dry {
+			return nil, errf(412, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+		}
 	}
 	c.reg = s.st.region(c.region)
 	c.now = s.clock.Now().UTC()
@@ -126,47 +155,4 @@ var idRE = regexp.MustCompile(`^[a-z]+-([0-9a-f]{8}|[0-9a-f]{17})$`)
 // validID says whether id looks like prefix-<8 or 17 hex digits>.
 func validID(id, prefix string) bool {
 	return strings.HasPrefix(id, prefix+"-") && idRE.MatchString(id)
-}
-
-func (s *Server) dispatchTable() map[string]handler {
-	return map[string]handler{
-		"DescribeImages":                       describeImages,
-		"DescribeImageAttribute":               describeImageAttribute,
-		"ModifyImageAttribute":                 modifyImageAttribute,
-		"CreateImage":                          createImage,
-		"CopyImage":                            copyImage,
-		"DeregisterImage":                      deregisterImage,
-		"EnableImageDeprecation":               enableImageDeprecation,
-		"DisableImageDeprecation":              disableImageDeprecation,
-		"DisableImage":                         disableImage,
-		"EnableImage":                          enableImage,
-		"EnableImageDeregistrationProtection":  enableProtection,
-		"DisableImageDeregistrationProtection": disableProtection,
-		"DescribeSnapshots":                    describeSnapshots,
-		"DeleteSnapshot":                       deleteSnapshot,
-		"CreateTags":                           createTags,
-		"DeleteTags":                           deleteTags,
-		"DescribeTags":                         describeTags,
-		"RunInstances":                         runInstances,
-		"DescribeInstances":                    describeInstances,
-		"StopInstances":                        stopInstances,
-		"StartInstances":                       startInstances,
-		"TerminateInstances":                   terminateInstances,
-		"CreateLaunchTemplate":                 createLaunchTemplate,
-		"CreateLaunchTemplateVersion":          createLaunchTemplateVersion,
-		"DescribeLaunchTemplates":              describeLaunchTemplates,
-		"DescribeLaunchTemplateVersions":       describeLaunchTemplateVersions,
-		"DeleteLaunchTemplate":                 deleteLaunchTemplate,
-		"DescribeImageReferences":              describeImageReferences,
-		"DescribeRegions":                      describeRegions,
-		"CreateKeyPair":                        createKeyPair,
-		"DeleteKeyPair":                        deleteKeyPair,
-		"DescribeKeyPairs":                     describeKeyPairs,
-		"CreateSecurityGroup":                  createSecurityGroup,
-		"DescribeSecurityGroups":               describeSecurityGroups,
-		"AuthorizeSecurityGroupIngress":        authorizeIngress,
-		"DeleteSecurityGroup":                  deleteSecurityGroup,
-		"DescribeVolumes":                      describeVolumes,
-		"DeleteVolume":                         deleteVolume,
-	}
 }

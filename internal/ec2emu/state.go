@@ -23,7 +23,21 @@ type Region struct {
 	KeyPairs        map[string]*KeyPair          `json:"keyPairs,omitempty"`
 	SecurityGroups  map[string]*SecurityGroup    `json:"securityGroups,omitempty"`
 	Volumes         map[string]*Volume           `json:"volumes,omitempty"`
-	Tags            map[string]map[string]string `json:"tags,omitempty"` // resource id -> key -> value
+	Tags            map[string]map[string]string `json:"tags,omitempty"` // resource id -> key -> value (the owner's)
+	// AccountTags are tags other accounts wrote on resources shared with them:
+	// account -> resource id -> key -> value. On EC2 tags belong to the account that
+	// wrote them, so a sharee neither sees the owner's tags nor shows its own to others.
+	AccountTags map[string]map[string]map[string]string `json:"accountTags,omitempty"`
+	// Deregistered keeps deregistered images: EC2 still lists them for a while.
+	Deregistered map[string]*Image `json:"deregistered,omitempty"`
+	// Auto Scaling (service autoscaling), keyed by name.
+	AutoScalingGroups    map[string]*AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
+	LaunchConfigurations map[string]*LaunchConfiguration `json:"launchConfigurations,omitempty"`
+	UsageReports         map[string]*UsageReport         `json:"usageReports,omitempty"`
+	RetentionRules       map[string]*RetentionRule       `json:"retentionRules,omitempty"`
+	BinSnapshots         map[string]*Snapshot            `json:"binSnapshots,omitempty"` // deleted into the Recycle Bin
+	// Parameters are SSM parameters: account -> name -> parameter.
+	Parameters map[string]map[string]*Parameter `json:"parameters,omitempty"`
 }
 
 // Image is an AMI.
@@ -47,7 +61,10 @@ type Image struct {
 	Protected          bool          `json:"protected,omitempty"`
 	ProtectCooldown    bool          `json:"protectCooldown,omitempty"`
 	ProtectedUntil     *time.Time    `json:"protectedUntil,omitempty"`
-	LastLaunched       *time.Time    `json:"lastLaunched,omitempty"`
+	LastLaunched       *time.Time    `json:"lastLaunched,omitempty"` // as reported by EC2
+	Launches           []time.Time   `json:"launches,omitempty"`     // launches not yet reported
+	DeregisteredAt     *time.Time    `json:"deregisteredAt,omitempty"`
+	BinUntil           *time.Time    `json:"binUntil,omitempty"` // in the Recycle Bin until
 	SourceImageID      string        `json:"sourceImageId,omitempty"`
 	SourceRegion       string        `json:"sourceRegion,omitempty"`
 	SourceInstanceID   string        `json:"sourceInstanceId,omitempty"`
@@ -65,13 +82,17 @@ type BlockDevice struct {
 
 // Snapshot is an EBS snapshot.
 type Snapshot struct {
-	ID          string    `json:"id"`
-	OwnerID     string    `json:"ownerId"`
-	VolumeID    string    `json:"volumeId,omitempty"`
-	VolumeSize  int       `json:"volumeSize"`
-	Description string    `json:"description,omitempty"`
-	State       string    `json:"state"`
-	StartTime   time.Time `json:"startTime"`
+	ID          string     `json:"id"`
+	OwnerID     string     `json:"ownerId"`
+	VolumeID    string     `json:"volumeId,omitempty"`
+	VolumeSize  int        `json:"volumeSize"`
+	Description string     `json:"description,omitempty"`
+	State       string     `json:"state"`
+	StartTime   time.Time  `json:"startTime"`
+	Public      bool       `json:"public,omitempty"`      // createVolumePermission group all
+	VolumeUsers []string   `json:"volumeUsers,omitempty"` // createVolumePermission user ids
+	BinEnter    *time.Time `json:"binEnter,omitempty"`    // in the Recycle Bin from
+	BinUntil    *time.Time `json:"binUntil,omitempty"`    // in the Recycle Bin until
 }
 
 // Instance is an EC2 instance; ReservationID groups those launched together.
@@ -199,6 +220,30 @@ func (r *Region) init() {
 	}
 	if r.Tags == nil {
 		r.Tags = map[string]map[string]string{}
+	}
+	if r.AccountTags == nil {
+		r.AccountTags = map[string]map[string]map[string]string{}
+	}
+	if r.Deregistered == nil {
+		r.Deregistered = map[string]*Image{}
+	}
+	if r.AutoScalingGroups == nil {
+		r.AutoScalingGroups = map[string]*AutoScalingGroup{}
+	}
+	if r.LaunchConfigurations == nil {
+		r.LaunchConfigurations = map[string]*LaunchConfiguration{}
+	}
+	if r.RetentionRules == nil {
+		r.RetentionRules = map[string]*RetentionRule{}
+	}
+	if r.BinSnapshots == nil {
+		r.BinSnapshots = map[string]*Snapshot{}
+	}
+	if r.UsageReports == nil {
+		r.UsageReports = map[string]*UsageReport{}
+	}
+	if r.Parameters == nil {
+		r.Parameters = map[string]map[string]*Parameter{}
 	}
 }
 

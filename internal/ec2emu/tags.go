@@ -1,6 +1,7 @@
 package ec2emu
 
 import (
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,8 +14,26 @@ const (
 	maxTagResources    = 1000
 )
 
+// tagStore holds the caller's tags: the owner's in Tags, anyone else's in AccountTags
+// ("You can tag public or shared resources, but the tags you assign are available only
+// to your AWS account", EC2 user guide, "Tag your Amazon EC2 resources").
+func (c *call) tagStore(id string, create bool) map[string]map[string]string {
+	if c.ownerOf(id) == c.account {
+		return c.reg.Tags
+	}
+	m := c.reg.AccountTags[c.account]
+	if m == nil && create {
+		m = map[string]map[string]string{}
+		c.reg.AccountTags[c.account] = m
+	}
+	return m
+}
+
+// tagsOf is the caller's view of a resource's tags.
+func (c *call) tagsOf(id string) map[string]string { return c.tagStore(id, false)[id] }
+
 func (c *call) tagsXML(id string) []tagXML {
-	tags := c.reg.Tags[id]
+	tags := c.tagsOf(id)
 	var out []tagXML
 	for _, k := range sortedKeys(tags) {
 		out = append(out, tagXML{k, tags[k]})
@@ -27,10 +46,11 @@ func (c *call) applyTags(id string, tags []Tag) {
 	if len(tags) == 0 {
 		return
 	}
-	m := c.reg.Tags[id]
+	store := c.tagStore(id, true)
+	m := store[id]
 	if m == nil {
 		m = map[string]string{}
-		c.reg.Tags[id] = m
+		store[id] = m
 	}
 	for _, t := range tags {
 		m[t.Key] = t.Value
@@ -90,6 +110,8 @@ func resourceType(id string) (typ, notFound string) {
 		return "key-pair", "InvalidKeyPair.NotFound"
 	case "lt":
 		return "launch-template", "InvalidLaunchTemplateId.NotFound"
+	case "amiur":
+		return "image-usage-report", "InvalidImageUsageReportId.NotFound"
 	}
 	return "", "InvalidID"
 }
@@ -99,7 +121,10 @@ func (c *call) ownerOf(id string) string {
 	r := c.reg
 	switch typ, _ := resourceType(id); typ {
 	case "image":
-		if img := r.Images[id]; img != nil && c.canSee(img) {
+		if img := r.Images[id]; img != nil {
+			return img.OwnerID
+		}
+		if img := r.Deregistered[id]; img != nil {
 			return img.OwnerID
 		}
 	case "snapshot":
@@ -126,6 +151,10 @@ func (c *call) ownerOf(id string) string {
 		if lt := r.LaunchTemplates[id]; lt != nil {
 			return lt.OwnerID
 		}
+	case "image-usage-report":
+		if u := r.UsageReports[id]; u != nil {
+			return u.OwnerID
+		}
 	}
 	return ""
 }
@@ -144,11 +173,23 @@ func (c *call) checkResources() ([]string, error) {
 		if typ == "" {
 			return nil, errf(400, "InvalidID", "The ID '%s' is not valid", id)
 		}
-		if owner := c.ownerOf(id); owner != c.account {
+		if !c.mayTag(id) {
 			return nil, errf(400, notFound, "The %s ID '%s' does not exist", typ, id)
 		}
 	}
 	return ids, nil
+}
+
+// mayTag: owners tag their resources, other accounts the images and snapshots shared
+// with them.
+func (c *call) mayTag(id string) bool {
+	if img := c.reg.Images[id]; img != nil {
+		return c.canSee(img)
+	}
+	if s := c.reg.Snapshots[id]; s != nil {
+		return c.canSeeSnapshot(s)
+	}
+	return c.ownerOf(id) == c.account
 }
 
 func createTags(c *call) (response, error) {
@@ -164,7 +205,7 @@ func createTags(c *call) (response, error) {
 		return nil, err
 	}
 	for _, id := range ids {
-		if merged(c.reg.Tags[id], tags) > maxTagsPerResource {
+		if merged(c.tagsOf(id), tags) > maxTagsPerResource {
 			return nil, errf(400, "TagLimitExceeded", "The maximum number of tags per resource (%d) was exceeded for %s", maxTagsPerResource, id)
 		}
 	}
@@ -200,9 +241,10 @@ func deleteTags(c *call) (response, error) {
 		}
 	}
 	for _, id := range ids {
-		m := c.reg.Tags[id]
+		store := c.tagStore(id, false)
+		m := store[id]
 		if len(tags) == 0 {
-			delete(c.reg.Tags, id)
+			delete(store, id)
 			continue
 		}
 		for i, t := range tags {
@@ -230,13 +272,18 @@ type describeTagsResp struct {
 func describeTags(c *call) (response, error) {
 	fs := c.filters()
 	var found []tagDescXML
+	ids := sortedKeys(c.reg.AccountTags[c.account]) // tags the caller wrote on shared resources
 	for _, id := range sortedKeys(c.reg.Tags) {
-		if c.ownerOf(id) != c.account {
-			continue
+		if c.ownerOf(id) == c.account {
+			ids = append(ids, id)
 		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
 		typ, _ := resourceType(id)
-		for _, k := range sortedKeys(c.reg.Tags[id]) {
-			td := tagDescXML{id, typ, k, c.reg.Tags[id][k]}
+		tags := c.tagsOf(id)
+		for _, k := range sortedKeys(tags) {
+			td := tagDescXML{id, typ, k, tags[k]}
 			keep, err := c.matches(fs, "", func(name string) ([]string, bool) { return tagField(td, name) })
 			if err != nil {
 				return nil, err

@@ -98,12 +98,16 @@ type errItem struct {
 	Message string `xml:"Message"`
 }
 
+func apiError(err error) *APIError {
+	if ae, ok := err.(*APIError); ok {
+		return ae
+	}
+	return &APIError{Status: 500, Code: "InternalError", Message: err.Error()}
+}
+
 // writeError writes EC2's error envelope with the error's HTTP status.
 func writeError(w http.ResponseWriter, reqID string, err error) {
-	ae, isAPI := err.(*APIError)
-	if !isAPI {
-		ae = &APIError{Status: 500, Code: "InternalError", Message: err.Error()}
-	}
+	ae := apiError(err)
 	out, _ := xml.Marshal(errorXML{Errors: []errItem{{ae.Code, ae.Message}}, RequestID: reqID})
 	writeBody(w, ae.Status, out)
 }

@@ -1,5 +1,8 @@
 package ec2emu
 
+// Build-only (see buildOps): the key pair, security group and volumes of an amazon-ebs
+// build.
+
 import (
 	"crypto/rand"
 	"crypto/rsa"
