@@ -12,6 +12,9 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
+// openBackend is store.Open; unit tests swap in a fake.
+var openBackend = store.Open
+
 // newest lists the family through the backend and lets lifecycle.Choose pick.
 func (d *Datasource) newest() (DatasourceOutput, error) {
 	c := &d.config
@@ -20,7 +23,7 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, err
 	}
 	ctx := context.Background()
-	be, err := store.Open(c.Config, func() time.Time { return now })
+	be, err := openBackend(c.Config, func() time.Time { return now })
 	if err != nil {
 		return DatasourceOutput{}, err
 	}

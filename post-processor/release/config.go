@@ -223,6 +223,24 @@ func (c *Config) checkReportPath() error {
 	return nil
 }
 
+// checkReportPathAgainst refuses a report_path that is one of the
+// artifact's files: writing the report would replace the build.
+func (c *Config) checkReportPathAgainst(files []string) error {
+	if c.ReportPath == "" {
+		return nil
+	}
+	report, err := realAbs(c.ReportPath)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if p, err := realAbs(f); err == nil && p == report {
+			return fmt.Errorf("report_path %q is the artifact file %s: the report would replace the build", c.ReportPath, f)
+		}
+	}
+	return nil
+}
+
 // realAbs is the absolute path with the symlinks of its existing part
 // resolved, so that two spellings of one place compare equal.
 func realAbs(p string) (string, error) {
