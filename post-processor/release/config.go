@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -25,7 +28,20 @@ const (
 	maxFamily  = 100
 	maxVersion = 64
 	maxChannel = 64
+	maxParent  = 256
 )
+
+// checkName refuses names that cannot be ids, file names or tag values:
+// too long, or with control characters (a newline in a tag, a report line).
+func checkName(s string, max int) error {
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Errorf("at most %d characters, got %d", max, n)
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("%q contains a control character at byte %d", s, i)
+	}
+	return nil
+}
 
 // Config is the post-processor's configuration.
 type Config struct {
@@ -134,10 +150,18 @@ func (c *Config) validate() error {
 	for field, v := range map[string]struct {
 		s   string
 		max int
-	}{"family": {c.Family, maxFamily}, "version": {c.Version, maxVersion}, "channel": {c.Channel, maxChannel}} {
-		if n := len([]rune(v.s)); n > v.max {
-			errs = append(errs, fmt.Errorf("%s: at most %d characters, got %d", field, v.max, n))
+	}{"family": {c.Family, maxFamily}, "version": {c.Version, maxVersion}, "channel": {c.Channel, maxChannel}, "parent": {c.Parent, maxParent}} {
+		if err := checkName(v.s, v.max); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
+	}
+	for i, id := range c.Restore {
+		if strings.TrimSpace(id) == "" {
+			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
+		}
+	}
+	if _, err := clock.Now(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))
@@ -161,6 +185,8 @@ func (c *Config) validate() error {
 		where := fmt.Sprintf("channel_policy[%d]", i)
 		if cp.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: must be set", where))
+		} else if err := checkName(cp.Name, maxChannel); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", where, err))
 		} else if seen[cp.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: channel %q has more than one channel_policy", where, cp.Name))
 		}
