@@ -49,7 +49,9 @@ func configure(t *testing.T, raw map[string]interface{}) *Datasource {
 func TestNewestSupportedThroughTheSeam(t *testing.T) {
 	withFake(t,
 		img("a", "1.0.0", nil),
-		img("b", "1.2.0", func(i *lifecycle.Image) { i.Stage, i.DeprecationTime = lifecycle.StageDeprecated, now.Add(-time.Minute) }),
+		img("b", "1.2.0", func(i *lifecycle.Image) {
+			i.Stage, i.DeprecationTime = lifecycle.StageDeprecated, now.Add(-time.Minute)
+		}),
 		img("c", "1.3.0", func(i *lifecycle.Image) { i.State = backend.StatePending }),
 		img("d", "1.1.0", nil),
 		img("e", "2.0.0", nil),
