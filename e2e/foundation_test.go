@@ -101,6 +101,7 @@ build { sources = ["source.null.x"] }
 	cases := []struct {
 		name, tmpl string
 		want       []string
+		env        []string
 	}{
 		{"unknown attribute", pp(`family = "a"
 version = "1"
@@ -122,6 +123,21 @@ backend = "gcp"`), []string{`backend: "gcp" is not one of`}},
 		{"aws backend not yet available", pp(`family = "a"
 version = "1"
 backend = "aws"`), []string{`backend: "aws" is not in this version of the plugin yet`}},
+		{"keep zero", pp(`family = "a"
+version = "1"
+keep_releases = 0`), []string{"keep_releases: must be at least 1"}},
+		{"family too long", pp(`family = "` + strings.Repeat("f", 101) + `"
+version = "1"`), []string{"family: at most 100 characters, got 101"}},
+		{"control character in version", pp(`family = "a"
+version = "1\n2"`), []string{`version: "1\n2" contains a control character`}},
+		{"report replaces the catalog", pp(`family = "a"
+version = "1"
+report_path = ".packer-lifecycle/catalog.json"`), []string{"report_path:", "lies inside catalog_dir"}},
+		{"catalog at the file system root", pp(`family = "a"
+version = "1"
+catalog_dir = "/catalog"`), []string{"catalog_dir:", "the whole file system, the artifact root"}},
+		{"rehearsal clock garbage", pp(`family = "a"
+version = "1"`), []string{`PACKER_LIFECYCLE_NOW: "yesterday" is not an RFC 3339 time`}, []string{"PACKER_LIFECYCLE_NOW=yesterday"}},
 		{"pin with sweep", pp(`family = "a"
 sweep = true
 pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},
@@ -140,7 +156,7 @@ owners = ["self"]`), []string{`An argument named "owners" is not expected here`}
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dir := template(t, "t.pkr.hcl", c.tmpl)
-			r := packer(dir, "validate", ".")
+			r := packerEnv(dir, c.env, "validate", ".")
 			if r.code == 0 {
 				t.Fatalf("validate accepted a bad template: %s", r)
 			}
