@@ -98,10 +98,11 @@ source "null" "x" { communicator = "none" }
 build { sources = ["source.null.x"] }
 `
 	}
+	// env sets the environment of a case (the rehearsal clock).
+	env := map[string][]string{"rehearsal clock garbage": {"PACKER_LIFECYCLE_NOW=yesterday"}}
 	cases := []struct {
 		name, tmpl string
 		want       []string
-		env        []string
 	}{
 		{"unknown attribute", pp(`family = "a"
 version = "1"
@@ -137,7 +138,7 @@ report_path = ".packer-lifecycle/catalog.json"`), []string{"report_path:", "lies
 version = "1"
 catalog_dir = "/catalog"`), []string{"catalog_dir:", "the whole file system, the artifact root"}},
 		{"rehearsal clock garbage", pp(`family = "a"
-version = "1"`), []string{`PACKER_LIFECYCLE_NOW: "yesterday" is not an RFC 3339 time`}, []string{"PACKER_LIFECYCLE_NOW=yesterday"}},
+version = "1"`), []string{`PACKER_LIFECYCLE_NOW: "yesterday" is not an RFC 3339 time`}},
 		{"pin with sweep", pp(`family = "a"
 sweep = true
 pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},
@@ -156,7 +157,7 @@ owners = ["self"]`), []string{`An argument named "owners" is not expected here`}
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dir := template(t, "t.pkr.hcl", c.tmpl)
-			r := packerEnv(dir, c.env, "validate", ".")
+			r := packerEnv(dir, env[c.name], "validate", ".")
 			if r.code == 0 {
 				t.Fatalf("validate accepted a bad template: %s", r)
 			}
