@@ -251,3 +251,36 @@ disable_after = "1d"`)
 	require.NoError(t, err)
 	require.Equal(t, "svc 1.0.0", string(data))
 }
+
+// Two sweeps at once retire the same release: it is done once and reported
+// done once (the other run says unchanged), so the bytes reclaimed the
+// reports add up to are the bytes that went.
+func TestConcurrentSweepsNeverCountTwice(t *testing.T) {
+	dir := sweepable(t, `keep_releases = 1
+min_age = "0s"
+disable_after = "1d"
+deregister_after = "1d"`)
+	for i, v := range []string{"1.0.0", "2.0.0"} {
+		mustSucceed(t, packerEnv(dir, atDay(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
+	}
+	mustSucceed(t, packerEnv(dir, atDay(4), "build", "-only=sweep.*", "-var", "version=x", ".")) // disable 1.0.0
+	results := make(chan result, 2)
+	for range 2 {
+		go func() { results <- packerEnv(dir, atDay(7), "build", "-only=sweep.*", "-var", "version=x", ".") }()
+	}
+	for range 2 {
+		mustSucceed(t, <-results)
+	}
+	var reclaimed int64
+	done := 0
+	for _, r := range readReports(t, dir) {
+		reclaimed += r.Summary.BytesReclaimed
+		for _, d := range r.Decisions {
+			if d.Action == "deregister" && d.Status == "done" {
+				done++
+			}
+		}
+	}
+	require.Equal(t, 1, done, "one deregistration, reported done once")
+	require.Equal(t, int64(len("svc 1.0.0")), reclaimed)
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -49,7 +50,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 	}
 	now := b.now()
 	run := func(doc *Document) error {
-		deps := b.cat.dependencies(doc)
+		deps, dirs := b.cat.dependencies(doc), safefile.Dirs{}
 		for i, d := range ds {
 			if !d.Action.Mutates() {
 				continue
@@ -59,9 +60,10 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 				continue
 			}
 			r := &results[i]
-			r.Changed, r.Note, r.Err = b.cat.apply(doc, deps, d, now, dryRun)
+			r.Changed, r.Note, r.Err = b.cat.apply(doc, deps, d, now, dryRun, dirs)
 		}
-		return nil
+		// Every move and delete is durable before the catalog says so.
+		return dirs.Sync()
 	}
 	var err error
 	if b.err != nil {
@@ -89,7 +91,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 // the entry as it is now, decides whether the decision still holds; this
 // function adds what only the catalog knows (the managed-by marker, files
 // another entry depends on, paths) and moves the files.
-func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now time.Time, dry bool) (changed bool, note string, err error) {
+func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now time.Time, dry bool, dirs safefile.Dirs) (changed bool, note string, err error) {
 	e := doc.find(d.Image.ID)
 	if e == nil {
 		return false, "", fmt.Errorf("local catalog: %s %s: no such entry in %s", d.Action, d.Image.ID, c.Path())
@@ -134,16 +136,16 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 			return false, "", fail(err)
 		}
 		for i := range e.Files {
-			if err := c.moveOne(e, i, true, dry); err != nil {
+			if err := c.moveOne(e, i, true, dry, dirs); err != nil {
 				if !dry {
 					// Put back what was already moved: the entry stays
 					// deprecated, and a deprecated release still launches.
 					for j := i - 1; j >= 0; j-- {
-						if rerr := c.moveOne(e, j, false, false); rerr != nil {
+						if rerr := c.moveOne(e, j, false, false, dirs); rerr != nil {
 							err = fmt.Errorf("%w; moving %s back also failed: %v", err, e.Files[j].Path, rerr)
 						}
 					}
-					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
+					removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID), dirs)
 				}
 				return false, "", fail(fmt.Errorf("disable %s: %w", e.ID, err))
 			}
@@ -159,7 +161,7 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 			if !d.DeleteSnapshots || f.Deleted || d.Snapshots != nil && !slices.Contains(d.Snapshots, f.Path) {
 				continue
 			}
-			if err := c.deleteOne(e, i, dry); err != nil {
+			if err := c.deleteOne(e, i, dry, dirs); err != nil {
 				return false, "", fail(fmt.Errorf("deregister %s: %w", e.ID, err))
 			}
 			n++
@@ -173,7 +175,7 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 
 	case lifecycle.ActionRestore:
 		for i := range e.Files {
-			if err := c.moveOne(e, i, false, dry); err != nil {
+			if err := c.moveOne(e, i, false, dry, dirs); err != nil {
 				return false, "", fail(fmt.Errorf("restore %s: %w", e.ID, err))
 			}
 		}
@@ -198,7 +200,7 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 		}
 	}
 	if to == lifecycle.StageDeregistered || d.Action == lifecycle.ActionRestore {
-		removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID))
+		removeEmptyDir(filepath.Join(c.QuarantineDir(), e.ID), dirs)
 	}
 	return true, note, c.record(e, cur, d, now, note)
 }
@@ -272,7 +274,7 @@ func (c *Catalog) quarantineLoc(e *Entry, i int) string {
 
 // moveOne moves file i of e into quarantine (in) or back home (!in), after
 // checking both ends, and records where it is.
-func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
+func (c *Catalog) moveOne(e *Entry, i int, in, dry bool, dirs safefile.Dirs) error {
 	f := &e.Files[i]
 	if f.Deleted {
 		return fmt.Errorf("file %s was deleted", f.Path)
@@ -290,7 +292,7 @@ func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
 	if !in {
 		src, dst = q, home
 	}
-	if err := moveFile(src, dst, *f, dry); err != nil {
+	if err := moveFile(src, dst, *f, dry, dirs); err != nil {
 		return err
 	}
 	if !dry {
@@ -306,7 +308,7 @@ func (c *Catalog) moveOne(e *Entry, i int, in, dry bool) error {
 // quarantined (hand-edited catalog) is deleted from its home path: a file
 // found there after quarantine is someone else's, even with equal content.
 // A file already gone counts as deleted, so a re-run after a crash converges.
-func (c *Catalog) deleteOne(e *Entry, i int, dry bool) error {
+func (c *Catalog) deleteOne(e *Entry, i int, dry bool, dirs safefile.Dirs) error {
 	f := &e.Files[i]
 	if f.Deleted {
 		return nil
@@ -322,7 +324,7 @@ func (c *Catalog) deleteOne(e *Entry, i int, dry bool) error {
 			return err
 		}
 	}
-	if err := deleteFile(loc, *f, dry); err != nil {
+	if err := deleteFile(loc, *f, dry, dirs); err != nil {
 		return err
 	}
 	if !dry {

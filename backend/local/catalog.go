@@ -235,7 +235,7 @@ func (c *Catalog) write(doc *Document, old []byte) error {
 	if err := os.Rename(tmp.Name(), c.Path()); err != nil {
 		return fmt.Errorf("local catalog: %w", err)
 	}
-	return syncDir(c.dir)
+	return safefile.SyncDir(c.dir)
 }
 
 // backup makes catalog.json.bak the current (soon previous) version. A hard

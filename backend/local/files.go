@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 )
 
 // This file holds the only code that touches artifact files. Every path it
@@ -162,8 +164,10 @@ func exists(path string) (bool, error) {
 //     not (cross-device move): remove src;
 //   - src present, dst missing: move.
 //
-// With dryRun it runs the same checks and changes nothing.
-func moveFile(src, dst string, ref FileRef, dryRun bool) error {
+// With dryRun it runs the same checks and changes nothing. The directories
+// it changes are added to dirs, to be made durable once for the whole run
+// before the catalog says the move happened.
+func moveFile(src, dst string, ref FileRef, dryRun bool, dirs safefile.Dirs) error {
 	srcOK, err := exists(src)
 	if err != nil {
 		return err
@@ -187,7 +191,7 @@ func moveFile(src, dst string, ref FileRef, dryRun bool) error {
 		if dryRun {
 			return writable(filepath.Dir(src))
 		}
-		return removeSynced(src)
+		return remove(src, dirs)
 	}
 	if err := matches(src, ref); err != nil {
 		return err
@@ -201,25 +205,26 @@ func moveFile(src, dst string, ref FileRef, dryRun bool) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
+	dirs.Add(filepath.Dir(dst), filepath.Dir(filepath.Dir(dst)), filepath.Dir(src))
 	if err := os.Rename(src, dst); err != nil {
 		if !crossDevice(err) {
 			return err
 		}
+		// The copy must be durable before the source goes: no batching.
 		if err := copyFile(src, dst); err != nil {
 			return err
 		}
-		return removeSynced(src)
+		if err := safefile.SyncDir(filepath.Dir(dst)); err != nil {
+			return err
+		}
+		return remove(src, dirs)
 	}
-	// Make the move durable before the catalog says it happened.
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(src))
+	return nil
 }
 
 // deleteFile removes the recorded artifact at path; a missing file counts as
 // already deleted (a re-run after a crash).
-func deleteFile(path string, ref FileRef, dryRun bool) error {
+func deleteFile(path string, ref FileRef, dryRun bool, dirs safefile.Dirs) error {
 	ok, err := exists(path)
 	if err != nil || !ok {
 		return err
@@ -230,14 +235,16 @@ func deleteFile(path string, ref FileRef, dryRun bool) error {
 	if dryRun {
 		return writable(filepath.Dir(path))
 	}
-	return removeSynced(path)
+	return remove(path, dirs)
 }
 
-func removeSynced(path string) error {
+// remove deletes path (gone already is fine) and notes its directory.
+func remove(path string, dirs safefile.Dirs) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	dirs.Add(filepath.Dir(path))
+	return nil
 }
 
 // copyFile is the cross-device fallback of a move: copy to a temp name,
@@ -269,10 +276,7 @@ func copyFile(src, dst string) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(dst))
+	return os.Rename(tmp, dst)
 }
 
 // writable checks, for a dry run, that we could create or remove entries in
@@ -296,8 +300,8 @@ func writable(dir string) error {
 }
 
 // removeEmptyDir removes a quarantine directory once it holds nothing.
-func removeEmptyDir(dir string) {
+func removeEmptyDir(dir string, dirs safefile.Dirs) {
 	if os.Remove(dir) == nil {
-		syncDir(filepath.Dir(dir))
+		dirs.Add(filepath.Dir(dir))
 	}
 }

@@ -4,24 +4,9 @@ package local
 
 import (
 	"errors"
-	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
-
-// syncDir makes a rename durable: without it a power loss can undo it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("local catalog: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("local catalog: fsync %s: %w", dir, err)
-	}
-	return nil
-}
 
 // canWrite asks the kernel whether we may create and remove entries in dir,
 // without creating anything (a dry run leaves no trace).

@@ -7,11 +7,6 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// syncDir is a no-op: Windows cannot flush a directory handle
-// (FlushFileBuffers fails with "Access is denied", golang/go#75541), and
-// NTFS journals the rename itself.
-func syncDir(string) error { return nil }
-
 // canWrite tries to create and remove a file in dir: Windows has no
 // access(2), and ACLs decide what the read-only attribute does not.
 func canWrite(dir string) error {
