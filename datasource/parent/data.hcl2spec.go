@@ -4,18 +4,32 @@ package parent
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Backend           *string `mapstructure:"backend" cty:"backend" hcl:"backend"`
-	CatalogDir        *string `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
-	ManagedBy         *string `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
-	Family            *string `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
-	Channel           *string `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	VersionConstraint *string `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
+	Backend                  *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
+	CatalogDir               *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
+	ManagedBy                *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
+	Region                   *string                   `mapstructure:"region" cty:"region" hcl:"region"`
+	Regions                  []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
+	Owners                   []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
+	Profile                  *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile    *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	AccessKey                *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                    *string                   `mapstructure:"token" cty:"token" hcl:"token"`
+	AssumeRole               *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEC2        *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	MaxRetries               *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	SkipCredentialValidation *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	LaunchTemplateVersions   *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
+	Family                   *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
+	Channel                  *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	VersionConstraint        *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -30,12 +44,25 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"backend":            &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
-		"catalog_dir":        &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
-		"managed_by":         &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
-		"family":             &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"channel":            &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"version_constraint": &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
+		"backend":                    &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
+		"catalog_dir":                &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
+		"managed_by":                 &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
+		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"regions":                    &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"owners":                     &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
+		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"launch_template_versions":   &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
+		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"version_constraint":         &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
 	}
 	return s
 }
