@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// awsRun is one family's life on the emulator: the real Packer and amazon
+// plugin build, our post-processor records and retires, over simulated
+// weeks (PACKER_LIFECYCLE_NOW and the emulator's clock move together).
+type awsRun struct {
+	t     *testing.T
+	s     *ec2emu.Server
+	url   string
+	dir   string
+	clock *ec2emu.FakeClock
+}
+
+func newAWSRun(t *testing.T, start time.Time) *awsRun {
+	s, url := startEC2(t)
+	clock := ec2emu.NewFakeClock(start)
+	s.SetClock(clock)
+	dir := t.TempDir()
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl"} {
+		body, err := os.ReadFile(filepath.Join("testdata", "aws", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name[:strings.Index(name, ".")]+".pkr.hcl"), body, 0o644))
+	}
+	return &awsRun{t: t, s: s, url: url, dir: dir, clock: clock}
+}
+
+func (a *awsRun) env() []string {
+	return append(amazonEnv(a.url), "PACKER_LIFECYCLE_NOW="+a.clock.Now().Format(time.RFC3339))
+}
+
+// packer runs one template of the run's directory.
+func (a *awsRun) packer(template string, vars ...string) result {
+	args := []string{"build", "-color=false"}
+	for _, v := range vars {
+		args = append(args, "-var", v)
+	}
+	sub := filepath.Join(a.dir, strings.TrimSuffix(template, ".pkr.hcl"))
+	require.NoError(a.t, os.MkdirAll(sub, 0o755))
+	body, err := os.ReadFile(filepath.Join(a.dir, template))
+	require.NoError(a.t, err)
+	require.NoError(a.t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
+	r := packerEnv(sub, a.env(), append(args, ".")...)
+	a.t.Logf("packer %s %v at %s took %s", template, vars, a.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
+	noPublicEndpoint(a.t, r)
+	return r
+}
+
+func (a *awsRun) build(source, release string) {
+	r := a.packer("build.pkr.hcl", "endpoint="+a.url, "source_ami="+source, "release="+release)
+	mustSucceed(a.t, r)
+}
+
+func (a *awsRun) report(name string) report.Report {
+	var rep report.Report
+	body, err := os.ReadFile(filepath.Join(a.dir, name))
+	require.NoError(a.t, err)
+	require.NoError(a.t, json.Unmarshal(body, &rep))
+	return rep
+}
+
+// images are the emulator's AMIs named web-* per region: name -> image
+// (deregistered ones included, with state deregistered), with tags.
+func (a *awsRun) images(region string) map[string]ec2emu.Image {
+	out := map[string]ec2emu.Image{}
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region(region)
+		for _, img := range r.Deregistered {
+			out[img.Name] = *img
+		}
+		for _, img := range r.Images {
+			out[img.Name] = *img
+		}
+	})
+	return out
+}
+
+func (a *awsRun) tags(region, id string) map[string]string {
+	out := map[string]string{}
+	a.s.Update(func(st *ec2emu.State) {
+		for k, v := range st.Region(region).Tags[id] {
+			out[k] = v
+		}
+	})
+	return out
+}
+
+func (a *awsRun) snapshotExists(region, id string) bool {
+	var ok bool
+	a.s.Update(func(st *ec2emu.State) { ok = st.Region(region).Snapshots[id] != nil })
+	return ok
+}
+
+// TestAWSFamilyRetiresOverWeeks: three amazon-ebs builds of a family with
+// an ami_regions copy, a week apart, each followed by lifecycle; then a
+// dry-run sweep and a sweep with the null builder. The release an
+// instance uses stays deprecated in its region and is never disabled.
+func TestAWSFamilyRetiresOverWeeks(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+	regions := []string{"us-east-1", "eu-west-1"}
+
+	a.build(source, "1.0.0")
+	for _, region := range regions {
+		img := a.images(region)["web-1.0.0"]
+		require.Equal(t, "available", img.State, region)
+		tags := a.tags(region, img.ID)
+		require.Equal(t, "active", tags[lifecycle.TagStage], "%s: released once the run succeeded", region)
+		require.Equal(t, source, tags[lifecycle.TagParent], "%s: the parent is the build's source AMI", region)
+		require.Equal(t, "web", a.tags(region, img.BlockDevices[0].SnapshotID)[lifecycle.TagFamily], "%s: its snapshot is tagged too", region)
+	}
+
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.1.0")
+	for _, region := range regions {
+		require.Equal(t, "deprecated", a.tags(region, a.images(region)["web-1.0.0"].ID)[lifecycle.TagStage], region)
+		require.NotNil(t, a.images(region)["web-1.0.0"].DeprecationTime, "%s: native EC2 deprecation", region)
+	}
+	// Someone launches 1.1.0 in us-east-1 and keeps it (stopped counts).
+	used := a.images("us-east-1")["web-1.1.0"].ID
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Instances["i-0000000000000e2e1"] = &ec2emu.Instance{ID: "i-0000000000000e2e1", ReservationID: "r-0000000000000e2e1",
+			OwnerID: ec2emu.DefaultAccount, ImageID: used, InstanceType: "t3.micro", State: "stopped", LaunchTime: a.clock.Now()}
+	})
+
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.2.0")
+	for _, region := range regions {
+		imgs := a.images(region)
+		require.Equal(t, "disabled", imgs["web-1.0.0"].State, region)
+		require.Equal(t, "deprecated", a.tags(region, imgs["web-1.1.0"].ID)[lifecycle.TagStage], region)
+		require.Equal(t, "active", a.tags(region, imgs["web-1.2.0"].ID)[lifecycle.TagStage], region)
+	}
+
+	// A dry run a week later plans everything and changes nothing.
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.s.ResetCounters()
+	r := a.packer("sweep.pkr.hcl", "dry_run=true")
+	mustSucceed(t, r)
+	for region, calls := range a.s.Snapshot() {
+		for action := range calls {
+			require.True(t, strings.HasPrefix(action, "Describe"), "%s: the dry run called %s (all: %v)", region, action, calls)
+		}
+	}
+	dry := a.report("sweep/sweep.json")
+	require.True(t, dry.DryRun)
+	require.Equal(t, 2, dry.Summary.Actions[lifecycle.ActionDeregister], "1.0.0 in both regions: %+v", dry.Summary)
+
+	a.s.ResetCounters()
+	r = a.packer("sweep.pkr.hcl", "dry_run=false")
+	mustSucceed(t, r)
+	t.Logf("sweep calls: %v", a.s.Snapshot())
+	for _, region := range regions {
+		imgs := a.images(region)
+		old := imgs["web-1.0.0"]
+		require.Equal(t, "deregistered", old.State, region)
+		require.False(t, a.snapshotExists(region, old.BlockDevices[0].SnapshotID), "%s: its snapshot went with it", region)
+		require.Equal(t, "available", imgs["web-1.2.0"].State, region)
+	}
+	require.Equal(t, "disabled", a.images("eu-west-1")["web-1.1.0"].State, "unused in eu-west-1")
+	require.Equal(t, "available", a.images("us-east-1")["web-1.1.0"].State, "an image an instance uses is never disabled")
+	rep := a.report("sweep/sweep.json")
+	found := false
+	for _, e := range rep.Decisions {
+		if e.ID == used {
+			found = true
+			require.Contains(t, e.Reason, "i-0000000000000e2e1", "the consumer is named: %+v", e)
+		}
+	}
+	require.True(t, found, "the used release is in the report")
+}

@@ -1,0 +1,34 @@
+packer {
+  required_plugins {
+    lifecycle = {
+      source  = "github.com/packer-lifecycle/lifecycle"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "dry_run" {
+  type = bool
+}
+
+# A sweep: no build, the family retired in every configured region.
+source "null" "sweep" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.sweep"]
+
+  post-processor "lifecycle" {
+    backend          = "aws"
+    regions          = ["us-east-1", "eu-west-1"]
+    family           = "web"
+    sweep            = true
+    dry_run          = var.dry_run
+    keep_releases    = 1
+    min_age          = "1d"
+    disable_after    = "7d"
+    deregister_after = "7d"
+    report_path      = "sweep.json"
+  }
+}
