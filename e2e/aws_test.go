@@ -40,7 +40,10 @@ func newAWSRun(t *testing.T, start time.Time) *awsRun {
 }
 
 func (a *awsRun) env() []string {
-	return append(amazonEnv(a.url), "PACKER_LIFECYCLE_NOW="+a.clock.Now().Format(time.RFC3339))
+	// Our Auto Scaling client reads its own endpoint variable: without it
+	// the lookup fails in the namespace and, failing closed, keeps all.
+	return append(amazonEnv(a.url), "AWS_ENDPOINT_URL_AUTO_SCALING="+a.url, "AWS_ENDPOINT_URL_SSM="+a.url,
+		"PACKER_LIFECYCLE_NOW="+a.clock.Now().Format(time.RFC3339))
 }
 
 // packer runs one template of the run's directory.

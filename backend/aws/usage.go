@@ -21,7 +21,8 @@ const maxReferenceIDs = 10
 // every state but terminated, launch templates, SSM parameters and Image
 // Builder recipes (DescribeImageReferences, 10 ids a call, paginated), and
 // child images of any family whose parent tag or SourceImageId points at
-// it. It fails closed: a lookup that fails makes its images used by a
+// it, Auto Scaling groups and launch configurations, and launch template
+// versions as launch_template_versions says. It fails closed: a lookup that fails makes its images used by a
 // lifecycle.ConsumerUnknown that says why. A batch that fails is retried
 // image by image, so one bad image fails only itself.
 func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle.Usage {
@@ -47,11 +48,12 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 			add(ref(id), lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: err.Error()})
 		}
 		cl := b.client(region).ec2
+		withTemplates := b.opts.LaunchTemplateVersions == LTVersionsAll
 		for chunk := range slices.Chunk(ids, maxReferenceIDs) {
-			found, err := references(ctx, cl, chunk)
+			found, err := references(ctx, cl, chunk, withTemplates)
 			if err != nil && len(chunk) > 1 {
 				for _, id := range chunk {
-					one, err := references(ctx, cl, []string{id})
+					one, err := references(ctx, cl, []string{id}, withTemplates)
 					if err != nil {
 						unknown(id, err)
 					}
@@ -68,14 +70,29 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 				add(ref(f.image), f.consumer)
 			}
 		}
-		children, err := b.children(ctx, region, ids)
-		if err != nil {
-			for _, id := range ids {
-				unknown(id, err)
-			}
+		if len(ids) == 0 {
+			return
 		}
-		for _, f := range children {
-			add(ref(f.image), f.consumer)
+		lookups := []func() ([]use, error){
+			func() ([]use, error) { return b.children(ctx, region, ids) },
+			func() ([]use, error) { return b.autoScaling(ctx, region, ids) },
+		}
+		switch b.opts.LaunchTemplateVersions {
+		case LTVersionsDefault, LTVersionsDefaultAndLatest:
+			latest := b.opts.LaunchTemplateVersions == LTVersionsDefaultAndLatest
+			lookups = append(lookups, func() ([]use, error) { return b.defaultAndLatest(ctx, region, ids, latest) })
+		}
+		for _, lookup := range lookups {
+			found, err := lookup()
+			if err != nil {
+				// Fail closed: every image of the region is kept.
+				for _, id := range ids {
+					unknown(id, err)
+				}
+			}
+			for _, f := range found {
+				add(ref(f.image), f.consumer)
+			}
 		}
 	})
 	return u
@@ -87,24 +104,25 @@ type use struct {
 }
 
 // references is one paginated DescribeImageReferences over at most 10 ids.
-func references(ctx context.Context, cl ec2Client, ids []string) ([]use, error) {
-	in := &ec2.DescribeImageReferencesInput{
-		ImageIds: ids,
-		ResourceTypes: []types.ResourceTypeRequest{
-			{ResourceType: types.ImageReferenceResourceTypeEc2Instance, ResourceTypeOptions: []types.ResourceTypeOption{{
-				OptionName: types.ImageReferenceOptionNameStateName,
-				// Every state but terminated: a stopped instance starts again.
-				OptionValues: []string{"pending", "running", "shutting-down", "stopping", "stopped"},
-			}}},
-			{ResourceType: types.ImageReferenceResourceTypeEc2LaunchTemplate, ResourceTypeOptions: []types.ResourceTypeOption{{
-				OptionName: types.ImageReferenceOptionNameVersionDepth, OptionValues: []string{"10000"},
-			}}},
-			{ResourceType: types.ImageReferenceResourceTypeSsmParameter},
-			{ResourceType: types.ImageReferenceResourceTypeImageBuilderImageRecipe},
-			{ResourceType: types.ImageReferenceResourceTypeImageBuilderContainerRecipe},
-		},
-		MaxResults: aws.Int32(1000),
+// With templates, every version of every launch template counts (the
+// launch_template_versions default, "all").
+func references(ctx context.Context, cl ec2Client, ids []string, templates bool) ([]use, error) {
+	rts := []types.ResourceTypeRequest{
+		{ResourceType: types.ImageReferenceResourceTypeEc2Instance, ResourceTypeOptions: []types.ResourceTypeOption{{
+			OptionName: types.ImageReferenceOptionNameStateName,
+			// Every state but terminated: a stopped instance starts again.
+			OptionValues: []string{"pending", "running", "shutting-down", "stopping", "stopped"},
+		}}},
+		{ResourceType: types.ImageReferenceResourceTypeSsmParameter},
+		{ResourceType: types.ImageReferenceResourceTypeImageBuilderImageRecipe},
+		{ResourceType: types.ImageReferenceResourceTypeImageBuilderContainerRecipe},
 	}
+	if templates {
+		rts = append(rts, types.ResourceTypeRequest{ResourceType: types.ImageReferenceResourceTypeEc2LaunchTemplate, ResourceTypeOptions: []types.ResourceTypeOption{{
+			OptionName: types.ImageReferenceOptionNameVersionDepth, OptionValues: []string{"10000"},
+		}}})
+	}
+	in := &ec2.DescribeImageReferencesInput{ImageIds: ids, ResourceTypes: rts, MaxResults: aws.Int32(1000)}
 	var out []use
 	p := ec2.NewDescribeImageReferencesPaginator(cl, in)
 	for p.HasMorePages() {
