@@ -13,7 +13,9 @@ import (
 // image, per launch_template_versions; Auto Scaling groups and launch
 // configurations keep theirs whatever the choice.
 func TestLaunchTemplateVersionsChoices(t *testing.T) {
-	lt := func(id string) lifecycle.Consumer { return lifecycle.Consumer{Kind: lifecycle.ConsumerLaunchTemplate, ID: id} }
+	lt := func(id string) lifecycle.Consumer {
+		return lifecycle.Consumer{Kind: lifecycle.ConsumerLaunchTemplate, ID: id}
+	}
 	ltv := func(id, v string) lifecycle.Consumer {
 		return lifecycle.Consumer{Kind: lifecycle.ConsumerLaunchTemplate, ID: id, Version: v}
 	}
