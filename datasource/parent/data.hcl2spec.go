@@ -70,19 +70,23 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatDatasourceOutput is an auto-generated flat version of DatasourceOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatDatasourceOutput struct {
-	ID         *string           `mapstructure:"id" cty:"id" hcl:"id"`
-	Region     *string           `mapstructure:"region" cty:"region" hcl:"region"`
-	Name       *string           `mapstructure:"name" cty:"name" hcl:"name"`
-	Family     *string           `mapstructure:"family" cty:"family" hcl:"family"`
-	Version    *string           `mapstructure:"version" cty:"version" hcl:"version"`
-	Channel    *string           `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	Parent     *string           `mapstructure:"parent" cty:"parent" hcl:"parent"`
-	ReleasedAt *string           `mapstructure:"released_at" cty:"released_at" hcl:"released_at"`
-	ExpiresAt  *string           `mapstructure:"expires_at" cty:"expires_at" hcl:"expires_at"`
-	Files      []string          `mapstructure:"files" cty:"files" hcl:"files"`
-	Path       *string           `mapstructure:"path" cty:"path" hcl:"path"`
-	SHA256     *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
-	Tags       map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
+	ID              *string           `mapstructure:"id" cty:"id" hcl:"id"`
+	Region          *string           `mapstructure:"region" cty:"region" hcl:"region"`
+	Name            *string           `mapstructure:"name" cty:"name" hcl:"name"`
+	Family          *string           `mapstructure:"family" cty:"family" hcl:"family"`
+	Version         *string           `mapstructure:"version" cty:"version" hcl:"version"`
+	Channel         *string           `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	Parent          *string           `mapstructure:"parent" cty:"parent" hcl:"parent"`
+	ReleasedAt      *string           `mapstructure:"released_at" cty:"released_at" hcl:"released_at"`
+	ExpiresAt       *string           `mapstructure:"expires_at" cty:"expires_at" hcl:"expires_at"`
+	DeprecationTime *string           `mapstructure:"deprecation_time" cty:"deprecation_time" hcl:"deprecation_time"`
+	CreationDate    *string           `mapstructure:"creation_date" cty:"creation_date" hcl:"creation_date"`
+	Owner           *string           `mapstructure:"owner" cty:"owner" hcl:"owner"`
+	SnapshotIDs     []string          `mapstructure:"snapshot_ids" cty:"snapshot_ids" hcl:"snapshot_ids"`
+	Files           []string          `mapstructure:"files" cty:"files" hcl:"files"`
+	Path            *string           `mapstructure:"path" cty:"path" hcl:"path"`
+	SHA256          *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
+	Tags            map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
 }
 
 // FlatMapstructure returns a new FlatDatasourceOutput.
@@ -97,19 +101,23 @@ func (*DatasourceOutput) FlatMapstructure() interface{ HCL2Spec() map[string]hcl
 // The decoded values from this spec will then be applied to a FlatDatasourceOutput.
 func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"id":          &hcldec.AttrSpec{Name: "id", Type: cty.String, Required: false},
-		"region":      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
-		"family":      &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"version":     &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
-		"channel":     &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"parent":      &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
-		"released_at": &hcldec.AttrSpec{Name: "released_at", Type: cty.String, Required: false},
-		"expires_at":  &hcldec.AttrSpec{Name: "expires_at", Type: cty.String, Required: false},
-		"files":       &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
-		"path":        &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
-		"sha256":      &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
-		"tags":        &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"id":               &hcldec.AttrSpec{Name: "id", Type: cty.String, Required: false},
+		"region":           &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"name":             &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"family":           &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"version":          &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
+		"channel":          &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"parent":           &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
+		"released_at":      &hcldec.AttrSpec{Name: "released_at", Type: cty.String, Required: false},
+		"expires_at":       &hcldec.AttrSpec{Name: "expires_at", Type: cty.String, Required: false},
+		"deprecation_time": &hcldec.AttrSpec{Name: "deprecation_time", Type: cty.String, Required: false},
+		"creation_date":    &hcldec.AttrSpec{Name: "creation_date", Type: cty.String, Required: false},
+		"owner":            &hcldec.AttrSpec{Name: "owner", Type: cty.String, Required: false},
+		"snapshot_ids":     &hcldec.AttrSpec{Name: "snapshot_ids", Type: cty.List(cty.String), Required: false},
+		"files":            &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
+		"path":             &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
+		"sha256":           &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
+		"tags":             &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 	}
 	return s
 }
