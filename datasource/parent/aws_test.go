@@ -69,7 +69,10 @@ func TestAWSNewestSupportedRelease(t *testing.T) {
 		"1.1.0": func(img *ec2emu.Image, _ map[string]string) { img.DeprecationTime = &future }, // expires later: still supported
 		// EC2 shows owners their own deprecated AMIs: passed over on DeprecationTime alone.
 		"1.2.0": func(img *ec2emu.Image, _ map[string]string) { img.DeprecationTime = &past },
-		"1.3.0": func(img *ec2emu.Image, tags map[string]string) { img.State = "disabled"; tags[lifecycle.TagStage] = "disabled" },
+		"1.3.0": func(img *ec2emu.Image, tags map[string]string) {
+			img.State = "disabled"
+			tags[lifecycle.TagStage] = "disabled"
+		},
 		"1.4.0": func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStage] = "pending" },
 		"2.0.0": func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagManagedBy] = "someone-else" },
 	})
