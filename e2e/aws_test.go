@@ -31,7 +31,7 @@ func newAWSRun(t *testing.T, start time.Time) *awsRun {
 	clock := ec2emu.NewFakeClock(start)
 	s.SetClock(clock)
 	dir := t.TempDir()
-	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl"} {
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl"} {
 		body, err := os.ReadFile(filepath.Join("testdata", "aws", name))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name[:strings.Index(name, ".")]+".pkr.hcl"), body, 0o644))
@@ -63,8 +63,8 @@ func (a *awsRun) packer(template string, vars ...string) result {
 	return r
 }
 
-func (a *awsRun) build(source, release string) {
-	r := a.packer("build.pkr.hcl", "endpoint="+a.url, "source_ami="+source, "release="+release)
+func (a *awsRun) build(source, release string, vars ...string) {
+	r := a.packer("build.pkr.hcl", append([]string{"endpoint=" + a.url, "source_ami=" + source, "release=" + release}, vars...)...)
 	mustSucceed(a.t, r)
 }
 
@@ -186,4 +186,35 @@ func TestAWSFamilyRetiresOverWeeks(t *testing.T) {
 		}
 	}
 	require.True(t, found, "the used release is in the report")
+}
+
+// TestAWSChildBuildStartsFromSupportedParent: a child amazon-ebs build whose
+// source_ami comes from lifecycle-image starts from the newest supported
+// base: not the newest, which EC2 deprecated at its expiry, nor a disabled
+// one; the amazon-ami data source returns the deprecated one to its owner.
+func TestAWSChildBuildStartsFromSupportedParent(t *testing.T) {
+	start := time.Date(2026, 4, 6, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "os-1", start.Add(-time.Hour), nil)
+	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		a.clock.Set(start.Add(time.Duration(i) * 24 * time.Hour))
+		a.build(source, v, "keep=3")
+	}
+	imgs := a.images("us-east-1")
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		at := a.clock.Now().Add(time.Hour).Truncate(time.Minute)
+		r.Images[imgs["web-1.2.0"].ID].DeprecationTime = &at // as EC2 does at expires_at
+		r.Images[imgs["web-1.1.0"].ID].State = "disabled"    // by hand
+	})
+	a.clock.Advance(2 * time.Hour)
+
+	r := a.packer("child.pkr.hcl", "endpoint="+a.url)
+	mustSucceed(t, r)
+	child := a.images("us-east-1")["app-1"]
+	require.Equal(t, imgs["web-1.0.0"].ID, child.SourceImageID, "the child starts from the newest supported base")
+	tags := a.tags("us-east-1", child.ID)
+	require.Equal(t, "1.0.0", tags["BaseVersion"])
+	require.Equal(t, imgs["web-1.2.0"].ID, tags["AmazonAMI"], "amazon-ami hands its owner the deprecated one")
+	require.Equal(t, imgs["web-1.0.0"].ID, tags[lifecycle.TagParent], "recorded as the child's parent")
 }

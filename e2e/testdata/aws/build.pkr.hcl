@@ -25,6 +25,11 @@ variable "release" {
   type = string
 }
 
+variable "keep" {
+  type    = number
+  default = 1
+}
+
 source "amazon-ebs" "web" {
   region                     = "us-east-1"
   ami_regions                = ["eu-west-1"]
@@ -45,7 +50,7 @@ build {
   post-processor "lifecycle" {
     family           = "web"
     version          = var.release
-    keep_releases    = 1
+    keep_releases    = var.keep
     min_age          = "1d"
     disable_after    = "7d"
     deregister_after = "7d"
