@@ -218,3 +218,31 @@ func TestAWSChildBuildStartsFromSupportedParent(t *testing.T) {
 	require.Equal(t, imgs["web-1.2.0"].ID, tags["AmazonAMI"], "amazon-ami hands its owner the deprecated one")
 	require.Equal(t, imgs["web-1.0.0"].ID, tags[lifecycle.TagParent], "recorded as the child's parent")
 }
+
+// TestExampleAWS builds example/aws as shipped against the emulator: the
+// release is recorded in both of its regions.
+func TestExampleAWS(t *testing.T) {
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "os-1", start.Add(-time.Hour), nil)
+	body, err := os.ReadFile(filepath.Join(repoRoot, "example", "aws", "web.pkr.hcl"))
+	require.NoError(t, err)
+	dir := template(t, "web.pkr.hcl", string(body))
+	r := packerEnv(dir, a.env(), "build", "-color=false", "-var", "endpoint="+a.url, "-var", "source_ami="+source, "-var", "release=1.0.0", ".")
+	noPublicEndpoint(t, r)
+	mustSucceed(t, r)
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		img := a.images(region)["web-1.0.0"]
+		require.Equal(t, "active", a.tags(region, img.ID)[lifecycle.TagStage], region)
+		require.NotNil(t, img.DeprecationTime, "%s: expire_after sets EC2's deprecation", region)
+		require.Equal(t, start.Add(180*24*time.Hour), *img.DeprecationTime)
+	}
+	rep := report.Report{}
+	data, err := os.ReadFile(filepath.Join(dir, "lifecycle-report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Equal(t, "recorded", rep.NewBuildStatus)
+	require.Equal(t, "aws", rep.Backend)
+	require.Empty(t, rep.FailedRegions, "us-west-2 is swept too")
+	require.NotZero(t, a.s.Calls("us-west-2", "DescribeImages"))
+}
