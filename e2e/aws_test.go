@@ -246,3 +246,135 @@ func TestExampleAWS(t *testing.T) {
 	require.Empty(t, rep.FailedRegions, "us-west-2 is swept too")
 	require.NotZero(t, a.s.Calls("us-west-2", "DescribeImages"))
 }
+
+// seedRelease stores a managed release of family web in us-east-1 at stage,
+// released long before now, and returns its id.
+func (a *awsRun) seedRelease(owner, version, stage string, mutate func(*ec2emu.Image)) string {
+	long := a.clock.Now().Add(-60 * 24 * time.Hour)
+	released := long.Add(time.Duration(len(version)) * time.Minute)
+	id := seedImage(a.s, owner, "web-"+version, released, func(img *ec2emu.Image) {
+		switch stage {
+		case "disabled":
+			img.State = "disabled"
+			fallthrough
+		case "deprecated":
+			at := long.Truncate(time.Minute)
+			img.DeprecationTime = &at
+		}
+		if mutate != nil {
+			mutate(img)
+		}
+	})
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Tags[id] = map[string]string{
+			lifecycle.TagFamily: "web", lifecycle.TagVersion: version, lifecycle.TagChannel: "stable",
+			lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagStage: stage,
+			lifecycle.TagStageSince: long.Format(time.RFC3339), lifecycle.TagReleasedAt: released.Format(time.RFC3339),
+		}
+	})
+	return id
+}
+
+// estate is a family where every deprecated release is due to be disabled,
+// but most must not be: protected, used by a launch template version, by an
+// Auto Scaling group, or not ours.
+type estate struct {
+	free, protected, template, group, newest, foreign, shared string
+}
+
+func seedEstate(a *awsRun) estate {
+	var e estate
+	e.free = a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", nil)
+	e.protected = a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "deprecated", func(img *ec2emu.Image) { img.Protected = true })
+	e.template = a.seedRelease(ec2emu.DefaultAccount, "1.2.0", "deprecated", nil)
+	e.group = a.seedRelease(ec2emu.DefaultAccount, "1.3.0", "deprecated", nil)
+	e.newest = a.seedRelease(ec2emu.DefaultAccount, "1.4.0", "active", nil)
+	// Another account's AMIs carrying our tags: one private, one shared with us.
+	e.foreign = a.seedRelease(vendorAccount, "0.9.0", "deprecated", nil)
+	e.shared = a.seedRelease(vendorAccount, "0.8.0", "deprecated", func(img *ec2emu.Image) { img.LaunchUsers = []string{ec2emu.DefaultAccount} })
+	now := a.clock.Now()
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		// Version 1 (neither default nor latest) uses the image: "all" counts it.
+		r.LaunchTemplates["lt-0000000000000e2e1"] = &ec2emu.LaunchTemplate{ID: "lt-0000000000000e2e1", Name: "web", OwnerID: ec2emu.DefaultAccount,
+			CreateTime: now, DefaultVersion: 2, LatestVersion: 2, Versions: []*ec2emu.TemplateVersion{{Number: 1, ImageID: e.template}, {Number: 2, ImageID: e.newest}}}
+		r.LaunchConfigurations["web-lc"] = &ec2emu.LaunchConfiguration{Name: "web-lc", OwnerID: ec2emu.DefaultAccount, ImageID: e.group, InstanceType: "t3.micro", CreatedTime: now}
+		r.AutoScalingGroups["web"] = &ec2emu.AutoScalingGroup{Name: "web", OwnerID: ec2emu.DefaultAccount, LaunchConfigurationName: "web-lc", CreatedTime: now}
+	})
+	return e
+}
+
+// outcome is every seeded image's state and stage tag (as its owner sees it).
+func (a *awsRun) outcome(e estate) map[string]string {
+	out := map[string]string{}
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		for name, id := range map[string]string{"free": e.free, "protected": e.protected, "template": e.template, "group": e.group,
+			"newest": e.newest, "foreign": e.foreign, "shared": e.shared} {
+			img := r.Images[id]
+			out[name] = img.State + "/" + r.Tags[id][lifecycle.TagStage]
+		}
+	})
+	return out
+}
+
+// TestAWSSweepNeverTouchesWhatItMustNot: a sweep disables only the free
+// release; the protected one and those a launch template version or an
+// Auto Scaling group uses are kept with their reason in the report, and
+// other accounts' AMIs with our tags are never listed. Under 30 %
+// throttling of every call the same sweep converges to the same state.
+func TestAWSSweepNeverTouchesWhatItMustNot(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	want := map[string]string{
+		"free": "disabled/disabled", "protected": "available/deprecated", "template": "available/deprecated",
+		"group": "available/deprecated", "newest": "available/active",
+		"foreign": "available/deprecated", "shared": "available/deprecated",
+	}
+
+	a := newAWSRun(t, start)
+	e := seedEstate(a)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, want, a.outcome(e))
+	reasons := map[string]string{}
+	for _, d := range a.report("sweep/sweep.json").Decisions {
+		reasons[d.ID] = d.Reason
+		require.NotEqual(t, e.foreign, d.ID, "another account's AMI is never listed")
+		require.NotEqual(t, e.shared, d.ID, "a shared-in AMI is never listed")
+	}
+	require.Contains(t, reasons[e.protected], "protected")
+	require.Contains(t, reasons[e.template], "lt-0000000000000e2e1")
+	require.Contains(t, reasons[e.group], "web-lc")
+
+	throttled := newAWSRun(t, start)
+	e = seedEstate(throttled)
+	throttled.s.SetFault(ec2emu.Fault{Probability: 0.3, Kind: ec2emu.Throttle})
+	mustSucceed(t, throttled.packer("sweep.pkr.hcl", "max_retries=12"))
+	var n int
+	for _, byAction := range throttled.s.ThrottleSnapshot() {
+		for _, c := range byAction {
+			n += c
+		}
+	}
+	require.NotZero(t, n, "calls were throttled")
+	t.Logf("%d calls throttled", n)
+	require.Equal(t, want, throttled.outcome(e))
+}
+
+// TestAWSRestoreGivesLaunchPermissionsBack: disabling drops an AMI's launch
+// permissions (EC2 does); a restore run enables it and gives them back.
+func TestAWSRestoreGivesLaunchPermissionsBack(t *testing.T) {
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	old := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", func(img *ec2emu.Image) { img.LaunchUsers = []string{"111122223333"} })
+	a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "active", nil)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, "disabled", a.images("us-east-1")["web-1.0.0"].State)
+	require.Empty(t, a.images("us-east-1")["web-1.0.0"].LaunchUsers)
+
+	a.clock.Advance(time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `restore=["`+old+`"]`))
+	img := a.images("us-east-1")["web-1.0.0"]
+	require.Equal(t, "available", img.State)
+	require.Equal(t, []string{"111122223333"}, img.LaunchUsers)
+	require.Nil(t, img.DeprecationTime)
+	require.Equal(t, "active", a.tags("us-east-1", old)[lifecycle.TagStage])
+}

@@ -8,7 +8,18 @@ packer {
 }
 
 variable "dry_run" {
-  type = bool
+  type    = bool
+  default = false
+}
+
+variable "max_retries" {
+  type    = number
+  default = 0
+}
+
+variable "restore" {
+  type    = list(string)
+  default = []
 }
 
 # A sweep: no build, the family retired in every configured region.
@@ -25,6 +36,8 @@ build {
     family           = "web"
     sweep            = true
     dry_run          = var.dry_run
+    max_retries      = var.max_retries
+    restore          = var.restore
     keep_releases    = 1
     min_age          = "1d"
     disable_after    = "7d"
