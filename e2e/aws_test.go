@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +92,54 @@ func (a *awsRun) images(region string) map[string]ec2emu.Image {
 			out[img.Name] = *img
 		}
 	})
+	return out
+}
+
+// cliStages lists the family through `aws ec2 describe-images` in each
+// region (in parallel: each call costs seconds): name -> state/stage, with
+// "+deprecation-time" when EC2 shows one on an available image.
+func (a *awsRun) cliStages(regions []string) map[string]map[string]string {
+	type image struct {
+		Name, State, DeprecationTime string
+		Tags                         []struct{ Key, Value string }
+	}
+	out := map[string]map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, region := range regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "aws", "ec2", "describe-images", "--owners", "self", "--include-deprecated", "--include-disabled",
+				"--filters", "Name=tag:lifecycle:family,Values=web", "--endpoint-url", a.url, "--region", region, "--output", "json")
+			cmd.Env = append(os.Environ(), "AWS_PAGER=")
+			body, err := cmd.Output()
+			require.NoError(a.t, err, "aws ec2 describe-images in %s", region)
+			require.NotContains(a.t, string(body), "amazonaws.com")
+			var res struct{ Images []image }
+			require.NoError(a.t, json.Unmarshal(body, &res))
+			got := map[string]string{}
+			for _, img := range res.Images {
+				stage := ""
+				for _, t := range img.Tags {
+					if t.Key == lifecycle.TagStage {
+						stage = t.Value
+					}
+				}
+				v := img.State + "/" + stage
+				if img.DeprecationTime != "" && img.State == "available" {
+					v += "+deprecation-time"
+				}
+				got[img.Name] = v
+			}
+			mu.Lock()
+			out[region] = got
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
 	return out
 }
 
@@ -177,6 +228,21 @@ func TestAWSFamilyRetiresOverWeeks(t *testing.T) {
 	}
 	require.Equal(t, "disabled", a.images("eu-west-1")["web-1.1.0"].State, "unused in eu-west-1")
 	require.Equal(t, "available", a.images("us-east-1")["web-1.1.0"].State, "an image an instance uses is never disabled")
+	// The final state as a user sees it, through the aws CLI.
+	for region, want := range a.cliStages(regions) {
+		exp := map[string]string{"web-1.1.0": "disabled/disabled", "web-1.2.0": "available/active"}
+		if region == "us-east-1" {
+			exp["web-1.1.0"] = "available/deprecated+deprecation-time"
+		}
+		for name, got := range want {
+			if name == "web-1.0.0" {
+				// Still listed for a while; a deregistered AMI takes no tags.
+				require.Equal(t, "deregistered/disabled", got, "%s", region)
+				continue
+			}
+			require.Equal(t, exp[name], got, "%s %s", region, name)
+		}
+	}
 	rep := a.report("sweep/sweep.json")
 	found := false
 	for _, e := range rep.Decisions {
