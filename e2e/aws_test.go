@@ -443,4 +443,17 @@ func TestAWSRestoreGivesLaunchPermissionsBack(t *testing.T) {
 	require.Equal(t, []string{"111122223333"}, img.LaunchUsers)
 	require.Nil(t, img.DeprecationTime)
 	require.Equal(t, "active", a.tags("us-east-1", old)[lifecycle.TagStage])
+
+	// Pinned, the restored release stays active however superseded; unpinned,
+	// the rules apply to it again.
+	a.clock.Advance(time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `pin=["us-east-1:`+old+`"]`))
+	require.Equal(t, "true", a.tags("us-east-1", old)[lifecycle.TagPin])
+	a.clock.Advance(30 * 24 * time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, "active", a.tags("us-east-1", old)[lifecycle.TagStage], "a pinned release is kept forever")
+	require.Nil(t, a.images("us-east-1")["web-1.0.0"].DeprecationTime)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `unpin=["`+old+`"]`))
+	require.Equal(t, "", a.tags("us-east-1", old)[lifecycle.TagPin])
+	require.Equal(t, "deprecated", a.tags("us-east-1", old)[lifecycle.TagStage])
 }

@@ -248,3 +248,22 @@ func TestDeregisterDeletesOnlyTheSnapshotsItMay(t *testing.T) {
 	require.False(t, f.snapshotExists("us-east-1", img.Snapshots[0]))
 	require.True(t, f.snapshotExists("us-east-1", shared), "a snapshot outside Decision.Snapshots is never deleted")
 }
+
+func TestPinKeepsAReleaseAndUnpinReleasesIt(t *testing.T) {
+	f := newFixture(t, Options{})
+	img := f.build("web", "1.0.0", "us-east-1")["us-east-1"]
+	ghost := img
+	ghost.ID = "ami-00000000000000fff"
+	f.s.ResetCounters()
+	rs := f.be.Pin(f.ctx, []lifecycle.Image{img, ghost}, true, true)
+	require.NoError(t, rs[0].Err)
+	require.True(t, rs[0].Changed)
+	require.Error(t, rs[1].Err, "an AMI that is not there is named, the others go on")
+	require.Zero(t, f.s.Calls("us-east-1", "CreateTags"), "a dry run writes nothing")
+
+	require.True(t, f.be.Pin(f.ctx, []lifecycle.Image{img}, true, false)[0].Changed)
+	require.True(t, f.listed("web")[img.Ref()].Pinned)
+	require.False(t, f.be.Pin(f.ctx, []lifecycle.Image{img}, true, false)[0].Changed, "pinning what is pinned changes nothing")
+	require.True(t, f.be.Pin(f.ctx, []lifecycle.Image{img}, false, false)[0].Changed)
+	require.False(t, f.listed("web")[img.Ref()].Pinned)
+}

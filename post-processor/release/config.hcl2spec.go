@@ -89,6 +89,8 @@ type FlatConfig struct {
 	DryRun                   *bool                     `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
 	Sweep                    *bool                     `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
 	Restore                  []string                  `mapstructure:"restore" cty:"restore" hcl:"restore"`
+	PinReleases              []string                  `mapstructure:"pin_releases" cty:"pin_releases" hcl:"pin_releases"`
+	UnpinReleases            []string                  `mapstructure:"unpin_releases" cty:"unpin_releases" hcl:"unpin_releases"`
 	ReportPath               *string                   `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
 }
 
@@ -145,6 +147,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"dry_run":                    &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
 		"sweep":                      &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
 		"restore":                    &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
+		"pin_releases":               &hcldec.AttrSpec{Name: "pin_releases", Type: cty.List(cty.String), Required: false},
+		"unpin_releases":             &hcldec.AttrSpec{Name: "unpin_releases", Type: cty.List(cty.String), Required: false},
 		"report_path":                &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
 	}
 	return s

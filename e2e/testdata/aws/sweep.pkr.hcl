@@ -17,6 +17,16 @@ variable "max_retries" {
   default = 0
 }
 
+variable "pin" {
+  type    = list(string)
+  default = []
+}
+
+variable "unpin" {
+  type    = list(string)
+  default = []
+}
+
 variable "restore" {
   type    = list(string)
   default = []
@@ -38,6 +48,8 @@ build {
     dry_run          = var.dry_run
     max_retries      = var.max_retries
     restore          = var.restore
+    pin_releases     = var.pin
+    unpin_releases   = var.unpin
     keep_releases    = 1
     min_age          = "1d"
     disable_after    = "7d"
