@@ -457,3 +457,42 @@ func TestAWSRestoreGivesLaunchPermissionsBack(t *testing.T) {
 	require.Equal(t, "", a.tags("us-east-1", old)[lifecycle.TagPin])
 	require.Equal(t, "deprecated", a.tags("us-east-1", old)[lifecycle.TagStage])
 }
+
+// TestAWSLaunchTemplateVersionsChoices: which deprecated releases a sweep
+// may disable, per launch_template_versions, when a template's version 1,
+// 2 (default) and 3 (latest) use three of them and an Auto Scaling group
+// launches $Latest.
+func TestAWSLaunchTemplateVersionsChoices(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	for choice, disabled := range map[string][]string{
+		"all":                {"1.3.0"},
+		"default_and_latest": {"1.0.0", "1.3.0"},
+		"default":            {"1.0.0", "1.3.0"}, // 1.2.0: the group launches $Latest
+		"asg_used":           {"1.0.0", "1.1.0", "1.3.0"},
+	} {
+		t.Run(choice, func(t *testing.T) {
+			a := newAWSRun(t, start)
+			ids := map[string]string{}
+			for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"} {
+				ids[v] = a.seedRelease(ec2emu.DefaultAccount, v, "deprecated", nil)
+			}
+			a.seedRelease(ec2emu.DefaultAccount, "1.4.0", "active", nil)
+			a.s.Update(func(st *ec2emu.State) {
+				r := st.Region("us-east-1")
+				r.LaunchTemplates["lt-0000000000000e2e2"] = &ec2emu.LaunchTemplate{ID: "lt-0000000000000e2e2", Name: "web", OwnerID: ec2emu.DefaultAccount,
+					CreateTime: start, DefaultVersion: 2, LatestVersion: 3, Versions: []*ec2emu.TemplateVersion{
+						{Number: 1, ImageID: ids["1.0.0"]}, {Number: 2, ImageID: ids["1.1.0"]}, {Number: 3, ImageID: ids["1.2.0"]}}}
+				r.AutoScalingGroups["web"] = &ec2emu.AutoScalingGroup{Name: "web", OwnerID: ec2emu.DefaultAccount, CreatedTime: start,
+					LaunchTemplate: &ec2emu.TemplateRef{ID: "lt-0000000000000e2e2", Version: "$Latest"}}
+			})
+			mustSucceed(t, a.packer("sweep.pkr.hcl", "lt_versions="+choice))
+			var got []string
+			for v, id := range ids {
+				if a.tags("us-east-1", id)[lifecycle.TagStage] == "disabled" {
+					got = append(got, v)
+				}
+			}
+			require.ElementsMatch(t, disabled, got)
+		})
+	}
+}

@@ -127,8 +127,11 @@ func TestForeignAndUnmarkedAMIsAreNeverManaged(t *testing.T) {
 	foreign := f.ami("us-east-1", "210987654321", "web-x", map[string]string{lifecycle.TagFamily: "web", lifecycle.TagManagedBy: lifecycle.DefaultManagedBy})
 	f.s.Update(func(st *ec2emu.State) { st.Region("us-east-1").Images[foreign].LaunchUsers = []string{account} })
 	other := f.ami("us-east-1", account, "web-y", map[string]string{lifecycle.TagFamily: "web", lifecycle.TagManagedBy: "another-team"})
+	backup := f.ami("us-east-1", account, "web-z", map[string]string{lifecycle.TagFamily: "web", lifecycle.TagManagedBy: lifecycle.DefaultManagedBy,
+		"aws:backup:source-resource": "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"})
 	l := f.listed("web")
 	require.True(t, l[ours.Ref()].Managed)
+	require.False(t, l[lifecycle.Ref{Region: "us-east-1", ID: backup}].Managed, "AWS Backup's AMIs are Backup's to retire")
 	require.NotContains(t, l, lifecycle.Ref{Region: "us-east-1", ID: foreign}, "owners (self) bound the listing: a shared-in AMI is not ours")
 	require.False(t, l[lifecycle.Ref{Region: "us-east-1", ID: other}].Managed, "another marker is not ours")
 

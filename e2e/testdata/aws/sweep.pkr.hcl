@@ -27,6 +27,11 @@ variable "unpin" {
   default = []
 }
 
+variable "lt_versions" {
+  type    = string
+  default = "all"
+}
+
 variable "restore" {
   type    = list(string)
   default = []
@@ -47,6 +52,8 @@ build {
     sweep            = true
     dry_run          = var.dry_run
     max_retries      = var.max_retries
+
+    launch_template_versions = var.lt_versions
     restore          = var.restore
     pin_releases     = var.pin
     unpin_releases   = var.unpin
