@@ -98,6 +98,8 @@ source "null" "x" { communicator = "none" }
 build { sources = ["source.null.x"] }
 `
 	}
+	// env sets the environment of a case (the rehearsal clock).
+	env := map[string][]string{"rehearsal clock garbage": {"PACKER_LIFECYCLE_NOW=yesterday"}}
 	cases := []struct {
 		name, tmpl string
 		want       []string
@@ -129,6 +131,21 @@ owners = ["12345"]
 assume_role {
   role_arn = "packer"
 }`), []string{`owners[0]: "12345" is not a 12-digit account id`, `assume_role.role_arn: "packer" is not an IAM role ARN`}},
+		{"keep zero", pp(`family = "a"
+version = "1"
+keep_releases = 0`), []string{"keep_releases: must be at least 1"}},
+		{"family too long", pp(`family = "` + strings.Repeat("f", 101) + `"
+version = "1"`), []string{"family: at most 100 characters, got 101"}},
+		{"control character in version", pp(`family = "a"
+version = "1\n2"`), []string{`version: "1\n2" contains a control character`}},
+		{"report replaces the catalog", pp(`family = "a"
+version = "1"
+report_path = ".packer-lifecycle/catalog.json"`), []string{"report_path:", "lies inside catalog_dir"}},
+		{"catalog at the file system root", pp(`family = "a"
+version = "1"
+catalog_dir = "/catalog"`), []string{"catalog_dir:", "the whole file system, the artifact root"}},
+		{"rehearsal clock garbage", pp(`family = "a"
+version = "1"`), []string{`PACKER_LIFECYCLE_NOW: "yesterday" is not an RFC 3339 time`}},
 		{"pin with sweep", pp(`family = "a"
 sweep = true
 pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},
@@ -149,7 +166,7 @@ owners = ["producer"]`), []string{`owners[0]: "producer" is not a 12-digit accou
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dir := template(t, "t.pkr.hcl", c.tmpl)
-			r := packer(dir, "validate", ".")
+			r := packerEnv(dir, env[c.name], "validate", ".")
 			if r.code == 0 {
 				t.Fatalf("validate accepted a bad template: %s", r)
 			}

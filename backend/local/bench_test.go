@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // BenchmarkRecordIntoCatalog: one Record into a catalog that already holds N
@@ -46,4 +48,63 @@ func BenchmarkRecordIntoCatalog(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSweep: a sweep that disables 1,000 releases (their files move to
+// quarantine) through the backend as the shell drives it: List, Usage,
+// Plan, Apply. One run is one catalog transaction; the goal is
+// 1,000 retirements in at most 2 s.
+func BenchmarkSweep(b *testing.B) {
+	const n = 1000
+	ctx := context.Background()
+	now := t0.Add(60 * 24 * time.Hour)
+	for b.Loop() {
+		b.StopTimer()
+		root := b.TempDir()
+		be := New(filepath.Join(root, DefaultDir), func() time.Time { return now })
+		t := &testing.T{}
+		err := be.Catalog().Update(ctx, func(doc *Document) error {
+			for i := range n + 1 {
+				v := fmt.Sprintf("1.%d.0", i)
+				p := writeFile(t, filepath.Join(root, "out", v+".img"), v)
+				e := Entry{ID: "web-" + v, Family: "web", Version: v, Channel: "stable", Stage: lifecycle.StageDeprecated,
+					StageSince: t0, DeprecatedAt: t0, BuildTime: t0.Add(time.Duration(i) * time.Minute), ReleasedAt: t0, Managed: true,
+					Files: []FileRef{{Path: p, Size: int64(len(v)), SHA256: sha(v)}}}
+				if i == n {
+					e.Stage, e.DeprecatedAt = lifecycle.StageActive, time.Time{}
+				}
+				doc.Entries = append(doc.Entries, e)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pol := lifecycle.DefaultPolicy()
+		pol.KeepReleases = 1
+		b.StartTimer()
+
+		l, err := be.List(ctx, backend.Query{Family: "web"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plan := lifecycle.Plan(l.Images, be.Usage(ctx, l.Images), pol, now, nil)
+		var todo []lifecycle.Decision
+		for _, d := range plan {
+			if d.Action.Mutates() {
+				todo = append(todo, d)
+			}
+		}
+		done := 0
+		for _, r := range be.Apply(ctx, todo, false) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+			done++
+		}
+		if done != n {
+			b.Fatalf("%d retirements, want %d", done, n)
+		}
+	}
+	b.ReportMetric(float64(n), "retirements/op")
 }

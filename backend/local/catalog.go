@@ -4,8 +4,8 @@
 // they are ever deleted.
 //
 // The catalog is one human-readable file, catalog.json, guarded by an
-// advisory lock on a separate catalog.lock (flock: shared to read, exclusive
-// to write) and always replaced atomically (temp file, fsync, rename, fsync
+// advisory lock on a separate catalog.lock (shared to read, exclusive to
+// write; see lock.go) and always replaced atomically (temp file, fsync, rename, fsync
 // dir), so a reader never sees a half-written file and a killed writer
 // leaves the previous version intact. The previous version is kept as
 // catalog.json.bak on every write.
@@ -20,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -143,50 +142,6 @@ func (c *Catalog) Update(ctx context.Context, fn func(*Document) error) error {
 		return err
 	}
 	return c.write(doc, old)
-}
-
-// lock takes flock on catalog.lock. The lock lives on its own file because
-// catalog.json is replaced by rename: a lock on the old inode would guard
-// nothing. flock blocks in a goroutine so that ctx can still cancel the wait.
-func (c *Catalog) lock(ctx context.Context, exclusive bool) (func(), error) {
-	path := filepath.Join(c.dir, lockName)
-	how := syscall.LOCK_EX
-	var f *os.File
-	var err error
-	if exclusive {
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
-	} else {
-		// Readers open read-only when the lock file exists, so a user who
-		// may only read the catalog can still list it.
-		how = syscall.LOCK_SH
-		f, err = os.Open(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("local catalog: lock: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for {
-			err := syscall.Flock(int(f.Fd()), how)
-			if err != syscall.EINTR {
-				done <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("local catalog: lock %s: %w", f.Name(), err)
-		}
-		// Closing the descriptor releases the flock.
-		return func() { f.Close() }, nil
-	case <-ctx.Done():
-		// The goroutine may still get the lock: release it when it does.
-		go func() { <-done; f.Close() }()
-		return nil, fmt.Errorf("local catalog: waiting for lock %s: %w", f.Name(), ctx.Err())
-	}
 }
 
 // load parses catalog.json. Errors name the file and the position of the
@@ -332,17 +287,4 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir makes a rename durable: without it a power loss can undo it.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("local catalog: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("local catalog: fsync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/gofrs/flock"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
@@ -322,18 +323,15 @@ func TestLockWaitHonorsContext(t *testing.T) {
 	a := writeFile(t, filepath.Join(root, "out", "a.img"), "a")
 	mustRecord(t, b, release("web", "1.0.0", a))
 	// Another "process" holds the write lock.
-	f, err := os.OpenFile(filepath.Join(b.Catalog().Dir(), lockName), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	f := flock.New(filepath.Join(b.Catalog().Dir(), lockName), flock.SetFlag(os.O_RDWR))
+	if err := f.Lock(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = listImages(ctx, b, backend.Query{Family: "web"})
+	_, err := listImages(ctx, b, backend.Query{Family: "web"})
 	contains(t, err, "waiting for lock", "context canceled")
-	f.Close() // releases the lock
+	f.Unlock()
 	if n := len(list(t, b, "web")); n != 1 {
 		t.Fatalf("after release: %d", n)
 	}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // This file holds the only code that touches artifact files. Every path it
@@ -203,7 +202,7 @@ func moveFile(src, dst string, ref FileRef, dryRun bool) error {
 		return err
 	}
 	if err := os.Rename(src, dst); err != nil {
-		if !errors.Is(err, syscall.EXDEV) {
+		if !crossDevice(err) {
 			return err
 		}
 		if err := copyFile(src, dst); err != nil {
@@ -285,7 +284,7 @@ func writable(dir string) error {
 			if !fi.IsDir() {
 				return fmt.Errorf("%s is not a directory", d)
 			}
-			if err := syscall.Access(d, 2 /* W_OK */); err != nil {
+			if err := canWrite(d); err != nil {
 				return fmt.Errorf("directory %s is not writable: %w", d, err)
 			}
 			return nil

@@ -34,7 +34,26 @@ type deps struct {
 	// unreadable holds the entries whose qcow2 header could not be read:
 	// what they back is unknown, so they (and their parent) count as used.
 	unreadable map[string]error
-	doc        *Document
+	// claims maps the real path of every file a live entry lists to the
+	// entries listing it; real caches realPath, which costs syscalls.
+	claims map[string][]claim
+	real   map[string]string
+	doc    *Document
+}
+
+// claim is file idx of entry id.
+type claim struct {
+	id  string
+	idx int
+}
+
+func (d *deps) realPath(recorded string) string {
+	if p, ok := d.real[recorded]; ok {
+		return p
+	}
+	p := d.c.realPath(recorded)
+	d.real[recorded] = p
+	return p
 }
 
 // dependencies reads who depends on what. A backing name is resolved
@@ -42,7 +61,8 @@ type deps struct {
 // resolves it once the image is where it belongs, even while the image
 // itself sits in quarantine. One unreadable header fails that entry only.
 func (c *Catalog) dependencies(doc *Document) *deps {
-	d := &deps{c: c, backing: map[string][]string{}, children: map[string][]string{}, unreadable: map[string]error{}, doc: doc}
+	d := &deps{c: c, backing: map[string][]string{}, children: map[string][]string{}, unreadable: map[string]error{},
+		claims: map[string][]claim{}, real: map[string]string{}, doc: doc}
 	for i := range doc.Entries {
 		e := &doc.Entries[i]
 		if !e.live() {
@@ -55,6 +75,8 @@ func (c *Catalog) dependencies(doc *Document) *deps {
 			if f.Deleted {
 				continue
 			}
+			key := d.realPath(f.Path)
+			d.claims[key] = append(d.claims[key], claim{e.ID, j})
 			home, cur := c.absPath(f.Path), c.quarantineLoc(e, j)
 			inQuarantine, err := exists(cur)
 			if err != nil { // unknown: guessing "not there" could hide a backing file
@@ -78,8 +100,8 @@ func (c *Catalog) dependencies(doc *Document) *deps {
 			if !filepath.IsAbs(name) {
 				name = filepath.Join(filepath.Dir(home), name)
 			}
-			key := resolveExisting(name)
-			d.backing[key] = append(d.backing[key], e.ID)
+			backing := resolveExisting(name)
+			d.backing[backing] = append(d.backing[backing], e.ID)
 		}
 	}
 	return d
@@ -95,7 +117,7 @@ func (d *deps) consumers(e *Entry) []lifecycle.Consumer {
 		}
 	}
 	for _, f := range e.Files {
-		for _, id := range d.backing[d.c.realPath(f.Path)] {
+		for _, id := range d.backing[d.realPath(f.Path)] {
 			if id != e.ID {
 				ids[id] = true
 			}
@@ -141,20 +163,18 @@ func (d *deps) checkNoDependents(e *Entry) error {
 			why = append(why, fmt.Sprintf("child %s, whose qcow2 header is unreadable", child))
 		}
 	}
-	mine := map[string]string{}
+	// Another live entry that lists one of the same files (claims were
+	// taken once; whether they still hold is read from the document now).
 	for _, f := range e.Files {
-		if !f.Deleted {
-			mine[d.c.realPath(f.Path)] = f.Path
-		}
-	}
-	for i := range d.doc.Entries {
-		o := &d.doc.Entries[i]
-		if o.ID == e.ID || !o.live() {
+		if f.Deleted {
 			continue
 		}
-		for _, f := range o.Files {
-			if p, ok := mine[d.c.realPath(f.Path)]; ok && !f.Deleted {
-				why = append(why, fmt.Sprintf("entry %s also lists %s", o.ID, p))
+		for _, cl := range d.claims[d.realPath(f.Path)] {
+			if cl.id == e.ID {
+				continue
+			}
+			if o := d.doc.find(cl.id); o != nil && o.live() && !o.Files[cl.idx].Deleted {
+				why = append(why, fmt.Sprintf("entry %s also lists %s", o.ID, f.Path))
 			}
 		}
 	}

@@ -8,8 +8,12 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
@@ -83,8 +87,15 @@ func (c *Config) Prepare(builderType string) []error {
 	}
 	errs = append(errs, c.AccessConfig.Prepare()...)
 	// The marker is a tag value on EC2 (at most 256 characters).
-	if n := len([]rune(c.ManagedBy)); n > 256 {
+	if n := utf8.RuneCountInString(c.ManagedBy); n > 256 {
 		errs = append(errs, fmt.Errorf("managed_by: at most 256 characters, got %d", n))
+	} else if i := strings.IndexFunc(c.ManagedBy, unicode.IsControl); i >= 0 {
+		errs = append(errs, fmt.Errorf("managed_by: %q contains a control character", c.ManagedBy))
+	}
+	if c.Backend == Local {
+		if err := checkCatalogDir(c.CatalogDir); err != nil {
+			errs = append(errs, fmt.Errorf("catalog_dir: %w", err))
+		}
 	}
 	return errs
 }
@@ -99,4 +110,21 @@ func Open(c Config, now func() time.Time) (backend.Backend, error) {
 		return awsbackend.Open(context.Background(), c.AccessConfig, c.ManagedBy, now)
 	}
 	return nil, fmt.Errorf("backend %q is not available in this version of the plugin", c.Backend)
+}
+
+// checkCatalogDir refuses a catalog whose artifact root (its parent
+// directory, where every file it may move or delete lies) would be the
+// whole file system, and a catalog_dir that is not a directory.
+func checkCatalogDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if parent := filepath.Dir(abs); parent == filepath.Dir(parent) {
+		return fmt.Errorf("%q would make %s, the whole file system, the artifact root: put the catalog beside the build's output", dir, parent)
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%q exists and is not a directory", dir)
+	}
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
-var now = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+var awsNow = time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 
 // awsFamily serves an emulator holding AMIs of family base in us-east-1,
 // one per version, shaped by mutate.
@@ -23,8 +23,8 @@ func awsFamily(t *testing.T, versions map[string]func(img *ec2emu.Image, tags ma
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv(clock.Env, now.Format(time.RFC3339))
-	s := ec2emu.New(ec2emu.WithClock(ec2emu.NewFakeClock(now)))
+	t.Setenv(clock.Env, awsNow.Format(time.RFC3339))
+	s := ec2emu.New(ec2emu.WithClock(ec2emu.NewFakeClock(awsNow)))
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	t.Setenv("AWS_ENDPOINT_URL_EC2", hs.URL)
@@ -32,7 +32,7 @@ func awsFamily(t *testing.T, versions map[string]func(img *ec2emu.Image, tags ma
 	i := 0
 	for v, mutate := range versions {
 		i++
-		created := now.Add(-time.Duration(30-i) * 24 * time.Hour)
+		created := awsNow.Add(-time.Duration(30-i) * 24 * time.Hour)
 		s.Update(func(st *ec2emu.State) {
 			r := st.Region("us-east-1")
 			snap := st.NewID("snap")
@@ -62,8 +62,8 @@ func execute(t *testing.T, cfg map[string]interface{}) (DatasourceOutput, error)
 }
 
 func TestAWSNewestSupportedRelease(t *testing.T) {
-	past := now.Add(-time.Hour)
-	future := now.Add(30 * 24 * time.Hour)
+	past := awsNow.Add(-time.Hour)
+	future := awsNow.Add(30 * 24 * time.Hour)
 	s, ids := awsFamily(t, map[string]func(*ec2emu.Image, map[string]string){
 		"1.0.0": nil,
 		"1.1.0": func(img *ec2emu.Image, _ map[string]string) { img.DeprecationTime = &future }, // expires later: still supported

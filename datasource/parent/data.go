@@ -9,6 +9,9 @@ package parent
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-version"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -17,6 +20,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 )
 
 // Config is the data source's configuration. With the AWS backend it reads
@@ -101,6 +105,16 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	errs := c.Config.Prepare("")
 	if c.Family == "" {
 		errs = append(errs, errors.New("family: must be set"))
+	}
+	if _, err := clock.Now(); err != nil {
+		errs = append(errs, err)
+	}
+	for field, v := range map[string]string{"family": c.Family, "channel": c.Channel} {
+		if n := utf8.RuneCountInString(v); n > 100 {
+			errs = append(errs, fmt.Errorf("%s: at most 100 characters, got %d", field, n))
+		} else if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			errs = append(errs, fmt.Errorf("%s: %q contains a control character", field, v))
+		}
 	}
 	if c.VersionConstraint != "" {
 		if _, err := version.NewConstraint(c.VersionConstraint); err != nil {

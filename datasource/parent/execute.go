@@ -12,6 +12,9 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
+// openBackend is store.Open; unit tests swap in a fake.
+var openBackend = store.Open
+
 // newest lists the family through the backend and lets lifecycle.Choose pick.
 func (d *Datasource) newest() (DatasourceOutput, error) {
 	c := &d.config
@@ -22,7 +25,7 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 	ctx := context.Background()
 	sc := c.Config
 	sc.Regions = nil // the data source reads its one region
-	be, err := store.Open(sc, func() time.Time { return now })
+	be, err := openBackend(sc, func() time.Time { return now })
 	if err != nil {
 		return DatasourceOutput{}, err
 	}

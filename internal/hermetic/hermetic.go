@@ -57,7 +57,13 @@ func Main(m *testing.M, run func(*testing.M) int) int {
 		fmt.Fprintln(os.Stderr, "hermetic:", err)
 		return 1
 	}
-	args := append([]string{"--net", "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, self}, os.Args[1:]...)
+	ns := []string{"--net"}
+	if os.Geteuid() != 0 {
+		// An ordinary user gets the network namespace inside a user
+		// namespace of its own, where it may bring lo up.
+		ns = append(ns, "--map-root-user")
+	}
+	args := append(append(ns, "--", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, self), os.Args[1:]...)
 	cmd := exec.Command("unshare", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), reexecMarker+"=1")
@@ -65,7 +71,7 @@ func Main(m *testing.M, run func(*testing.M) int) int {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
 		}
-		fmt.Fprintf(os.Stderr, "hermetic: cannot enter a loopback-only network namespace (needs root, unshare and ip): %v\n", err)
+		fmt.Fprintf(os.Stderr, "hermetic: cannot enter a loopback-only network namespace (needs unshare and ip, and root or user namespaces): %v\n", err)
 		return 1
 	}
 	return 0

@@ -12,11 +12,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -26,7 +29,20 @@ const (
 	maxFamily  = 100
 	maxVersion = 64
 	maxChannel = 64
+	maxParent  = 256
 )
+
+// checkName refuses names that cannot be ids, file names or tag values:
+// too long, or with control characters (a newline in a tag, a report line).
+func checkName(s string, max int) error {
+	if n := utf8.RuneCountInString(s); n > max {
+		return fmt.Errorf("at most %d characters, got %d", max, n)
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		return fmt.Errorf("%q contains a control character at byte %d", s, i)
+	}
+	return nil
+}
 
 // Config is the post-processor's configuration.
 type Config struct {
@@ -142,10 +158,18 @@ func (c *Config) validate() error {
 	for field, v := range map[string]struct {
 		s   string
 		max int
-	}{"family": {c.Family, maxFamily}, "version": {c.Version, maxVersion}, "channel": {c.Channel, maxChannel}} {
-		if n := len([]rune(v.s)); n > v.max {
-			errs = append(errs, fmt.Errorf("%s: at most %d characters, got %d", field, v.max, n))
+	}{"family": {c.Family, maxFamily}, "version": {c.Version, maxVersion}, "channel": {c.Channel, maxChannel}, "parent": {c.Parent, maxParent}} {
+		if err := checkName(v.s, v.max); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
+	}
+	for i, id := range c.Restore {
+		if strings.TrimSpace(id) == "" {
+			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
+		}
+	}
+	if _, err := clock.Now(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))
@@ -169,6 +193,8 @@ func (c *Config) validate() error {
 		where := fmt.Sprintf("channel_policy[%d]", i)
 		if cp.Name == "" {
 			errs = append(errs, fmt.Errorf("%s.name: must be set", where))
+		} else if err := checkName(cp.Name, maxChannel); err != nil {
+			errs = append(errs, fmt.Errorf("%s.name: %w", where, err))
 		} else if seen[cp.Name] {
 			errs = append(errs, fmt.Errorf("%s.name: channel %q has more than one channel_policy", where, cp.Name))
 		}
@@ -237,6 +263,24 @@ func (c *Config) checkReportPath() error {
 	if rel, err := filepath.Rel(catalog, report); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		if dir, _ := filepath.Split(rel); filepath.Clean(dir) != "reports" {
 			return fmt.Errorf("%q lies inside catalog_dir %q, where only its reports/ directory may hold reports", c.ReportPath, c.CatalogDir)
+		}
+	}
+	return nil
+}
+
+// checkReportPathAgainst refuses a report_path that is one of the
+// artifact's files: writing the report would replace the build.
+func (c *Config) checkReportPathAgainst(files []string) error {
+	if c.ReportPath == "" {
+		return nil
+	}
+	report, err := realAbs(c.ReportPath)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if p, err := realAbs(f); err == nil && p == report {
+			return fmt.Errorf("report_path %q is the artifact file %s: the report would replace the build", c.ReportPath, f)
 		}
 	}
 	return nil

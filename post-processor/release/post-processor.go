@@ -25,6 +25,9 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/version"
 )
 
+// openBackend is store.Open; unit tests of the shell swap in a fake.
+var openBackend = store.Open
+
 // PostProcessor implements packersdk.PostProcessor.
 type PostProcessor struct {
 	config Config
@@ -64,11 +67,14 @@ func (c *Config) setDefaults() {
 // in its state.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
 	out := snapshot(source)
+	if err := p.config.checkReportPathAgainst(out.files); err != nil {
+		return out, true, false, err
+	}
 	now, err := clock.Now()
 	if err != nil {
 		return out, true, false, err
 	}
-	be, err := store.Open(p.config.Config, func() time.Time { return now })
+	be, err := openBackend(p.config.Config, func() time.Time { return now })
 	if err != nil {
 		return out, true, false, err
 	}

@@ -61,9 +61,6 @@ func (r *run) record(ctx context.Context, source packersdk.Artifact) error {
 	if err != nil {
 		return err
 	}
-	if err := r.checkReportPath(fresh); err != nil {
-		return err
-	}
 	verb := "Recording"
 	if c.DryRun {
 		verb = "Would record"
@@ -125,26 +122,6 @@ func (r *run) release() lifecycle.Image {
 		Parent:     c.Parent,
 		Tags:       map[string]string{lifecycle.TagManagedBy: c.ManagedBy},
 	}
-}
-
-// checkReportPath refuses a report_path that is one of the artifact's
-// files: writing the report would replace the release just built.
-func (r *run) checkReportPath(fresh []lifecycle.Image) error {
-	if r.c.ReportPath == "" {
-		return nil
-	}
-	report, err := realAbs(r.c.ReportPath)
-	if err != nil {
-		return err
-	}
-	for _, img := range fresh {
-		for _, f := range img.Snapshots {
-			if p, err := realAbs(f); err == nil && p == report {
-				return fmt.Errorf("report_path %q is the artifact file %s: the report would replace the build", r.c.ReportPath, f)
-			}
-		}
-	}
-	return nil
 }
 
 // finish makes the new build a release when the run succeeded (runErr nil),

@@ -1,0 +1,308 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/backendtest"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// Unit tests of the shell: PostProcess against the in-memory fake backend
+// (which passes the same conformance suite as the real ones). No root, no
+// network, no Packer.
+
+var day0 = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// ui records every line, by kind.
+type ui struct {
+	*packersdk.MockUi
+	says, messages, errors []string
+}
+
+func newUI() *ui               { return &ui{MockUi: &packersdk.MockUi{}} }
+func (u *ui) Say(s string)     { u.says = append(u.says, s) }
+func (u *ui) Message(s string) { u.messages = append(u.messages, s) }
+func (u *ui) Error(s string)   { u.errors = append(u.errors, s) }
+func (u *ui) all() []string {
+	return append(append(append([]string{}, u.says...), u.messages...), u.errors...)
+}
+
+type shell struct {
+	t    *testing.T
+	fake *backendtest.Fake
+	dir  string
+	now  time.Time
+}
+
+func newShell(t *testing.T) *shell {
+	s := &shell{t: t, dir: t.TempDir(), now: day0}
+	s.fake = backendtest.NewFake(func() time.Time { return s.now })
+	old := openBackend
+	openBackend = func(store.Config, func() time.Time) (backend.Backend, error) { return s.fake, nil }
+	t.Cleanup(func() { openBackend = old })
+	return s
+}
+
+// run configures a post-processor with raw and runs it at s.now on an
+// artifact with one file.
+func (s *shell) run(raw map[string]interface{}, file string) (packersdk.Artifact, bool, *ui, error) {
+	s.t.Helper()
+	raw["catalog_dir"] = filepath.Join(s.dir, "catalog")
+	if _, ok := raw["min_age"]; !ok {
+		raw["min_age"] = "0s"
+	}
+	var p PostProcessor
+	require.NoError(s.t, p.Configure(raw))
+	s.t.Setenv(clock.Env, s.now.Format(time.RFC3339))
+	u := newUI()
+	in := &packersdk.MockArtifact{BuilderIdValue: "packer.file", IdValue: file, FilesValue: []string{file},
+		StateValues: map[string]interface{}{"generated_data": map[string]interface{}{"k": "v"}}}
+	a, _, force, err := p.PostProcess(context.Background(), u, in)
+	return a, force, u, err
+}
+
+func build(version string) map[string]interface{} {
+	return map[string]interface{}{"family": "web", "version": version, "keep_releases": 1}
+}
+
+func (s *shell) stages() map[string]lifecycle.Stage {
+	out := map[string]lifecycle.Stage{}
+	for _, img := range s.fake.Images {
+		st := img.EffectiveStage(s.now)
+		if img.State == backend.StatePending {
+			st = "pending"
+		}
+		out[img.Version] = st
+	}
+	return out
+}
+
+func (s *shell) reports() []report.Report {
+	paths, _ := filepath.Glob(filepath.Join(s.dir, "catalog", "reports", "*.json"))
+	var out []report.Report
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		require.NoError(s.t, err)
+		var r report.Report
+		require.NoError(s.t, json.Unmarshal(data, &r))
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRunRecordsPendingThenReleases(t *testing.T) {
+	s := newShell(t)
+	a, force, ui, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	require.True(t, force, "a recorded release must never be destroyed by Packer")
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageActive}, s.stages())
+	require.Equal(t, 2, s.fake.Calls["record"], "pending, then released")
+	rel, ok := a.State(StateKey).(map[string]string)
+	require.True(t, ok)
+	require.Equal(t, "1.0.0", rel[lifecycle.TagVersion])
+	require.Equal(t, map[string]interface{}{"k": "v"}, a.State("generated_data"))
+	require.Equal(t, "Recording web 1.0.0 (stable) in the fake backend", ui.says[0])
+	require.Contains(t, ui.messages, "released fake:img-web-1.0.0-1")
+	r := s.reports()
+	require.Len(t, r, 1)
+	require.Equal(t, "recorded", r[0].NewBuildStatus)
+}
+
+func TestRunRetiresWhatTheNewBuildSupersedes(t *testing.T) {
+	s := newShell(t)
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(time.Hour)
+	_, _, _, err = s.run(build("1.1.0"), "b.img")
+	require.NoError(t, err)
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageActive}, s.stages())
+}
+
+// A failed retire action fails the run: Packer then destroys the artifact,
+// so the new build is forgotten, and what the new build brought about
+// (deprecating 1.1.0) is never left done.
+func TestRunFailureForgetsTheNewBuildAndItsConsequences(t *testing.T) {
+	s := newShell(t)
+	cfg := func(v string) map[string]interface{} {
+		return map[string]interface{}{"family": "web", "version": v, "keep_releases": 1, "disable_after": "1h"}
+	}
+	_, _, _, err := s.run(cfg("1.0.0"), "a.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(time.Hour)
+	_, _, _, err = s.run(cfg("1.1.0"), "b.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(2 * time.Hour)
+	var old lifecycle.Ref
+	for ref, img := range s.fake.Images {
+		if img.Version == "1.0.0" {
+			old = ref
+		}
+	}
+	s.fake.FailOn("apply", old, errors.New("boom"))
+
+	_, _, ui, err := s.run(cfg("2.0.0"), "c.img")
+	require.ErrorContains(t, err, "1 of 2 lifecycle actions failed")
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageActive}, s.stages(),
+		"2.0.0 forgotten, 1.1.0 not deprecated for it")
+	require.NotEmpty(t, ui.errors)
+	var last report.Report
+	for _, r := range s.reports() {
+		if r.NewBuildStatus != "recorded" {
+			last = r
+		}
+	}
+	require.Contains(t, last.NewBuildStatus, "not recorded")
+	statuses := map[string]string{}
+	for _, e := range last.Decisions {
+		statuses[e.Version] = e.Status
+	}
+	require.Equal(t, report.StatusFailed, statuses["1.0.0"])
+	require.Equal(t, report.StatusSkipped, statuses["1.1.0"])
+}
+
+// When the failure is among the new build's own consequences, the ones
+// that were carried out are undone: here the new build pushes 1.0.0 out of
+// the newest two in both regions, and its deprecation fails in one.
+func TestRunFailureUndoesTheNewBuildsConsequences(t *testing.T) {
+	s := newShell(t)
+	s.fake.Regions = []string{"r1", "r2"}
+	cfg := func(v string) map[string]interface{} {
+		return map[string]interface{}{"family": "web", "version": v, "keep_releases": 2}
+	}
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		_, _, _, err := s.run(cfg(v), v+".img")
+		require.NoError(t, err)
+		s.now = s.now.Add(time.Hour)
+	}
+	for ref, img := range s.fake.Images {
+		if img.Version == "1.0.0" && ref.Region == "r2" {
+			s.fake.FailOn("apply", ref, errors.New("boom"))
+		}
+	}
+	_, _, _, err := s.run(cfg("2.0.0"), "c.img")
+	require.ErrorContains(t, err, "1 of 2 lifecycle actions failed")
+	for ref, img := range s.fake.Images {
+		require.NotEqual(t, "2.0.0", img.Version, "forgotten")
+		require.Equal(t, lifecycle.StageActive, img.EffectiveStage(s.now), "%s %s", ref, img.Version)
+	}
+	var actions []string
+	for _, d := range s.fake.Applied {
+		actions = append(actions, string(d.Action)+" "+d.Image.Region+" "+d.Image.Version)
+	}
+	require.Equal(t, []string{"deprecate r1 1.0.0", "restore r1 1.0.0"}, actions)
+	var last report.Report
+	for _, r := range s.reports() {
+		if r.NewBuildStatus != "recorded" {
+			last = r
+		}
+	}
+	statuses := map[string]string{}
+	for _, e := range last.Decisions {
+		statuses[e.Region+" "+e.Version] = e.Status
+	}
+	require.Equal(t, report.StatusUndone, statuses["r1 1.0.0"])
+	require.Equal(t, report.StatusFailed, statuses["r2 1.0.0"])
+}
+
+func TestRunRecordFailureTouchesNothing(t *testing.T) {
+	s := newShell(t)
+	s.fake.FailOn("record", lifecycle.Ref{}, errors.New("catalog is read-only"))
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.ErrorContains(t, err, "catalog is read-only")
+	require.Empty(t, s.fake.Images)
+	require.Zero(t, s.fake.Calls["list"], "nothing is planned without the new build")
+}
+
+func TestRunDryRunRecordsAndChangesNothing(t *testing.T) {
+	s := newShell(t)
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	before := s.stages()
+	s.now = s.now.Add(time.Hour)
+	raw := build("1.1.0")
+	raw["dry_run"] = true
+	_, force, ui, err := s.run(raw, "b.img")
+	require.NoError(t, err)
+	require.False(t, force, "a dry run recorded nothing: keep_input_artifact decides")
+	require.Equal(t, before, s.stages())
+	require.Empty(t, s.fake.Applied)
+	said := ui.all()
+	require.Contains(t, said, "Would record web 1.1.0 (stable) in the fake backend")
+	require.Contains(t, said, "fake:img-web-1.0.0-1 1.0.0 (stable): would deprecate: superseded by 1.1.0 (1 newer release, keep 1)")
+	for _, m := range said {
+		require.NotContains(t, m, "recorded ")
+	}
+}
+
+func TestRunFailedRegionFailsTheRunAndDecidesNothingThere(t *testing.T) {
+	s := newShell(t)
+	s.fake.FailedRegions["eu-west-1"] = errors.New("region down")
+	_, _, ui, err := s.run(build("1.0.0"), "a.img")
+	require.ErrorContains(t, err, "1 region(s) could not be listed")
+	require.Contains(t, ui.errors[0], "eu-west-1")
+	r := s.reports()
+	require.Len(t, r, 1)
+	require.Equal(t, []report.RegionFailure{{Region: "eu-west-1", Error: "region down"}}, r[0].FailedRegions)
+	require.Empty(t, s.fake.Images, "the failed run forgot its new build")
+}
+
+func TestRunCancelledStopsBetweenActions(t *testing.T) {
+	s := newShell(t)
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(time.Hour)
+	var p PostProcessor
+	require.NoError(t, p.Configure(map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1, "min_age": "0s",
+		"catalog_dir": filepath.Join(s.dir, "catalog")}))
+	s.fake.Images[lifecycle.Ref{Region: "fake", ID: "newer"}] = lifecycle.Image{ID: "newer", Region: "fake", Family: "web", Version: "2.0.0",
+		Channel: "stable", Managed: true, Stage: lifecycle.StageActive, State: lifecycle.StateAvailable, BuildTime: s.now}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Setenv(clock.Env, s.now.Format(time.RFC3339))
+	_, _, _, err = p.PostProcess(ctx, newUI(), &packersdk.MockArtifact{})
+	require.ErrorContains(t, err, "lifecycle actions failed")
+	require.Equal(t, lifecycle.StageActive, s.stages()["1.0.0"])
+	require.Equal(t, report.StatusFailed, s.reports()[1].Decisions[1].Status)
+}
+
+func TestRunRestoreTakesRegionQualifiedIDs(t *testing.T) {
+	s := newShell(t)
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(time.Hour)
+	_, _, _, err = s.run(build("1.1.0"), "b.img")
+	require.NoError(t, err)
+	s.now = s.now.Add(time.Hour)
+	_, _, _, err = s.run(map[string]interface{}{"family": "web", "sweep": true, "restore": []string{"fake:img-web-1.0.0-1"}}, "x")
+	require.NoError(t, err)
+	require.Equal(t, lifecycle.StageActive, s.stages()["1.0.0"])
+	_, _, _, err = s.run(map[string]interface{}{"family": "web", "sweep": true, "restore": []string{"us-east-1:img-web-1.0.0-1"}}, "x")
+	require.ErrorContains(t, err, "restore: no release us-east-1:img-web-1.0.0-1")
+}
+
+// report_path may not be the build's own file: the report would replace it.
+func TestRunRefusesAReportPathThatIsTheArtifact(t *testing.T) {
+	s := newShell(t)
+	art := filepath.Join(s.dir, "out.json")
+	require.NoError(t, os.WriteFile(art, []byte("image"), 0o644))
+	raw := build("1.0.0")
+	raw["report_path"] = art
+	_, _, _, err := s.run(raw, art)
+	require.ErrorContains(t, err, "is the artifact file")
+	data, _ := os.ReadFile(art)
+	require.Equal(t, "image", string(data))
+	require.Empty(t, s.fake.Images)
+}
