@@ -111,6 +111,14 @@ type Files interface {
 	Files(ctx context.Context, ref lifecycle.Ref) ([]File, error)
 }
 
+// Pinner is implemented by backends that pin existing releases
+// (`pin_releases`, `unpin_releases` in a sweep, AWS): a pinned release is
+// kept forever, whatever the rules say. Pinning what is pinned changes
+// nothing. With dryRun it only checks that it could.
+type Pinner interface {
+	Pin(ctx context.Context, images []lifecycle.Image, pin, dryRun bool) []Result
+}
+
 // Errs returns the failed results' errors, for errors.Join.
 func Errs(rs []Result) []error {
 	var out []error

@@ -121,9 +121,16 @@ keep_releases = -2`), []string{"keep_releases: must be at least 1"}},
 		{"bad backend", pp(`family = "a"
 version = "1"
 backend = "gcp"`), []string{`backend: "gcp" is not one of`}},
-		{"aws backend not yet available", pp(`family = "a"
+		{"aws bad region", pp(`family = "a"
 version = "1"
-backend = "aws"`), []string{`backend: "aws" is not in this version of the plugin yet`}},
+backend = "aws"
+region = "moon-1"`), []string{`region: "moon-1" is not a region name`}},
+		{"aws bad owner and role", pp(`family = "a"
+version = "1"
+owners = ["12345"]
+assume_role {
+  role_arn = "packer"
+}`), []string{`owners[0]: "12345" is not a 12-digit account id`, `assume_role.role_arn: "packer" is not an IAM role ARN`}},
 		{"keep zero", pp(`family = "a"
 version = "1"
 keep_releases = 0`), []string{"keep_releases: must be at least 1"}},
@@ -151,7 +158,9 @@ channel_policy {
 		{"datasource bad constraint", ds(`family = "base"
 version_constraint = "newest please"`), []string{"version_constraint:", "newest please"}},
 		{"datasource unknown attribute", ds(`family = "base"
-owners = ["self"]`), []string{`An argument named "owners" is not expected here`}},
+keep_releases = 2`), []string{`An argument named "keep_releases" is not expected here`}},
+		{"datasource bad owner", ds(`family = "base"
+owners = ["producer"]`), []string{`owners[0]: "producer" is not a 12-digit account id`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,7 +6,7 @@
 package store
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -35,10 +36,13 @@ var amazonBuilders = map[string]bool{
 // Config says where images live.
 type Config struct {
 	// Where images live: `local` (a catalog beside file artifacts), `aws`
-	// (AMIs; not in this version of the plugin yet) or `auto`: the
-	// post-processor picks `aws` after an amazon builder and `local` after
-	// any other, the data source picks `local`. `packer validate` already
-	// says which one a build uses. Defaults to `auto`.
+	// (AMIs, tagged in every region the build produced) or `auto`: the
+	// post-processor picks `aws` after an amazon builder (`amazon-ebs`,
+	// `amazon-ebssurrogate`, `amazon-chroot`, `amazon-instance`) and
+	// `local` after any other; the data source picks `aws` when an AWS
+	// option (`region`, `owners`, …) is set and `local` otherwise.
+	// `packer validate` already says which one a build uses. Defaults to
+	// `auto`.
 	Backend string `mapstructure:"backend"`
 	// Directory of the local catalog. Defaults to `.packer-lifecycle` in the
 	// current directory. Artifact files must lie under its parent directory.
@@ -48,6 +52,9 @@ type Config struct {
 	// it. Two teams sharing a catalog or an account use two markers.
 	// Defaults to `packer-plugin-lifecycle`.
 	ManagedBy string `mapstructure:"managed_by"`
+
+	// The AWS backend's access options (amazon plugin names).
+	awsbackend.AccessConfig `mapstructure:",squash"`
 }
 
 // Prepare sets the defaults and resolves `auto` from the type of the
@@ -68,21 +75,17 @@ func (c *Config) Prepare(builderType string) []error {
 	chosen := c.Backend == Auto
 	if chosen {
 		c.Backend = Local
-		if amazonBuilders[builderType] {
+		if amazonBuilders[builderType] || builderType == "" && c.AccessConfig.Set() {
 			c.Backend = AWS
 		}
 	}
 	switch c.Backend {
 	case Local:
 	case AWS:
-		if chosen {
-			errs = append(errs, fmt.Errorf(`backend: "auto" chose "aws" for the %s builder, and the AWS backend is not in this version of the plugin yet`, builderType))
-		} else {
-			errs = append(errs, errors.New(`backend: "aws" is not in this version of the plugin yet; use "local"`))
-		}
 	default:
 		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws", c.Backend))
 	}
+	errs = append(errs, c.AccessConfig.Prepare()...)
 	// The marker is a tag value on EC2 (at most 256 characters).
 	if n := utf8.RuneCountInString(c.ManagedBy); n > 256 {
 		errs = append(errs, fmt.Errorf("managed_by: at most 256 characters, got %d", n))
@@ -103,6 +106,8 @@ func Open(c Config, now func() time.Time) (backend.Backend, error) {
 	switch c.Backend {
 	case Local:
 		return local.New(c.CatalogDir, now, local.WithManagedBy(c.ManagedBy)), nil
+	case AWS:
+		return awsbackend.Open(context.Background(), c.AccessConfig, c.ManagedBy, now)
 	}
 	return nil, fmt.Errorf("backend %q is not available in this version of the plugin", c.Backend)
 }

@@ -23,7 +23,9 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 )
 
-// Config is the data source's configuration.
+// Config is the data source's configuration. With the AWS backend it reads
+// one region, `region` (default: the SDK's), and only AMIs of `owners`
+// (default: the caller's account).
 type Config struct {
 	store.Config `mapstructure:",squash"`
 
@@ -57,6 +59,17 @@ type DatasourceOutput struct {
 	ReleasedAt string `mapstructure:"released_at"`
 	// When the image expires (RFC 3339, UTC); empty when it never expires.
 	ExpiresAt string `mapstructure:"expires_at"`
+	// EC2's deprecation time of the AMI (RFC 3339, UTC; AWS backend): set at
+	// release for a release that expires, and always in the future for an
+	// AMI this data source returns. Empty when none is set.
+	DeprecationTime string `mapstructure:"deprecation_time"`
+	// When the image was created (RFC 3339, UTC): the AMI's CreationDate, or
+	// the local build time.
+	CreationDate string `mapstructure:"creation_date"`
+	// The account that owns the AMI (AWS backend).
+	Owner string `mapstructure:"owner"`
+	// The AMI's EBS snapshot ids (AWS backend).
+	SnapshotIDs []string `mapstructure:"snapshot_ids"`
 	// Absolute paths of the release's files (local backend), each checked to
 	// be in place with its recorded size.
 	Files []string `mapstructure:"files"`

@@ -4,18 +4,32 @@ package parent
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Backend           *string `mapstructure:"backend" cty:"backend" hcl:"backend"`
-	CatalogDir        *string `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
-	ManagedBy         *string `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
-	Family            *string `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
-	Channel           *string `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	VersionConstraint *string `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
+	Backend                  *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
+	CatalogDir               *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
+	ManagedBy                *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
+	Region                   *string                   `mapstructure:"region" cty:"region" hcl:"region"`
+	Regions                  []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
+	Owners                   []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
+	Profile                  *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile    *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	AccessKey                *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                    *string                   `mapstructure:"token" cty:"token" hcl:"token"`
+	AssumeRole               *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEC2        *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	MaxRetries               *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	SkipCredentialValidation *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	LaunchTemplateVersions   *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
+	Family                   *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
+	Channel                  *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	VersionConstraint        *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -30,12 +44,25 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"backend":            &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
-		"catalog_dir":        &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
-		"managed_by":         &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
-		"family":             &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"channel":            &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"version_constraint": &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
+		"backend":                    &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
+		"catalog_dir":                &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
+		"managed_by":                 &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
+		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"regions":                    &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"owners":                     &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
+		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"launch_template_versions":   &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
+		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"version_constraint":         &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
 	}
 	return s
 }
@@ -43,19 +70,23 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatDatasourceOutput is an auto-generated flat version of DatasourceOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatDatasourceOutput struct {
-	ID         *string           `mapstructure:"id" cty:"id" hcl:"id"`
-	Region     *string           `mapstructure:"region" cty:"region" hcl:"region"`
-	Name       *string           `mapstructure:"name" cty:"name" hcl:"name"`
-	Family     *string           `mapstructure:"family" cty:"family" hcl:"family"`
-	Version    *string           `mapstructure:"version" cty:"version" hcl:"version"`
-	Channel    *string           `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	Parent     *string           `mapstructure:"parent" cty:"parent" hcl:"parent"`
-	ReleasedAt *string           `mapstructure:"released_at" cty:"released_at" hcl:"released_at"`
-	ExpiresAt  *string           `mapstructure:"expires_at" cty:"expires_at" hcl:"expires_at"`
-	Files      []string          `mapstructure:"files" cty:"files" hcl:"files"`
-	Path       *string           `mapstructure:"path" cty:"path" hcl:"path"`
-	SHA256     *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
-	Tags       map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
+	ID              *string           `mapstructure:"id" cty:"id" hcl:"id"`
+	Region          *string           `mapstructure:"region" cty:"region" hcl:"region"`
+	Name            *string           `mapstructure:"name" cty:"name" hcl:"name"`
+	Family          *string           `mapstructure:"family" cty:"family" hcl:"family"`
+	Version         *string           `mapstructure:"version" cty:"version" hcl:"version"`
+	Channel         *string           `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	Parent          *string           `mapstructure:"parent" cty:"parent" hcl:"parent"`
+	ReleasedAt      *string           `mapstructure:"released_at" cty:"released_at" hcl:"released_at"`
+	ExpiresAt       *string           `mapstructure:"expires_at" cty:"expires_at" hcl:"expires_at"`
+	DeprecationTime *string           `mapstructure:"deprecation_time" cty:"deprecation_time" hcl:"deprecation_time"`
+	CreationDate    *string           `mapstructure:"creation_date" cty:"creation_date" hcl:"creation_date"`
+	Owner           *string           `mapstructure:"owner" cty:"owner" hcl:"owner"`
+	SnapshotIDs     []string          `mapstructure:"snapshot_ids" cty:"snapshot_ids" hcl:"snapshot_ids"`
+	Files           []string          `mapstructure:"files" cty:"files" hcl:"files"`
+	Path            *string           `mapstructure:"path" cty:"path" hcl:"path"`
+	SHA256          *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
+	Tags            map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
 }
 
 // FlatMapstructure returns a new FlatDatasourceOutput.
@@ -70,19 +101,23 @@ func (*DatasourceOutput) FlatMapstructure() interface{ HCL2Spec() map[string]hcl
 // The decoded values from this spec will then be applied to a FlatDatasourceOutput.
 func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"id":          &hcldec.AttrSpec{Name: "id", Type: cty.String, Required: false},
-		"region":      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"name":        &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
-		"family":      &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"version":     &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
-		"channel":     &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"parent":      &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
-		"released_at": &hcldec.AttrSpec{Name: "released_at", Type: cty.String, Required: false},
-		"expires_at":  &hcldec.AttrSpec{Name: "expires_at", Type: cty.String, Required: false},
-		"files":       &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
-		"path":        &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
-		"sha256":      &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
-		"tags":        &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
+		"id":               &hcldec.AttrSpec{Name: "id", Type: cty.String, Required: false},
+		"region":           &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"name":             &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"family":           &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"version":          &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
+		"channel":          &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"parent":           &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
+		"released_at":      &hcldec.AttrSpec{Name: "released_at", Type: cty.String, Required: false},
+		"expires_at":       &hcldec.AttrSpec{Name: "expires_at", Type: cty.String, Required: false},
+		"deprecation_time": &hcldec.AttrSpec{Name: "deprecation_time", Type: cty.String, Required: false},
+		"creation_date":    &hcldec.AttrSpec{Name: "creation_date", Type: cty.String, Required: false},
+		"owner":            &hcldec.AttrSpec{Name: "owner", Type: cty.String, Required: false},
+		"snapshot_ids":     &hcldec.AttrSpec{Name: "snapshot_ids", Type: cty.List(cty.String), Required: false},
+		"files":            &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
+		"path":             &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
+		"sha256":           &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
+		"tags":             &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 	}
 	return s
 }

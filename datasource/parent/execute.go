@@ -23,7 +23,9 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, err
 	}
 	ctx := context.Background()
-	be, err := openBackend(c.Config, func() time.Time { return now })
+	sc := c.Config
+	sc.Regions = nil // the data source reads its one region
+	be, err := openBackend(sc, func() time.Time { return now })
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
@@ -32,7 +34,7 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, err
 	}
 	img, err := lifecycle.Choose(listing.Images, lifecycle.Choice{
-		Family: c.Family, Channel: c.Channel, Constraint: c.VersionConstraint,
+		Family: c.Family, Channel: c.Channel, Constraint: c.VersionConstraint, Owners: accounts(c.Owners),
 	}, now)
 	if err != nil {
 		return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w%s", err, failedRegions(listing.Failed))
@@ -68,11 +70,27 @@ func failedRegions(failed []backend.RegionError) string {
 	}()...))
 }
 
+// accounts are the owners an image must have, when they are all account
+// ids ("self" is resolved by EC2 in the listing itself).
+func accounts(owners []string) []string {
+	for _, o := range owners {
+		if o == "self" {
+			return nil
+		}
+	}
+	return owners
+}
+
 func output(img lifecycle.Image) DatasourceOutput {
 	out := DatasourceOutput{
 		ID: img.ID, Region: img.Region, Name: img.Name, Family: img.Family, Version: img.Version,
 		Channel: img.Channel, Parent: img.Parent, ReleasedAt: rfc3339(img.ReleasedAt),
 		ExpiresAt: rfc3339(img.ExpiresAt), Tags: img.Tags, Files: []string{},
+		DeprecationTime: rfc3339(img.DeprecationTime), CreationDate: rfc3339(img.BuildTime), Owner: img.Owner,
+		SnapshotIDs: []string{},
+	}
+	if img.Region != "local" {
+		out.SnapshotIDs = append(out.SnapshotIDs, img.Snapshots...)
 	}
 	if out.Tags == nil {
 		out.Tags = map[string]string{}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -106,6 +107,13 @@ type Config struct {
 	// instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
+	// Pin these existing releases (ids, or `region:id`): they are kept
+	// forever, whatever the rules say; needs `sweep = true` and a backend
+	// that pins (aws).
+	PinReleases []string `mapstructure:"pin_releases"`
+	// Unpin these releases (ids, or `region:id`), so the rules apply to
+	// them again; needs `sweep = true`.
+	UnpinReleases []string `mapstructure:"unpin_releases"`
 	// Where the JSON report is written: a `.json` file outside `catalog_dir`
 	// (or inside its `reports/` directory), not a symlink. Defaults to a new
 	// file `<catalog_dir>/reports/<family>-<time>.json` per run.
@@ -208,6 +216,17 @@ func (c *Config) validate() error {
 	}
 	if len(c.Restore) > 0 && !c.Sweep {
 		errs = append(errs, errors.New("restore: needs sweep = true (a restore records no build)"))
+	}
+	if len(c.PinReleases) > 0 && !c.Sweep {
+		errs = append(errs, errors.New("pin_releases: needs sweep = true"))
+	}
+	if len(c.UnpinReleases) > 0 && !c.Sweep {
+		errs = append(errs, errors.New("unpin_releases: needs sweep = true"))
+	}
+	for _, id := range c.PinReleases {
+		if slices.Contains(c.UnpinReleases, id) {
+			errs = append(errs, fmt.Errorf("pin_releases, unpin_releases: %s is in both", id))
+		}
 	}
 	if err := c.checkReportPath(); err != nil {
 		errs = append(errs, fmt.Errorf("report_path: %w", err))

@@ -44,6 +44,9 @@ func (r *run) do(ctx context.Context, source packersdk.Artifact) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := r.pin(ctx, images); err != nil {
+		return err
+	}
 	decisions, independent, err := r.decide(ctx, images)
 	if err != nil {
 		return err
@@ -189,6 +192,62 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 		}
 	}
 	return images, nil
+}
+
+// pin pins and unpins existing releases (pin_releases, unpin_releases)
+// before the plan, which then sees them (a dry run too).
+func (r *run) pin(ctx context.Context, images []lifecycle.Image) error {
+	var errs []error
+	for _, req := range []struct {
+		name string
+		ids  []string
+		pin  bool
+	}{{"pin_releases", r.c.PinReleases, true}, {"unpin_releases", r.c.UnpinReleases, false}} {
+		if len(req.ids) == 0 {
+			continue
+		}
+		p, ok := r.be.(backend.Pinner)
+		if !ok {
+			return fmt.Errorf("%s: the %s backend does not pin existing releases", req.name, r.be.Name())
+		}
+		var sel []int
+		for _, want := range req.ids {
+			ref := lifecycle.ParseRef(want)
+			n := len(sel)
+			for i, img := range images {
+				if img.ID == ref.ID && (ref.Region == "" || ref.Region == img.Region) {
+					sel = append(sel, i)
+				}
+			}
+			if len(sel) == n {
+				return fmt.Errorf("%s: no release %s in family %s", req.name, want, r.c.Family)
+			}
+		}
+		batch := make([]lifecycle.Image, len(sel))
+		for j, i := range sel {
+			batch[j] = images[i]
+		}
+		verb, would := "pinned", "would pin"
+		if !req.pin {
+			verb, would = "unpinned", "would unpin"
+		}
+		for j, res := range p.Pin(ctx, batch, req.pin, r.c.DryRun) {
+			if res.Err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", req.name, res.Err))
+				continue
+			}
+			images[sel[j]].Pinned = req.pin
+			switch {
+			case !res.Changed:
+				r.ui.Message(fmt.Sprintf("%s %s already", show(res.Ref), verb))
+			case r.c.DryRun:
+				r.ui.Message(fmt.Sprintf("%s %s", would, show(res.Ref)))
+			default:
+				r.ui.Message(fmt.Sprintf("%s %s", verb, show(res.Ref)))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // decide plans the family, or the requested restores. With a new build it

@@ -1,0 +1,326 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// testHookAfterAction, when set, runs after an EC2 action and before its
+// stage is tagged; an error stands for a crash at the worst moment.
+var testHookAfterAction func(ref lifecycle.Ref) error
+
+// Apply carries decisions out, region by region in parallel and in order
+// within a region:
+//
+//	deprecate   EnableImageDeprecation(now)
+//	disable     save the launch permissions in a tag, then DisableImage
+//	deregister  DeregisterImage, with DeleteAssociatedSnapshots when every
+//	            snapshot may go, else DeleteSnapshot for those that may
+//	restore     EnableImage, launch permissions back, DisableImageDeprecation
+//	record      no EC2 call: the stage tag only
+//
+// Each image is re-read (one DescribeImages per region) and, for disable
+// and deregister, its usage looked up again right before acting; then
+// lifecycle.CheckTransition decides whether the decision still holds. The
+// EC2 action comes first, then one CreateTags per region and stage records
+// the stages, so a crash in between converges on the re-run. With dryRun
+// it only reads and checks.
+func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) []backend.Result {
+	results := make([]backend.Result, len(ds))
+	var mut []int
+	for i, d := range ds {
+		results[i].Ref, results[i].Image = d.Image.Ref(), d.Image
+		if d.Action.Mutates() {
+			mut = append(mut, i)
+		}
+	}
+	regions, idx := byRegion(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
+	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
+		items := make([]int, len(idx[region]))
+		for k, j := range idx[region] {
+			items[k] = mut[j]
+		}
+		b.applyRegion(ctx, region, ds, items, results, dryRun)
+	})
+	return results
+}
+
+func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle.Decision, items []int, results []backend.Result, dryRun bool) {
+	if err := ctx.Err(); err != nil {
+		for _, i := range items {
+			results[i].Err = err
+		}
+		return
+	}
+	ids := make([]string, len(items))
+	for k, i := range items {
+		ids[k] = ds[i].Image.ID
+	}
+	cur, err := b.reread(ctx, region, ids)
+	if err != nil {
+		for _, i := range items {
+			results[i].Err = fmt.Errorf("aws: re-reading %s: %w", region, err)
+		}
+		return
+	}
+	// Who uses the images about to be disabled or deregistered, now.
+	var check []lifecycle.Image
+	for _, i := range items {
+		if a := ds[i].Action; a == lifecycle.ActionDisable || a == lifecycle.ActionDeregister {
+			if c, ok := cur[ds[i].Image.ID]; ok {
+				check = append(check, c)
+			}
+		}
+	}
+	usage := lifecycle.Usage{}
+	if len(check) > 0 {
+		usage = b.Usage(ctx, check)
+	}
+	now := b.now()
+	cl := b.client(region).ec2
+	w := newTagWriter()
+	for _, i := range items {
+		d, r := ds[i], &results[i]
+		if err := ctx.Err(); err != nil {
+			r.Err = err
+			continue
+		}
+		c, found := cur[d.Image.ID]
+		if !found {
+			if d.Target() != lifecycle.StageDeregistered {
+				r.Err = fmt.Errorf("aws: %s %s: no such AMI owned by %s (deregistered, or never there)", d.Action, d.Image.Ref(), strings.Join(b.owners(), ", "))
+				continue
+			}
+			// Gone: nothing can be tagged, nothing is left to do.
+			c = d.Image
+			c.State, c.Snapshots = lifecycle.StateDeregistered, nil
+		}
+		gone := c.State == lifecycle.StateDeregistered
+		err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
+		switch {
+		case errors.Is(err, lifecycle.ErrAlreadyDone):
+			if gone || c.Stage == d.Target() {
+				r.Image = c
+				continue
+			}
+			r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
+			if !dryRun {
+				w.add(stageTags(r.Image), i, []string{c.ID})
+			}
+			continue
+		case err != nil:
+			r.Err = fmt.Errorf("aws: %w", err)
+			continue
+		}
+		r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
+		if d.Action == lifecycle.ActionRecord && gone {
+			r.Changed = false // a gone AMI cannot be tagged
+			continue
+		}
+		if dryRun {
+			continue
+		}
+		note, extra, err := b.act(ctx, cl, c, d, now)
+		if err != nil {
+			r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: %w", d.Action, c.Ref(), err)
+			continue
+		}
+		r.Note = note
+		if testHookAfterAction != nil {
+			if err := testHookAfterAction(c.Ref()); err != nil {
+				r.Err = err
+				continue
+			}
+		}
+		if d.Target() == lifecycle.StageDeregistered {
+			continue // the AMI is gone: there is nothing left to tag
+		}
+		tags := stageTags(r.Image)
+		for k, v := range extra {
+			tags[k] = v
+		}
+		w.add(tags, i, []string{c.ID})
+	}
+	if !w.empty() {
+		w.flush(ctx, cl, func(i int, err error) {
+			results[i].Err = fmt.Errorf("aws: %s %s: carried out, but recording the stage failed (a re-run records it): %w", ds[i].Action, ds[i].Image.Ref(), err)
+		})
+	}
+}
+
+// stageTags are the tags a stage change writes.
+func stageTags(img lifecycle.Image) map[string]string {
+	all := lifecycle.Tags(img, "")
+	return map[string]string{lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince]}
+}
+
+// act makes the EC2 calls of one decision and returns a note for the
+// report and extra tags to write with the stage.
+func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d lifecycle.Decision, now time.Time) (string, map[string]string, error) {
+	id := aws.String(img.ID)
+	switch d.Action {
+	case lifecycle.ActionDeprecate:
+		// EC2 takes whole minutes, strictly in the future: the next one.
+		// The stage tag makes the image deprecated for the planner now.
+		at := now.Truncate(time.Minute).Add(time.Minute)
+		_, err := cl.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: aws.Time(at)})
+		return "", nil, wrap("EnableImageDeprecation", err)
+
+	case lifecycle.ActionDisable:
+		// EC2 drops the launch permissions of a disabled image and
+		// EnableImage does not give them back: save them first.
+		attr, err := cl.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: id, Attribute: types.ImageAttributeNameLaunchPermission})
+		if err != nil {
+			return "", nil, wrap("DescribeImageAttribute", err)
+		}
+		var extra map[string]string
+		if perms := formatPerms(attr.LaunchPermissions); perms != "" {
+			if len(perms) > 256 {
+				return "", nil, fmt.Errorf("its launch permissions (%d characters) do not fit in a tag to be restored later; remove some, or disable it by hand", len(perms))
+			}
+			// Written before DisableImage: a crash in between loses nothing.
+			if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{img.ID}, Tags: []types.Tag{{Key: aws.String(TagLaunchPermissions), Value: aws.String(perms)}}}); err != nil {
+				return "", nil, wrap("CreateTags", err)
+			}
+		}
+		_, err = cl.DisableImage(ctx, &ec2.DisableImageInput{ImageId: id})
+		return "", extra, wrap("DisableImage", err)
+
+	case lifecycle.ActionDeregister:
+		if img.State == lifecycle.StateDeregistered {
+			// Deregistered already (a crash, a re-run): finish deleting
+			// the snapshots that may go; one already gone is done.
+			return deleteSnapshots(ctx, cl, img, d), nil, nil
+		}
+		all := d.DeleteSnapshots && (d.Snapshots == nil || !slices.ContainsFunc(img.Snapshots, func(s string) bool { return !slices.Contains(d.Snapshots, s) }))
+		out, err := cl.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: id, DeleteAssociatedSnapshots: aws.Bool(all && len(img.Snapshots) > 0)})
+		if err != nil {
+			return "", nil, wrap("DeregisterImage", err)
+		}
+		var notes []string
+		for _, r := range out.DeleteSnapshotResults {
+			notes = append(notes, fmt.Sprintf("%s %s", aws.ToString(r.SnapshotId), r.ReturnCode))
+		}
+		if d.DeleteSnapshots && !all {
+			// Only those no kept image shares: one by one.
+			if n := deleteSnapshots(ctx, cl, img, d); n != "" {
+				notes = append(notes, n)
+			}
+		}
+		if len(notes) == 0 {
+			if len(img.Snapshots) > 0 {
+				return "snapshots kept: " + strings.Join(img.Snapshots, ", "), nil, nil
+			}
+			return "", nil, nil
+		}
+		return "snapshots: " + strings.Join(notes, ", "), nil, nil
+
+	case lifecycle.ActionRestore:
+		var notes []string
+		if img.State == lifecycle.StateDisabled {
+			if _, err := cl.EnableImage(ctx, &ec2.EnableImageInput{ImageId: id}); err != nil {
+				return "", nil, wrap("EnableImage", err)
+			}
+		}
+		extra := map[string]string{}
+		if saved := img.Tags[TagLaunchPermissions]; saved != "" {
+			perms := parsePerms(saved)
+			if _, err := cl.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: id,
+				LaunchPermission: &types.LaunchPermissionModifications{Add: perms}}); err != nil {
+				return "", nil, wrap("ModifyImageAttribute", err)
+			}
+			notes = append(notes, "launch permissions given back: "+saved)
+			extra[TagLaunchPermissions] = ""
+		}
+		if !img.DeprecationTime.IsZero() {
+			if _, err := cl.DisableImageDeprecation(ctx, &ec2.DisableImageDeprecationInput{ImageId: id}); err != nil {
+				return "", nil, wrap("DisableImageDeprecation", err)
+			}
+		}
+		return strings.Join(notes, "; "), extra, nil
+	}
+	return "", nil, nil // record: the stage tag only
+}
+
+// deleteSnapshots deletes the decision's snapshots of img one by one and
+// says what became of each; one already gone counts as deleted.
+func deleteSnapshots(ctx context.Context, cl ec2Client, img lifecycle.Image, d lifecycle.Decision) string {
+	want := d.Snapshots
+	if want == nil {
+		want = img.Snapshots
+	}
+	var notes []string
+	for _, s := range want {
+		if !slices.Contains(img.Snapshots, s) {
+			continue
+		}
+		_, err := cl.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: aws.String(s)})
+		code := "deleted"
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &ae) && ae.ErrorCode() == "InvalidSnapshot.NotFound":
+			code = "gone already"
+		case err != nil:
+			code = "not deleted: " + err.Error()
+		}
+		notes = append(notes, s+" "+code)
+	}
+	return strings.Join(notes, ", ")
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// formatPerms renders launch permissions for a tag: account ids,
+// "group:all", "org:<arn>", "ou:<arn>", comma-separated.
+func formatPerms(ps []types.LaunchPermission) string {
+	var out []string
+	for _, p := range ps {
+		switch {
+		case p.UserId != nil:
+			out = append(out, *p.UserId)
+		case p.Group != "":
+			out = append(out, "group:"+string(p.Group))
+		case p.OrganizationArn != nil:
+			out = append(out, "org:"+*p.OrganizationArn)
+		case p.OrganizationalUnitArn != nil:
+			out = append(out, "ou:"+*p.OrganizationalUnitArn)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func parsePerms(s string) []types.LaunchPermission {
+	var out []types.LaunchPermission
+	for _, p := range strings.Split(s, ",") {
+		switch {
+		case p == "":
+		case strings.HasPrefix(p, "group:"):
+			out = append(out, types.LaunchPermission{Group: types.PermissionGroup(strings.TrimPrefix(p, "group:"))})
+		case strings.HasPrefix(p, "org:"):
+			out = append(out, types.LaunchPermission{OrganizationArn: aws.String(strings.TrimPrefix(p, "org:"))})
+		case strings.HasPrefix(p, "ou:"):
+			out = append(out, types.LaunchPermission{OrganizationalUnitArn: aws.String(strings.TrimPrefix(p, "ou:"))})
+		default:
+			out = append(out, types.LaunchPermission{UserId: aws.String(p)})
+		}
+	}
+	return out
+}

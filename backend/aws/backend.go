@@ -1,0 +1,379 @@
+// Package aws is the AMI backend: releases are AMIs in one or more regions,
+// their lifecycle lives in `lifecycle:*` tags on the AMI and its snapshots,
+// and the stages are carried out with EC2's own image lifecycle
+// (EnableImageDeprecation, DisableImage, DeregisterImage).
+//
+// Every region is handled on its own, in parallel under a limit: one region
+// that fails never stops another, and each failure is reported on its items.
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// Name is the backend's name in reports.
+const Name = "aws"
+
+// stagePending is the stage tag of a new build whose run has not finished.
+const stagePending = "pending"
+
+// TagLaunchPermissions saves an image's launch permissions when it is
+// disabled: EC2 drops them, and EnableImage does not give them back.
+const TagLaunchPermissions = lifecycle.TagPrefix + "launch-permissions"
+
+// Launch template version choices: which versions of a launch template
+// count as using an image.
+const (
+	LTVersionsAll              = "all"
+	LTVersionsDefaultAndLatest = "default_and_latest"
+	LTVersionsDefault          = "default"
+	LTVersionsASGUsed          = "asg_used"
+)
+
+// Options configure the backend.
+type Options struct {
+	// Config is the base SDK configuration (credentials, retryer, HTTP
+	// client); each region gets its own clients from it.
+	Config aws.Config
+	// EC2Endpoint, when set, is the EC2 endpoint of every region
+	// (custom_endpoint_ec2); AWS_ENDPOINT_URL_EC2 is honoured by Config.
+	EC2Endpoint string
+	// AutoScalingEndpoint and SSMEndpoint likewise (tests).
+	AutoScalingEndpoint string
+	// Regions are swept beyond the artifact's own and Config.Region.
+	Regions []string
+	// Owners bound what is listed and touched; empty means the caller's
+	// account ("self", resolved by EC2 at run time).
+	Owners []string
+	// ManagedBy is the marker written on and required of every image.
+	ManagedBy string
+	// LaunchTemplateVersions is one of the LTVersions* choices (default all).
+	LaunchTemplateVersions string
+	// Parallel is how many regions are worked on at once (default 4).
+	Parallel int
+}
+
+// Backend is AMIs as a backend.Backend.
+type Backend struct {
+	opts  Options
+	clock func() time.Time
+
+	mu      sync.Mutex
+	regions map[string]bool // regions to list: options, config, artifacts seen
+	clients map[string]*regionClients
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns the backend. Nothing is contacted until a method needs it.
+func New(opts Options, clock func() time.Time) *Backend {
+	if clock == nil {
+		clock = time.Now
+	}
+	if opts.ManagedBy == "" {
+		opts.ManagedBy = lifecycle.DefaultManagedBy
+	}
+	if opts.LaunchTemplateVersions == "" {
+		opts.LaunchTemplateVersions = LTVersionsAll
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	b := &Backend{opts: opts, clock: clock, regions: map[string]bool{}, clients: map[string]*regionClients{}}
+	for _, r := range opts.Regions {
+		b.regions[r] = true
+	}
+	if opts.Config.Region != "" {
+		b.regions[opts.Config.Region] = true
+	}
+	return b
+}
+
+// Name is shown in reports.
+func (b *Backend) Name() string { return Name }
+
+func (b *Backend) now() time.Time { return b.clock().UTC() }
+
+// Regions are the regions List covers, sorted.
+func (b *Backend) Regions() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.regions))
+	for r := range b.regions {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (b *Backend) addRegion(r string) {
+	b.mu.Lock()
+	b.regions[r] = true
+	b.mu.Unlock()
+}
+
+func (b *Backend) owners() []string {
+	if len(b.opts.Owners) == 0 {
+		return []string{"self"}
+	}
+	return b.opts.Owners
+}
+
+var amiRE = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+// NewReleases reads the artifact id ("us-east-1:ami-1,eu-west-1:ami-2"):
+// one release per region. The parent is the build's SourceAMI when the
+// template sets none.
+func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]lifecycle.Image, error) {
+	id := strings.TrimSpace(a.Id())
+	if id == "" {
+		return nil, fmt.Errorf("the artifact of builder %s has no AMI id: the aws backend needs an amazon builder's artifact (or set sweep = true)", a.BuilderId())
+	}
+	if release.Parent == "" {
+		release.Parent = sourceAMI(a)
+	}
+	var out []lifecycle.Image
+	for _, part := range strings.Split(id, ",") {
+		region, ami, ok := strings.Cut(strings.TrimSpace(part), ":")
+		if !ok || region == "" || !amiRE.MatchString(ami) {
+			return nil, fmt.Errorf("artifact id %q of builder %s: want region:ami-… pairs", id, a.BuilderId())
+		}
+		img := release
+		img.Region, img.ID = region, ami
+		img.Tags = cloneTags(release.Tags)
+		out = append(out, img)
+		b.addRegion(region)
+	}
+	return out, nil
+}
+
+// sourceAMI reads SourceAMI from the artifact's generated data, which
+// arrives over RPC as map[interface{}]interface{}.
+func sourceAMI(a packersdk.Artifact) string {
+	switch gd := a.State("generated_data").(type) {
+	case map[string]interface{}:
+		s, _ := gd["SourceAMI"].(string)
+		return s
+	case map[interface{}]interface{}:
+		s, _ := gd["SourceAMI"].(string)
+		return s
+	}
+	return ""
+}
+
+func cloneTags(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// List lists the family in every region in parallel. A region that fails
+// is in Failed; the others are listed.
+func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, error) {
+	for _, r := range q.Regions {
+		b.addRegion(r)
+	}
+	regions := b.Regions()
+	if len(regions) == 0 {
+		return backend.Listing{}, errors.New("aws: no region to list: set region (or AWS_REGION) or regions")
+	}
+	filters := []types.Filter{{Name: aws.String("tag:" + lifecycle.TagFamily), Values: []string{q.Family}}}
+	if q.Channel != "" {
+		filters = append(filters, types.Filter{Name: aws.String("tag:" + lifecycle.TagChannel), Values: []string{q.Channel}})
+	}
+	var mu sync.Mutex
+	var l backend.Listing
+	l.Images = []lifecycle.Image{}
+	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
+		imgs, err := b.describe(ctx, region, filters)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			l.Failed = append(l.Failed, backend.RegionError{Region: region, Err: err})
+			return
+		}
+		for _, img := range imgs {
+			if img.State != lifecycle.StateDeregistered {
+				l.Images = append(l.Images, img)
+			}
+		}
+	})
+	sort.Slice(l.Failed, func(i, j int) bool { return l.Failed[i].Region < l.Failed[j].Region })
+	sort.SliceStable(l.Images, func(i, j int) bool {
+		a, c := l.Images[i], l.Images[j]
+		if a.Region != c.Region {
+			return a.Region < c.Region
+		}
+		if !a.BuildTime.Equal(c.BuildTime) {
+			return a.BuildTime.Before(c.BuildTime)
+		}
+		return a.ID < c.ID
+	})
+	return l, nil
+}
+
+// eachRegion runs fn for every region, at most Parallel at once.
+func (b *Backend) eachRegion(ctx context.Context, regions []string, fn func(ctx context.Context, region string)) {
+	sem := make(chan struct{}, b.opts.Parallel)
+	var wg sync.WaitGroup
+	for _, r := range regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(ctx, r)
+		}()
+	}
+	wg.Wait()
+}
+
+// describe runs one paginated DescribeImages in region (owners, filters,
+// deprecated and disabled included) and converts what it returns.
+func (b *Backend) describe(ctx context.Context, region string, filters []types.Filter) ([]lifecycle.Image, error) {
+	raw, err := b.describeRaw(ctx, region, filters)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]lifecycle.Image, len(raw))
+	for i, im := range raw {
+		out[i] = b.image(region, im)
+	}
+	return out, nil
+}
+
+func (b *Backend) describeRaw(ctx context.Context, region string, filters []types.Filter) ([]types.Image, error) {
+	c := b.client(region)
+	in := &ec2.DescribeImagesInput{
+		Owners: b.owners(), Filters: filters,
+		IncludeDeprecated: aws.Bool(true), IncludeDisabled: aws.Bool(true),
+		MaxResults: aws.Int32(1000),
+	}
+	var out []types.Image
+	p := ec2.NewDescribeImagesPaginator(c.ec2, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("DescribeImages: %w", err)
+		}
+		out = append(out, page.Images...)
+	}
+	return out, nil
+}
+
+// reread describes the given images of one region by id, through an
+// image-id filter: an id that does not exist (any more) is simply absent,
+// where ImageIds would fail the whole call.
+func (b *Backend) reread(ctx context.Context, region string, ids []string) (map[string]lifecycle.Image, error) {
+	out := map[string]lifecycle.Image{}
+	var valid []string
+	for _, id := range ids {
+		if amiRE.MatchString(id) && !slices.Contains(valid, id) {
+			valid = append(valid, id)
+		}
+	}
+	for chunk := range slices.Chunk(valid, 200) {
+		imgs, err := b.describe(ctx, region, []types.Filter{{Name: aws.String("image-id"), Values: chunk}})
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range imgs {
+			out[img.ID] = img
+		}
+	}
+	return out, nil
+}
+
+// image converts an EC2 image: metadata from our tags, state and
+// deprecation from EC2.
+func (b *Backend) image(region string, im types.Image) lifecycle.Image {
+	tags := map[string]string{}
+	for _, t := range im.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	img := lifecycle.Image{
+		ID: aws.ToString(im.ImageId), Region: region, Name: aws.ToString(im.Name),
+		State: string(im.State), Owner: aws.ToString(im.OwnerId), Parent: aws.ToString(im.SourceImageId),
+	}
+	img.BuildTime, _ = time.Parse(time.RFC3339, aws.ToString(im.CreationDate))
+	if dt := aws.ToString(im.DeprecationTime); dt != "" {
+		img.DeprecationTime, _ = time.Parse(time.RFC3339, dt)
+	}
+	for _, bd := range im.BlockDeviceMappings {
+		if bd.Ebs != nil && bd.Ebs.SnapshotId != nil {
+			img.Snapshots = append(img.Snapshots, *bd.Ebs.SnapshotId)
+			img.Size += int64(aws.ToInt32(bd.Ebs.VolumeSize)) << 30
+		}
+	}
+	img.Protected = protectedNow(aws.ToString(im.DeregistrationProtection), b.now())
+	pending := tags[lifecycle.TagStage] == stagePending
+	read := tags
+	if pending {
+		read = cloneTags(tags)
+		read[lifecycle.TagStage] = string(lifecycle.StageActive)
+	}
+	img, _ = lifecycle.FromTags(img, read) // a bad tag is kept as read; the planner skips an unknown stage
+	img.Tags = tags
+	if pending && img.State == lifecycle.StateAvailable {
+		img.State = backend.StatePending
+	}
+	// AWS Backup's images are Backup's to retire, never ours.
+	_, backup := tags["aws:backup:source-resource"]
+	img.Managed = lifecycle.IsManaged(tags, b.opts.ManagedBy) && !backup && b.ownerAllowed(img.Owner)
+	return img
+}
+
+// ownerAllowed: with explicit owners, an image of any other account is
+// never managed ("self" was resolved by EC2 in the listing itself).
+func (b *Backend) ownerAllowed(owner string) bool {
+	if len(b.opts.Owners) == 0 {
+		return true
+	}
+	return slices.Contains(b.opts.Owners, owner) || slices.Contains(b.opts.Owners, "self")
+}
+
+// protectedNow reads DeregistrationProtection: "enabled",
+// "enabled-with-cooldown", or "disabled-until <time>" while a cooldown
+// still protects the image.
+func protectedNow(v string, now time.Time) bool {
+	switch {
+	case strings.HasPrefix(v, "enabled"):
+		return true
+	case strings.HasPrefix(v, "disabled-until"):
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(strings.TrimPrefix(v, "disabled-until")))
+		return err != nil || t.After(now)
+	}
+	return false
+}
+
+// byRegion groups item indices by region, regions sorted.
+func byRegion(n int, region func(i int) string) ([]string, map[string][]int) {
+	m := map[string][]int{}
+	for i := 0; i < n; i++ {
+		m[region(i)] = append(m[region(i)], i)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, m
+}

@@ -1,0 +1,206 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type AssumeRoleConfig
+//go:generate packer-sdc struct-markdown
+
+package aws
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// AccessConfig is how the AWS backend reaches EC2, with the amazon
+// plugin's option names, plus which regions and accounts it covers. It is
+// shared by the post-processor and the data source. Nothing is contacted
+// before a build runs: `packer validate` only checks the values.
+type AccessConfig struct {
+	// The region of the AWS backend's clients, and the one the data source
+	// reads. Defaults to the SDK's (`AWS_REGION`, the profile). The
+	// post-processor covers every region of the build's artifact (the
+	// `ami_regions` copies) besides.
+	Region string `mapstructure:"region"`
+	// More regions to sweep beyond the artifact's own and `region`, e.g.
+	// regions an older build was copied to.
+	Regions []string `mapstructure:"regions"`
+	// The accounts whose AMIs may be listed and retired (12-digit account
+	// ids, or `self`). Defaults to the caller's own account, resolved by EC2
+	// at run time. The data source reads a producer's shared family with
+	// the producer's account id here.
+	Owners []string `mapstructure:"owners"`
+	// The shared-config profile, as with the amazon plugin.
+	Profile string `mapstructure:"profile"`
+	// Path to a shared credentials file instead of `~/.aws/credentials`.
+	SharedCredentialsFile string `mapstructure:"shared_credentials_file"`
+	// Static credentials; prefer a profile, the environment or an instance
+	// role. `access_key` and `secret_key` go together.
+	AccessKey string `mapstructure:"access_key"`
+	// The secret of `access_key`.
+	SecretKey string `mapstructure:"secret_key"`
+	// A session token for temporary static credentials.
+	Token string `mapstructure:"token"`
+	// A role to assume (STS AssumeRole) with the credentials found above.
+	AssumeRole AssumeRoleConfig `mapstructure:"assume_role"`
+	// The EC2 endpoint, e.g. a VPC endpoint. `AWS_ENDPOINT_URL_EC2`,
+	// `AWS_ENDPOINT_URL_AUTOSCALING` and `AWS_ENDPOINT_URL_SSM` are honoured
+	// for every client as well.
+	CustomEndpointEC2 string `mapstructure:"custom_endpoint_ec2"`
+	// How many times a call is attempted in all when EC2 throttles
+	// (`RequestLimitExceeded`) or fails transiently, with the SDK's standard
+	// retryer (exponential backoff with jitter). Defaults to the SDK's (3);
+	// 0 keeps the default.
+	MaxRetries int `mapstructure:"max_retries"`
+	// Accepted for templates written for the amazon plugin: this plugin
+	// never validates credentials with STS up front (the first EC2 call
+	// does), so it changes nothing.
+	SkipCredentialValidation bool `mapstructure:"skip_credential_validation"`
+	// Which launch template versions count as using an image (they keep
+	// it): `all` (every version; the default and the safest),
+	// `default_and_latest`, `default`, or `asg_used` (the versions Auto
+	// Scaling groups launch, resolving `$Default` and `$Latest`).
+	LaunchTemplateVersions string `mapstructure:"launch_template_versions"`
+}
+
+// AssumeRoleConfig is the role the AWS backend assumes, as the amazon
+// plugin's `assume_role` block.
+type AssumeRoleConfig struct {
+	// The ARN of the role, e.g. `arn:aws:iam::123456789012:role/packer-lifecycle`.
+	RoleARN string `mapstructure:"role_arn"`
+	// The external id the role's trust policy asks for.
+	ExternalID string `mapstructure:"external_id"`
+	// The session name shown in CloudTrail. Defaults to the SDK's.
+	SessionName string `mapstructure:"session_name"`
+	// The session duration in seconds, 900 to 43200. Defaults to 3600.
+	DurationSeconds int `mapstructure:"duration_seconds"`
+}
+
+var (
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	accountRE = regexp.MustCompile(`^\d{12}$`)
+	roleRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+)
+
+// Set says whether any AWS option was given (a local backend ignores them).
+func (c *AccessConfig) Set() bool {
+	return c.Region != "" || len(c.Regions) > 0 || len(c.Owners) > 0 || c.Profile != "" || c.AccessKey != "" ||
+		c.AssumeRole.RoleARN != "" || c.CustomEndpointEC2 != ""
+}
+
+// Prepare checks the values and sets defaults; every error names its
+// field. Nothing is contacted.
+func (c *AccessConfig) Prepare() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Region != "" && !regionRE.MatchString(c.Region) {
+		bad("region: %q is not a region name like us-east-1", c.Region)
+	}
+	for i, r := range c.Regions {
+		if !regionRE.MatchString(r) {
+			bad("regions[%d]: %q is not a region name like eu-west-1", i, r)
+		}
+	}
+	for i, o := range c.Owners {
+		if o != "self" && !accountRE.MatchString(o) {
+			bad("owners[%d]: %q is not a 12-digit account id or self", i, o)
+		}
+	}
+	if (c.AccessKey == "") != (c.SecretKey == "") {
+		bad("access_key, secret_key: set both or neither")
+	}
+	if c.Token != "" && c.AccessKey == "" {
+		bad("token: goes with access_key and secret_key")
+	}
+	if a := c.AssumeRole; a.RoleARN != "" && !roleRE.MatchString(a.RoleARN) {
+		bad("assume_role.role_arn: %q is not an IAM role ARN like arn:aws:iam::123456789012:role/name", a.RoleARN)
+	} else if a.RoleARN == "" && (a.ExternalID != "" || a.SessionName != "" || a.DurationSeconds != 0) {
+		bad("assume_role.role_arn: must be set when assume_role is")
+	}
+	if d := c.AssumeRole.DurationSeconds; d != 0 && (d < 900 || d > 43200) {
+		bad("assume_role.duration_seconds: %d is not between 900 and 43200", d)
+	}
+	if e := c.CustomEndpointEC2; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("custom_endpoint_ec2: %q is not an http(s) URL", e)
+		}
+	}
+	if c.MaxRetries < 0 {
+		bad("max_retries: must not be negative")
+	}
+	if c.LaunchTemplateVersions == "" {
+		c.LaunchTemplateVersions = LTVersionsAll
+	}
+	if !slices.Contains([]string{LTVersionsAll, LTVersionsDefaultAndLatest, LTVersionsDefault, LTVersionsASGUsed}, c.LaunchTemplateVersions) {
+		bad("launch_template_versions: %q is not one of all, default_and_latest, default, asg_used", c.LaunchTemplateVersions)
+	}
+	return errs
+}
+
+// LoadConfig builds the SDK configuration: the SDK's default chain
+// (environment, profile, SSO, instance role) with the template's options
+// over it, and the role to assume. Nothing is contacted here: credentials
+// are resolved at the first call.
+func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				if c.MaxRetries > 0 {
+					o.MaxAttempts = c.MaxRetries
+				}
+			})
+		}),
+	}
+	if c.Region != "" {
+		opts = append(opts, config.WithRegion(c.Region))
+	}
+	if c.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(c.Profile))
+	}
+	if c.SharedCredentialsFile != "" {
+		opts = append(opts, config.WithSharedCredentialsFiles([]string{c.SharedCredentialsFile}))
+	}
+	if c.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.Token)))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, append(opts, extra...)...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws: loading the SDK configuration: %w", err)
+	}
+	if a := c.AssumeRole; a.RoleARN != "" {
+		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			if a.ExternalID != "" {
+				o.ExternalID = aws.String(a.ExternalID)
+			}
+			if a.SessionName != "" {
+				o.RoleSessionName = a.SessionName
+			}
+			if a.DurationSeconds != 0 {
+				o.Duration = secs(a.DurationSeconds)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(p)
+	}
+	return cfg, nil
+}
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// Open returns the backend for the access config: now is the run's clock.
+func Open(ctx context.Context, c AccessConfig, managedBy string, now func() time.Time) (*Backend, error) {
+	cfg, err := LoadConfig(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return New(Options{
+		Config: cfg, EC2Endpoint: c.CustomEndpointEC2, Regions: c.Regions, Owners: c.Owners,
+		ManagedBy: managedBy, LaunchTemplateVersions: c.LaunchTemplateVersions,
+	}, now), nil
+}

@@ -1,0 +1,62 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAccessConfigPrepareNamesTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		c    AccessConfig
+		want []string
+	}{
+		{"valid", AccessConfig{Region: "eu-west-1", Regions: []string{"us-gov-west-1", "ap-southeast-2"}, Owners: []string{"self", "123456789012"},
+			AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/ci/packer", DurationSeconds: 900}, CustomEndpointEC2: "http://127.0.0.1:4566"}, nil},
+		{"region", AccessConfig{Region: "Europe"}, []string{`region: "Europe"`}},
+		{"regions", AccessConfig{Regions: []string{"us-east-1", "us_east_2"}}, []string{`regions[1]: "us_east_2"`}},
+		{"owners", AccessConfig{Owners: []string{"amazon", "12345678901"}}, []string{`owners[0]: "amazon"`, `owners[1]: "12345678901"`}},
+		{"half a key", AccessConfig{AccessKey: "AKID"}, []string{"access_key, secret_key: set both or neither"}},
+		{"token alone", AccessConfig{Token: "t"}, []string{"token: goes with access_key"}},
+		{"role arn", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123:user/x"}}, []string{"assume_role.role_arn:"}},
+		{"role missing", AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "x"}}, []string{"assume_role.role_arn: must be set"}},
+		{"duration", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", DurationSeconds: 60}}, []string{"assume_role.duration_seconds: 60"}},
+		{"endpoint", AccessConfig{CustomEndpointEC2: "ec2.internal"}, []string{`custom_endpoint_ec2: "ec2.internal"`}},
+		{"retries", AccessConfig{MaxRetries: -1}, []string{"max_retries"}},
+		{"lt versions", AccessConfig{LaunchTemplateVersions: "latest"}, []string{`launch_template_versions: "latest"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := c.c.Prepare()
+			require.Len(t, errs, len(c.want), "%v", errs)
+			for i, w := range c.want {
+				require.ErrorContains(t, errs[i], w)
+			}
+			if len(c.want) == 0 {
+				require.Equal(t, LTVersionsAll, c.c.LaunchTemplateVersions, "the safest choice is the default")
+			}
+		})
+	}
+}
+
+func TestLoadConfigContactsNothing(t *testing.T) {
+	// A role to assume and static keys resolve lazily: loading the
+	// configuration (what `packer validate` and Open do) makes no call.
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "s", MaxRetries: 7,
+		AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", ExternalID: "x"}})
+	require.NoError(t, err)
+	require.Equal(t, "eu-west-1", cfg.Region)
+	require.Equal(t, 7, cfg.Retryer().MaxAttempts())
+	// Resolving the role's credentials would call STS: with no endpoint
+	// reachable in the loopback-only namespace it fails, rather than
+	// having been called already.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = cfg.Credentials.Retrieve(ctx)
+	require.True(t, err != nil && errors.Is(err, context.Canceled), "%v", err)
+}

@@ -1,0 +1,498 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// awsRun is one family's life on the emulator: the real Packer and amazon
+// plugin build, our post-processor records and retires, over simulated
+// weeks (PACKER_LIFECYCLE_NOW and the emulator's clock move together).
+type awsRun struct {
+	t     *testing.T
+	s     *ec2emu.Server
+	url   string
+	dir   string
+	clock *ec2emu.FakeClock
+}
+
+func newAWSRun(t *testing.T, start time.Time) *awsRun {
+	s, url := startEC2(t)
+	clock := ec2emu.NewFakeClock(start)
+	s.SetClock(clock)
+	dir := t.TempDir()
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl"} {
+		body, err := os.ReadFile(filepath.Join("testdata", "aws", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name[:strings.Index(name, ".")]+".pkr.hcl"), body, 0o644))
+	}
+	return &awsRun{t: t, s: s, url: url, dir: dir, clock: clock}
+}
+
+func (a *awsRun) env() []string {
+	// Our Auto Scaling client reads its own endpoint variable: without it
+	// the lookup fails in the namespace and, failing closed, keeps all.
+	return append(amazonEnv(a.url), "AWS_ENDPOINT_URL_AUTO_SCALING="+a.url, "AWS_ENDPOINT_URL_SSM="+a.url,
+		"PACKER_LIFECYCLE_NOW="+a.clock.Now().Format(time.RFC3339))
+}
+
+// packer runs one template of the run's directory.
+func (a *awsRun) packer(template string, vars ...string) result {
+	args := []string{"build", "-color=false"}
+	for _, v := range vars {
+		args = append(args, "-var", v)
+	}
+	sub := filepath.Join(a.dir, strings.TrimSuffix(template, ".pkr.hcl"))
+	require.NoError(a.t, os.MkdirAll(sub, 0o755))
+	body, err := os.ReadFile(filepath.Join(a.dir, template))
+	require.NoError(a.t, err)
+	require.NoError(a.t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
+	r := packerEnv(sub, a.env(), append(args, ".")...)
+	a.t.Logf("packer %s %v at %s took %s", template, vars, a.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
+	noPublicEndpoint(a.t, r)
+	return r
+}
+
+func (a *awsRun) build(source, release string, vars ...string) {
+	r := a.packer("build.pkr.hcl", append([]string{"endpoint=" + a.url, "source_ami=" + source, "release=" + release}, vars...)...)
+	mustSucceed(a.t, r)
+}
+
+func (a *awsRun) report(name string) report.Report {
+	var rep report.Report
+	body, err := os.ReadFile(filepath.Join(a.dir, name))
+	require.NoError(a.t, err)
+	require.NoError(a.t, json.Unmarshal(body, &rep))
+	return rep
+}
+
+// images are the emulator's AMIs named web-* per region: name -> image
+// (deregistered ones included, with state deregistered), with tags.
+func (a *awsRun) images(region string) map[string]ec2emu.Image {
+	out := map[string]ec2emu.Image{}
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region(region)
+		for _, img := range r.Deregistered {
+			out[img.Name] = *img
+		}
+		for _, img := range r.Images {
+			out[img.Name] = *img
+		}
+	})
+	return out
+}
+
+// cliStages lists the family through `aws ec2 describe-images` in each
+// region (in parallel: each call costs seconds): name -> state/stage, with
+// "+deprecation-time" when EC2 shows one on an available image.
+func (a *awsRun) cliStages(regions []string) map[string]map[string]string {
+	type image struct {
+		Name, State, DeprecationTime string
+		Tags                         []struct{ Key, Value string }
+	}
+	out := map[string]map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, region := range regions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "aws", "ec2", "describe-images", "--owners", "self", "--include-deprecated", "--include-disabled",
+				"--filters", "Name=tag:lifecycle:family,Values=web", "--endpoint-url", a.url, "--region", region, "--output", "json")
+			cmd.Env = append(os.Environ(), "AWS_PAGER=")
+			body, err := cmd.Output()
+			require.NoError(a.t, err, "aws ec2 describe-images in %s", region)
+			require.NotContains(a.t, string(body), "amazonaws.com")
+			var res struct{ Images []image }
+			require.NoError(a.t, json.Unmarshal(body, &res))
+			got := map[string]string{}
+			for _, img := range res.Images {
+				stage := ""
+				for _, t := range img.Tags {
+					if t.Key == lifecycle.TagStage {
+						stage = t.Value
+					}
+				}
+				v := img.State + "/" + stage
+				if img.DeprecationTime != "" && img.State == "available" {
+					v += "+deprecation-time"
+				}
+				got[img.Name] = v
+			}
+			mu.Lock()
+			out[region] = got
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (a *awsRun) tags(region, id string) map[string]string {
+	out := map[string]string{}
+	a.s.Update(func(st *ec2emu.State) {
+		for k, v := range st.Region(region).Tags[id] {
+			out[k] = v
+		}
+	})
+	return out
+}
+
+func (a *awsRun) snapshotExists(region, id string) bool {
+	var ok bool
+	a.s.Update(func(st *ec2emu.State) { ok = st.Region(region).Snapshots[id] != nil })
+	return ok
+}
+
+// TestAWSFamilyRetiresOverWeeks: three amazon-ebs builds of a family with
+// an ami_regions copy, a week apart, each followed by lifecycle; then a
+// dry-run sweep and a sweep with the null builder. The release an
+// instance uses stays deprecated in its region and is never disabled.
+func TestAWSFamilyRetiresOverWeeks(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+	regions := []string{"us-east-1", "eu-west-1"}
+
+	a.build(source, "1.0.0")
+	for _, region := range regions {
+		img := a.images(region)["web-1.0.0"]
+		require.Equal(t, "available", img.State, region)
+		tags := a.tags(region, img.ID)
+		require.Equal(t, "active", tags[lifecycle.TagStage], "%s: released once the run succeeded", region)
+		require.Equal(t, source, tags[lifecycle.TagParent], "%s: the parent is the build's source AMI", region)
+		require.Equal(t, "web", a.tags(region, img.BlockDevices[0].SnapshotID)[lifecycle.TagFamily], "%s: its snapshot is tagged too", region)
+	}
+
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.1.0")
+	for _, region := range regions {
+		require.Equal(t, "deprecated", a.tags(region, a.images(region)["web-1.0.0"].ID)[lifecycle.TagStage], region)
+		require.NotNil(t, a.images(region)["web-1.0.0"].DeprecationTime, "%s: native EC2 deprecation", region)
+	}
+	// Someone launches 1.1.0 in us-east-1 and keeps it (stopped counts).
+	used := a.images("us-east-1")["web-1.1.0"].ID
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Instances["i-0000000000000e2e1"] = &ec2emu.Instance{ID: "i-0000000000000e2e1", ReservationID: "r-0000000000000e2e1",
+			OwnerID: ec2emu.DefaultAccount, ImageID: used, InstanceType: "t3.micro", State: "stopped", LaunchTime: a.clock.Now()}
+	})
+
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.2.0")
+	for _, region := range regions {
+		imgs := a.images(region)
+		require.Equal(t, "disabled", imgs["web-1.0.0"].State, region)
+		require.Equal(t, "deprecated", a.tags(region, imgs["web-1.1.0"].ID)[lifecycle.TagStage], region)
+		require.Equal(t, "active", a.tags(region, imgs["web-1.2.0"].ID)[lifecycle.TagStage], region)
+	}
+
+	// A dry run a week later plans everything and changes nothing.
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.s.ResetCounters()
+	r := a.packer("sweep.pkr.hcl", "dry_run=true")
+	mustSucceed(t, r)
+	for region, calls := range a.s.Snapshot() {
+		for action := range calls {
+			require.True(t, strings.HasPrefix(action, "Describe"), "%s: the dry run called %s (all: %v)", region, action, calls)
+		}
+	}
+	dry := a.report("sweep/sweep.json")
+	require.True(t, dry.DryRun)
+	require.Equal(t, 2, dry.Summary.Actions[lifecycle.ActionDeregister], "1.0.0 in both regions: %+v", dry.Summary)
+
+	a.s.ResetCounters()
+	r = a.packer("sweep.pkr.hcl", "dry_run=false")
+	mustSucceed(t, r)
+	t.Logf("sweep calls: %v", a.s.Snapshot())
+	for _, region := range regions {
+		imgs := a.images(region)
+		old := imgs["web-1.0.0"]
+		require.Equal(t, "deregistered", old.State, region)
+		require.False(t, a.snapshotExists(region, old.BlockDevices[0].SnapshotID), "%s: its snapshot went with it", region)
+		require.Equal(t, "available", imgs["web-1.2.0"].State, region)
+	}
+	require.Equal(t, "disabled", a.images("eu-west-1")["web-1.1.0"].State, "unused in eu-west-1")
+	require.Equal(t, "available", a.images("us-east-1")["web-1.1.0"].State, "an image an instance uses is never disabled")
+	// The final state as a user sees it, through the aws CLI.
+	for region, want := range a.cliStages(regions) {
+		exp := map[string]string{"web-1.1.0": "disabled/disabled", "web-1.2.0": "available/active"}
+		if region == "us-east-1" {
+			exp["web-1.1.0"] = "available/deprecated+deprecation-time"
+		}
+		for name, got := range want {
+			if name == "web-1.0.0" {
+				// Still listed for a while; a deregistered AMI takes no tags.
+				require.Equal(t, "deregistered/disabled", got, "%s", region)
+				continue
+			}
+			require.Equal(t, exp[name], got, "%s %s", region, name)
+		}
+	}
+	rep := a.report("sweep/sweep.json")
+	found := false
+	for _, e := range rep.Decisions {
+		if e.ID == used {
+			found = true
+			require.Contains(t, e.Reason, "i-0000000000000e2e1", "the consumer is named: %+v", e)
+		}
+	}
+	require.True(t, found, "the used release is in the report")
+}
+
+// TestAWSChildBuildStartsFromSupportedParent: a child amazon-ebs build whose
+// source_ami comes from lifecycle-image starts from the newest supported
+// base: not the newest, which EC2 deprecated at its expiry, nor a disabled
+// one; the amazon-ami data source returns the deprecated one to its owner.
+func TestAWSChildBuildStartsFromSupportedParent(t *testing.T) {
+	start := time.Date(2026, 4, 6, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "os-1", start.Add(-time.Hour), nil)
+	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		a.clock.Set(start.Add(time.Duration(i) * 24 * time.Hour))
+		a.build(source, v, "keep=3")
+	}
+	imgs := a.images("us-east-1")
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		at := a.clock.Now().Add(time.Hour).Truncate(time.Minute)
+		r.Images[imgs["web-1.2.0"].ID].DeprecationTime = &at // as EC2 does at expires_at
+		r.Images[imgs["web-1.1.0"].ID].State = "disabled"    // by hand
+	})
+	a.clock.Advance(2 * time.Hour)
+
+	r := a.packer("child.pkr.hcl", "endpoint="+a.url)
+	mustSucceed(t, r)
+	child := a.images("us-east-1")["app-1"]
+	require.Equal(t, imgs["web-1.0.0"].ID, child.SourceImageID, "the child starts from the newest supported base")
+	tags := a.tags("us-east-1", child.ID)
+	require.Equal(t, "1.0.0", tags["BaseVersion"])
+	require.Equal(t, imgs["web-1.2.0"].ID, tags["AmazonAMI"], "amazon-ami hands its owner the deprecated one")
+	require.Equal(t, imgs["web-1.0.0"].ID, tags[lifecycle.TagParent], "recorded as the child's parent")
+}
+
+// TestExampleAWS builds example/aws as shipped against the emulator: the
+// release is recorded in both of its regions.
+func TestExampleAWS(t *testing.T) {
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "os-1", start.Add(-time.Hour), nil)
+	body, err := os.ReadFile(filepath.Join(repoRoot, "example", "aws", "web.pkr.hcl"))
+	require.NoError(t, err)
+	dir := template(t, "web.pkr.hcl", string(body))
+	r := packerEnv(dir, a.env(), "build", "-color=false", "-var", "endpoint="+a.url, "-var", "source_ami="+source, "-var", "release=1.0.0", ".")
+	noPublicEndpoint(t, r)
+	mustSucceed(t, r)
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		img := a.images(region)["web-1.0.0"]
+		require.Equal(t, "active", a.tags(region, img.ID)[lifecycle.TagStage], region)
+		require.NotNil(t, img.DeprecationTime, "%s: expire_after sets EC2's deprecation", region)
+		require.Equal(t, start.Add(180*24*time.Hour), *img.DeprecationTime)
+	}
+	rep := report.Report{}
+	data, err := os.ReadFile(filepath.Join(dir, "lifecycle-report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Equal(t, "recorded", rep.NewBuildStatus)
+	require.Equal(t, "aws", rep.Backend)
+	require.Empty(t, rep.FailedRegions, "us-west-2 is swept too")
+	require.NotZero(t, a.s.Calls("us-west-2", "DescribeImages"))
+}
+
+// seedRelease stores a managed release of family web in us-east-1 at stage,
+// released long before now, and returns its id.
+func (a *awsRun) seedRelease(owner, version, stage string, mutate func(*ec2emu.Image)) string {
+	long := a.clock.Now().Add(-60 * 24 * time.Hour)
+	released := long.Add(time.Duration(len(version)) * time.Minute)
+	id := seedImage(a.s, owner, "web-"+version, released, func(img *ec2emu.Image) {
+		switch stage {
+		case "disabled":
+			img.State = "disabled"
+			fallthrough
+		case "deprecated":
+			at := long.Truncate(time.Minute)
+			img.DeprecationTime = &at
+		}
+		if mutate != nil {
+			mutate(img)
+		}
+	})
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Tags[id] = map[string]string{
+			lifecycle.TagFamily: "web", lifecycle.TagVersion: version, lifecycle.TagChannel: "stable",
+			lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagStage: stage,
+			lifecycle.TagStageSince: long.Format(time.RFC3339), lifecycle.TagReleasedAt: released.Format(time.RFC3339),
+		}
+	})
+	return id
+}
+
+// estate is a family where every deprecated release is due to be disabled,
+// but most must not be: protected, used by a launch template version, by an
+// Auto Scaling group, or not ours.
+type estate struct {
+	free, protected, template, group, newest, foreign, shared string
+}
+
+func seedEstate(a *awsRun) estate {
+	var e estate
+	e.free = a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", nil)
+	e.protected = a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "deprecated", func(img *ec2emu.Image) { img.Protected = true })
+	e.template = a.seedRelease(ec2emu.DefaultAccount, "1.2.0", "deprecated", nil)
+	e.group = a.seedRelease(ec2emu.DefaultAccount, "1.3.0", "deprecated", nil)
+	e.newest = a.seedRelease(ec2emu.DefaultAccount, "1.4.0", "active", nil)
+	// Another account's AMIs carrying our tags: one private, one shared with us.
+	e.foreign = a.seedRelease(vendorAccount, "0.9.0", "deprecated", nil)
+	e.shared = a.seedRelease(vendorAccount, "0.8.0", "deprecated", func(img *ec2emu.Image) { img.LaunchUsers = []string{ec2emu.DefaultAccount} })
+	now := a.clock.Now()
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		// Version 1 (neither default nor latest) uses the image: "all" counts it.
+		r.LaunchTemplates["lt-0000000000000e2e1"] = &ec2emu.LaunchTemplate{ID: "lt-0000000000000e2e1", Name: "web", OwnerID: ec2emu.DefaultAccount,
+			CreateTime: now, DefaultVersion: 2, LatestVersion: 2, Versions: []*ec2emu.TemplateVersion{{Number: 1, ImageID: e.template}, {Number: 2, ImageID: e.newest}}}
+		r.LaunchConfigurations["web-lc"] = &ec2emu.LaunchConfiguration{Name: "web-lc", OwnerID: ec2emu.DefaultAccount, ImageID: e.group, InstanceType: "t3.micro", CreatedTime: now}
+		r.AutoScalingGroups["web"] = &ec2emu.AutoScalingGroup{Name: "web", OwnerID: ec2emu.DefaultAccount, LaunchConfigurationName: "web-lc", CreatedTime: now}
+	})
+	return e
+}
+
+// outcome is every seeded image's state and stage tag (as its owner sees it).
+func (a *awsRun) outcome(e estate) map[string]string {
+	out := map[string]string{}
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		for name, id := range map[string]string{"free": e.free, "protected": e.protected, "template": e.template, "group": e.group,
+			"newest": e.newest, "foreign": e.foreign, "shared": e.shared} {
+			img := r.Images[id]
+			out[name] = img.State + "/" + r.Tags[id][lifecycle.TagStage]
+		}
+	})
+	return out
+}
+
+// TestAWSSweepNeverTouchesWhatItMustNot: a sweep disables only the free
+// release; the protected one and those a launch template version or an
+// Auto Scaling group uses are kept with their reason in the report, and
+// other accounts' AMIs with our tags are never listed. Under 30 %
+// throttling of every call the same sweep converges to the same state.
+func TestAWSSweepNeverTouchesWhatItMustNot(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	want := map[string]string{
+		"free": "disabled/disabled", "protected": "available/deprecated", "template": "available/deprecated",
+		"group": "available/deprecated", "newest": "available/active",
+		"foreign": "available/deprecated", "shared": "available/deprecated",
+	}
+
+	a := newAWSRun(t, start)
+	e := seedEstate(a)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, want, a.outcome(e))
+	reasons := map[string]string{}
+	for _, d := range a.report("sweep/sweep.json").Decisions {
+		reasons[d.ID] = d.Reason
+		require.NotEqual(t, e.foreign, d.ID, "another account's AMI is never listed")
+		require.NotEqual(t, e.shared, d.ID, "a shared-in AMI is never listed")
+	}
+	require.Contains(t, reasons[e.protected], "protected")
+	require.Contains(t, reasons[e.template], "lt-0000000000000e2e1")
+	require.Contains(t, reasons[e.group], "web-lc")
+
+	throttled := newAWSRun(t, start)
+	e = seedEstate(throttled)
+	throttled.s.SetFault(ec2emu.Fault{Probability: 0.3, Kind: ec2emu.Throttle})
+	mustSucceed(t, throttled.packer("sweep.pkr.hcl", "max_retries=12"))
+	var n int
+	for _, byAction := range throttled.s.ThrottleSnapshot() {
+		for _, c := range byAction {
+			n += c
+		}
+	}
+	require.NotZero(t, n, "calls were throttled")
+	t.Logf("%d calls throttled", n)
+	require.Equal(t, want, throttled.outcome(e))
+}
+
+// TestAWSRestoreGivesLaunchPermissionsBack: disabling drops an AMI's launch
+// permissions (EC2 does); a restore run enables it and gives them back.
+func TestAWSRestoreGivesLaunchPermissionsBack(t *testing.T) {
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	old := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", func(img *ec2emu.Image) { img.LaunchUsers = []string{"111122223333"} })
+	a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "active", nil)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, "disabled", a.images("us-east-1")["web-1.0.0"].State)
+	require.Empty(t, a.images("us-east-1")["web-1.0.0"].LaunchUsers)
+
+	a.clock.Advance(time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `restore=["`+old+`"]`))
+	img := a.images("us-east-1")["web-1.0.0"]
+	require.Equal(t, "available", img.State)
+	require.Equal(t, []string{"111122223333"}, img.LaunchUsers)
+	require.Nil(t, img.DeprecationTime)
+	require.Equal(t, "active", a.tags("us-east-1", old)[lifecycle.TagStage])
+
+	// Pinned, the restored release stays active however superseded; unpinned,
+	// the rules apply to it again.
+	a.clock.Advance(time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `pin=["us-east-1:`+old+`"]`))
+	require.Equal(t, "true", a.tags("us-east-1", old)[lifecycle.TagPin])
+	a.clock.Advance(30 * 24 * time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	require.Equal(t, "active", a.tags("us-east-1", old)[lifecycle.TagStage], "a pinned release is kept forever")
+	require.Nil(t, a.images("us-east-1")["web-1.0.0"].DeprecationTime)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", `unpin=["`+old+`"]`))
+	require.Equal(t, "", a.tags("us-east-1", old)[lifecycle.TagPin])
+	require.Equal(t, "deprecated", a.tags("us-east-1", old)[lifecycle.TagStage])
+}
+
+// TestAWSLaunchTemplateVersionsChoices: which deprecated releases a sweep
+// may disable, per launch_template_versions, when a template's version 1,
+// 2 (default) and 3 (latest) use three of them and an Auto Scaling group
+// launches $Latest.
+func TestAWSLaunchTemplateVersionsChoices(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	for choice, disabled := range map[string][]string{
+		"all":                {"1.3.0"},
+		"default_and_latest": {"1.0.0", "1.3.0"},
+		"default":            {"1.0.0", "1.3.0"}, // 1.2.0: the group launches $Latest
+		"asg_used":           {"1.0.0", "1.1.0", "1.3.0"},
+	} {
+		t.Run(choice, func(t *testing.T) {
+			a := newAWSRun(t, start)
+			ids := map[string]string{}
+			for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"} {
+				ids[v] = a.seedRelease(ec2emu.DefaultAccount, v, "deprecated", nil)
+			}
+			a.seedRelease(ec2emu.DefaultAccount, "1.4.0", "active", nil)
+			a.s.Update(func(st *ec2emu.State) {
+				r := st.Region("us-east-1")
+				r.LaunchTemplates["lt-0000000000000e2e2"] = &ec2emu.LaunchTemplate{ID: "lt-0000000000000e2e2", Name: "web", OwnerID: ec2emu.DefaultAccount,
+					CreateTime: start, DefaultVersion: 2, LatestVersion: 3, Versions: []*ec2emu.TemplateVersion{
+						{Number: 1, ImageID: ids["1.0.0"]}, {Number: 2, ImageID: ids["1.1.0"]}, {Number: 3, ImageID: ids["1.2.0"]}}}
+				r.AutoScalingGroups["web"] = &ec2emu.AutoScalingGroup{Name: "web", OwnerID: ec2emu.DefaultAccount, CreatedTime: start,
+					LaunchTemplate: &ec2emu.TemplateRef{ID: "lt-0000000000000e2e2", Version: "$Latest"}}
+			})
+			mustSucceed(t, a.packer("sweep.pkr.hcl", "lt_versions="+choice))
+			var got []string
+			for v, id := range ids {
+				if a.tags("us-east-1", id)[lifecycle.TagStage] == "disabled" {
+					got = append(got, v)
+				}
+			}
+			require.ElementsMatch(t, disabled, got)
+		})
+	}
+}

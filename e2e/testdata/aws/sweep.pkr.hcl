@@ -1,0 +1,66 @@
+packer {
+  required_plugins {
+    lifecycle = {
+      source  = "github.com/packer-lifecycle/lifecycle"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "dry_run" {
+  type    = bool
+  default = false
+}
+
+variable "max_retries" {
+  type    = number
+  default = 0
+}
+
+variable "pin" {
+  type    = list(string)
+  default = []
+}
+
+variable "unpin" {
+  type    = list(string)
+  default = []
+}
+
+variable "lt_versions" {
+  type    = string
+  default = "all"
+}
+
+variable "restore" {
+  type    = list(string)
+  default = []
+}
+
+# A sweep: no build, the family retired in every configured region.
+source "null" "sweep" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.sweep"]
+
+  post-processor "lifecycle" {
+    backend          = "aws"
+    regions          = ["us-east-1", "eu-west-1"]
+    family           = "web"
+    sweep            = true
+    dry_run          = var.dry_run
+    max_retries      = var.max_retries
+
+    launch_template_versions = var.lt_versions
+    restore          = var.restore
+    pin_releases     = var.pin
+    unpin_releases   = var.unpin
+    keep_releases    = 1
+    min_age          = "1d"
+    disable_after    = "7d"
+    deregister_after = "7d"
+    report_path      = "sweep.json"
+  }
+}
