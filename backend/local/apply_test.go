@@ -404,3 +404,21 @@ func TestRelativePathsAreStoredRelativeToTheRoot(t *testing.T) {
 	assertExists(t, filepath.Join(root, DefaultDir, "quarantine", id, "a.img"), "a")
 	contains(t, recordErr(b, release("web", "2", "../elsewhere.img"), false), "contains '..'")
 }
+
+// TestQuarantineNamesNeverCollide: with a/x, b/x and c/1-x in one entry the
+// index prefix of one file must not equal another file's own name.
+func TestQuarantineNamesNeverCollide(t *testing.T) {
+	b, root := setup(t)
+	files := []string{
+		writeFile(t, filepath.Join(root, "out", "a", "x"), "first x"),
+		writeFile(t, filepath.Join(root, "out", "b", "x"), "second x"),
+		writeFile(t, filepath.Join(root, "out", "c", "1-x"), "a file named 1-x"),
+	}
+	id := mustRecord(t, b, release("web", "1.0.0", files...))
+	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
+	mustApply(t, b, decision(id, lifecycle.ActionDisable))
+	mustApply(t, b, decision(id, lifecycle.ActionRestore))
+	for i, content := range []string{"first x", "second x", "a file named 1-x"} {
+		assertExists(t, files[i], content)
+	}
+}
