@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestPluginsInstalledListsLifecycle(t *testing.T) {
@@ -22,9 +24,7 @@ build { sources = ["source.null.x"] }
 	mustSucceed(t, r)
 	// Inside the loopback-only namespace a download attempt would fail; make
 	// sure init did not even try.
-	if strings.Contains(r.stdout+r.stderr, "Installed plugin") {
-		t.Fatalf("init installed something instead of using the local plugin: %s", r)
-	}
+	require.False(t, strings.Contains(r.stdout+r.stderr, "Installed plugin"), "init installed something instead of using the local plugin: %s", r)
 }
 
 // validTemplate uses both components with every kind of field.
@@ -69,9 +69,8 @@ func TestValidateAcceptsGoodTemplate(t *testing.T) {
 	mustSucceed(t, r)
 	mustContain(t, r.stdout, "The configuration is valid.")
 	// validate must not have touched anything: no catalog, no report.
-	if _, err := os.Stat(filepath.Join(dir, ".packer-lifecycle")); !os.IsNotExist(err) {
-		t.Fatalf("validate created the catalog directory (err=%v)", err)
-	}
+	_, err := os.Stat(filepath.Join(dir, ".packer-lifecycle"))
+	require.True(t, os.IsNotExist(err), "validate created the catalog directory (err=%v)", err)
 }
 
 func TestValidateRejectsBadTemplates(t *testing.T) {
@@ -167,9 +166,7 @@ owners = ["producer"]`), []string{`owners[0]: "producer" is not a 12-digit accou
 			t.Parallel()
 			dir := template(t, "t.pkr.hcl", c.tmpl)
 			r := packerEnv(dir, env[c.name], "validate", ".")
-			if r.code == 0 {
-				t.Fatalf("validate accepted a bad template: %s", r)
-			}
+			require.NotZero(t, r.code, "validate accepted a bad template: %s", r)
 			mustContain(t, r.stdout+r.stderr, c.want...)
 		})
 	}

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/hermetic"
 )
 
@@ -118,9 +121,7 @@ func packerEnv(dir string, env []string, args ...string) result {
 func template(t *testing.T, name, body string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	return dir
 }
 
@@ -138,9 +139,7 @@ packer {
 
 func mustSucceed(t *testing.T, r result) {
 	t.Helper()
-	if r.code != 0 {
-		t.Fatalf("packer failed: %s", r)
-	}
+	require.Zero(t, r.code, "packer failed: %s", r)
 }
 
 // mustContain checks for each needle with white space folded, because Packer
@@ -149,8 +148,6 @@ func mustContain(t *testing.T, haystack string, needles ...string) {
 	t.Helper()
 	folded := strings.Join(strings.Fields(haystack), " ")
 	for _, n := range needles {
-		if !strings.Contains(folded, strings.Join(strings.Fields(n), " ")) {
-			t.Errorf("output lacks %q:\n%s", n, haystack)
-		}
+		assert.True(t, strings.Contains(folded, strings.Join(strings.Fields(n), " ")), "output lacks %q:\n%s", n, haystack)
 	}
 }

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // catalog is the part of .packer-lifecycle/catalog.json the tests read.
@@ -33,13 +36,9 @@ type catalog struct {
 func readCatalog(t *testing.T, dir string) catalog {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, ".packer-lifecycle", "catalog.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var c catalog
-	if err := json.Unmarshal(data, &c); err != nil {
-		t.Fatalf("catalog.json: %v", err)
-	}
+	require.NoError(t, json.Unmarshal(data, &c), "catalog.json")
 	return c
 }
 
@@ -61,13 +60,9 @@ func readReports(t *testing.T, dir string) map[string]reportFile {
 	out := map[string]reportFile{}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var r reportFile
-		if err := json.Unmarshal(data, &r); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
+		require.NoError(t, json.Unmarshal(data, &r), p)
 		out[filepath.Base(p)] = r
 	}
 	return out
@@ -76,9 +71,7 @@ func readReports(t *testing.T, dir string) map[string]reportFile {
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
@@ -90,9 +83,7 @@ func TestDemo(t *testing.T) {
 	cmd := exec.Command(filepath.Join(repoRoot, "example", "local", "demo.sh"), pluginBinary)
 	cmd.Env = append(os.Environ(), "DEMO_DIR="+dir, "PATH="+toolsDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "demo failed:\n%s", out)
 	mustContain(t, string(out),
 		"1.0.0 (stable): deprecate: superseded by 1.1.0",
 		"1.0.0 (stable): disable: superseded by 1.2.0, deprecated 17d ago (disable_after 7d)",
@@ -109,33 +100,24 @@ func TestDemo(t *testing.T) {
 	}
 	want := map[string]string{"base 1.0.0": "deregistered", "base 1.1.0": "disabled", "base 1.2.0": "active", "app 1.0.0": "active"}
 	for k, v := range want {
-		if stages[k] != v {
-			t.Errorf("%s is %q, want %q (catalog: %v)", k, stages[k], v, stages)
-		}
+		assert.Equal(t, v, stages[k], "%s (catalog: %v)", k, stages)
 	}
 	for _, e := range c.Entries {
-		if got := e.Tags["lifecycle:managed-by"]; got != "packer-plugin-lifecycle" {
-			t.Errorf("%s %s carries managed-by %q", e.Family, e.Version, got)
-		}
+		assert.Equal(t, "packer-plugin-lifecycle", e.Tags["lifecycle:managed-by"], "%s %s carries managed-by", e.Family, e.Version)
 		switch e.Family + " " + e.Version {
 		case "app 1.0.0":
-			if e.Parent != byVersion["base 1.2.0"] {
-				t.Errorf("app's parent = %q, want the newest supported base %q", e.Parent, byVersion["base 1.2.0"])
-			}
+			assert.Equal(t, byVersion["base 1.2.0"], e.Parent, "app's parent, want the newest supported base")
 		case "base 1.0.0":
-			if !e.Files[0].Deleted {
-				t.Errorf("base 1.0.0's file is not marked deleted")
+			assert.True(t, e.Files[0].Deleted, "base 1.0.0's file is not marked deleted")
+			var got []string
+			for _, h := range e.History {
+				got = append(got, h.Action)
 			}
-			if got := []string{}; len(e.History) != 4 {
-				for _, h := range e.History {
-					got = append(got, h.Action)
-				}
-				t.Errorf("base 1.0.0 history = %v, want record, deprecate, disable, deregister", got)
-			}
+			assert.Len(t, e.History, 4, "base 1.0.0 history = %v, want record, deprecate, disable, deregister", got)
 		case "base 1.1.0":
 			q := filepath.Join(dir, ".packer-lifecycle", e.Files[0].Quarantined)
-			if e.Files[0].Quarantined == "" || sha256File(t, q) != e.Files[0].SHA256 {
-				t.Errorf("base 1.1.0 is not intact in quarantine at %q", q)
+			if assert.NotEmpty(t, e.Files[0].Quarantined, "base 1.1.0 is not in quarantine") {
+				assert.Equal(t, e.Files[0].SHA256, sha256File(t, q), "base 1.1.0 is not intact in quarantine at %q", q)
 			}
 		}
 	}
@@ -146,20 +128,15 @@ func TestDemo(t *testing.T) {
 		"out/base-1.2.0.img": true, "out/app-1.0.0.img": true,
 	} {
 		_, err := os.Stat(filepath.Join(dir, path))
-		if exists := err == nil; exists != wantExists {
-			t.Errorf("%s exists = %v, want %v", path, exists, wantExists)
-		}
+		assert.Equal(t, wantExists, err == nil, "%s exists (err=%v)", path, err)
 	}
-	if sha256File(t, filepath.Join(dir, "out/app-1.0.0.img")) != sha256File(t, filepath.Join(dir, "in/base-1.2.0.raw")) {
-		t.Errorf("app was not built from base 1.2.0")
-	}
+	assert.Equal(t, sha256File(t, filepath.Join(dir, "in/base-1.2.0.raw")), sha256File(t, filepath.Join(dir, "out/app-1.0.0.img")),
+		"app was not built from base 1.2.0")
 	var reclaimed int64
 	for _, r := range readReports(t, dir) {
 		reclaimed += r.Summary.BytesReclaimed
 	}
-	if reclaimed != 4<<20 {
-		t.Errorf("reports say %d bytes reclaimed, want %d", reclaimed, 4<<20)
-	}
+	assert.EqualValues(t, 4<<20, reclaimed, "bytes reclaimed, as the reports say")
 }
 
 // localTemplate builds one version of family "svc" with the file builder.
@@ -205,12 +182,8 @@ func TestConcurrentBuildsShareOneCatalog(t *testing.T) {
 		versions = append(versions, e.Version)
 	}
 	sort.Strings(versions)
-	if len(versions) != n {
-		t.Fatalf("catalog has %d releases after %d concurrent builds: %v", len(versions), n, versions)
-	}
-	if got := len(readReports(t, dir)); got != n {
-		t.Errorf("%d reports for %d runs: concurrent runs overwrote each other's report", got, n)
-	}
+	require.Len(t, versions, n, "catalog releases after %d concurrent builds: %v", n, versions)
+	assert.Len(t, readReports(t, dir), n, "reports for %d runs: concurrent runs overwrote each other's report", n)
 }
 
 // treeSnapshot maps every path under dir (but the reports) to its content
@@ -229,9 +202,7 @@ func treeSnapshot(t *testing.T, dir string) map[string]string {
 		snap[rel] = sha256File(t, p)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return snap
 }
 
@@ -262,9 +233,7 @@ build {
   }
 }
 `
-	if err := os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(sweep), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sweep.pkr.hcl"), []byte(sweep), 0o644))
 	return dir
 }
 
@@ -290,24 +259,18 @@ delete_snapshots = true`
 		before := treeSnapshot(t, dir)
 		dry := packerEnv(dir, atDay(day), "build", "-only=sweep.*", "-var", "version=x", "-var", "dry_run=true", ".")
 		mustSucceed(t, dry)
-		if after := treeSnapshot(t, dir); fmt.Sprint(after) != fmt.Sprint(before) {
-			t.Fatalf("day %d: dry run changed files:\nbefore %v\nafter  %v", day, before, after)
-		}
+		require.Equal(t, fmt.Sprint(before), fmt.Sprint(treeSnapshot(t, dir)), "day %d: dry run changed files", day)
 		real := packerEnv(dir, atDay(day), "build", "-only=sweep.*", "-var", "version=x", ".")
 		mustSucceed(t, real)
 		action := map[int]string{5: "disable", 9: "deregister"}[day]
 		mustContain(t, dry.stdout, "1.0.0 (stable): would "+action+": ")
 		mustContain(t, real.stdout, "1.0.0 (stable): "+action+": ")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
-		t.Errorf("svc 1.0.0's file still exists after deregistration (err=%v)", err)
-	}
-	if r := readReports(t, dir); len(r) != 6 {
-		t.Errorf("%d reports, want one per run (6)", len(r))
-	}
-	if _, err := os.Stat(filepath.Join(dir, "out", "svc-2.0.0.img")); err != nil {
-		t.Errorf("the kept release's file is gone: %v", err)
-	}
+	_, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img"))
+	assert.True(t, os.IsNotExist(err), "svc 1.0.0's file still exists after deregistration (err=%v)", err)
+	assert.Len(t, readReports(t, dir), 6, "reports, want one per run")
+	_, err = os.Stat(filepath.Join(dir, "out", "svc-2.0.0.img"))
+	assert.NoError(t, err, "the kept release's file is gone")
 }
 
 // TestParentMustBeSupported: the data source refuses to hand out a parent
@@ -327,20 +290,13 @@ source "file" "child" {
 }
 build { sources = ["source.file.child"] }
 `
-	if err := os.MkdirAll(filepath.Join(dir, "child"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "child", "child.pkr.hcl"), []byte(child), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "child"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "child", "child.pkr.hcl"), []byte(child), 0o644))
 	r := packer(dir, "build", "child")
-	if r.code == 0 {
-		t.Fatalf("child build started from an unsupported parent: %s", r)
-	}
+	require.NotZero(t, r.code, "child build started from an unsupported parent: %s", r)
 	mustContain(t, r.stdout+r.stderr, "no supported release of family svc, channel stable: passed over 1 outside >= 2.0")
-	if _, err := os.Stat(filepath.Join(dir, "out", "child.img")); !os.IsNotExist(err) {
-		t.Errorf("the child was built anyway")
-	}
+	_, err := os.Stat(filepath.Join(dir, "out", "child.img"))
+	assert.True(t, os.IsNotExist(err), "the child was built anyway (err=%v)", err)
 }
 
 // TestArtifactWithoutFilesNeedsSweepOrBackend: a null build cannot be
@@ -358,9 +314,7 @@ build {
 `)
 	for _, cmd := range []string{"validate", "build"} {
 		r := packer(dir, cmd, ".")
-		if r.code == 0 {
-			t.Fatalf("%s accepted an artifact without files: %s", cmd, r)
-		}
+		require.NotZero(t, r.code, "%s accepted an artifact without files: %s", cmd, r)
 		mustContain(t, r.stdout+r.stderr, "sweep: the null builder produces no image to record; set sweep = true")
 	}
 }
@@ -376,9 +330,8 @@ disable_after = "1d"`
 	original := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img"))
 	mustSucceed(t, packerEnv(dir, atDay(2), "build", "-only=file.svc", "-var", "version=2.0.0", "."))
 	mustSucceed(t, packerEnv(dir, atDay(5), "build", "-only=sweep.*", "-var", "version=x", "."))
-	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); !os.IsNotExist(err) {
-		t.Fatalf("svc 1.0.0 was not quarantined (err=%v)", err)
-	}
+	_, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img"))
+	require.True(t, os.IsNotExist(err), "svc 1.0.0 was not quarantined (err=%v)", err)
 	var id string
 	for _, e := range readCatalog(t, dir).Entries {
 		if e.Version == "1.0.0" {
@@ -386,20 +339,16 @@ disable_after = "1d"`
 		}
 	}
 	bad := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["svc-nope"]`, ".")
-	if bad.code == 0 {
-		t.Fatalf("restoring an unknown release succeeded: %s", bad)
-	}
+	require.NotZero(t, bad.code, "restoring an unknown release succeeded: %s", bad)
 	mustContain(t, bad.stdout+bad.stderr, "restore: no release svc-nope in family svc")
 
 	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
 	mustSucceed(t, r)
 	mustContain(t, r.stdout, id+" 1.0.0 (stable): restore: requested")
-	if got := sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img")); got != original {
-		t.Errorf("restored file differs from the original")
-	}
+	assert.Equal(t, original, sha256File(t, filepath.Join(dir, "out", "svc-1.0.0.img")), "restored file differs from the original")
 	for _, e := range readCatalog(t, dir).Entries {
-		if e.ID == id && e.Stage != "active" {
-			t.Errorf("restored release is %s, want active", e.Stage)
+		if e.ID == id {
+			assert.Equal(t, "active", e.Stage, "restored release")
 		}
 	}
 }
@@ -410,9 +359,8 @@ disable_after = "1d"`
 func TestInputArtifactSurvivesKeepInputArtifactFalse(t *testing.T) {
 	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_input_artifact = false`))
 	mustSucceed(t, packer(dir, "build", "-var", "version=1.0.0", "."))
-	if _, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img")); err != nil {
-		t.Fatalf("Packer destroyed the recorded release's file: %v", err)
-	}
+	_, err := os.Stat(filepath.Join(dir, "out", "svc-1.0.0.img"))
+	require.NoError(t, err, "Packer destroyed the recorded release's file")
 }
 
 // TestCorruptCatalogFailsLoudlyAndStaysAsItWas: a damaged catalog stops the
@@ -422,21 +370,14 @@ func TestCorruptCatalogFailsLoudlyAndStaysAsItWas(t *testing.T) {
 	mustSucceed(t, packer(dir, "build", "-var", "version=1.0.0", "."))
 	path := filepath.Join(dir, ".packer-lifecycle", "catalog.json")
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	damaged := data[:len(data)/2]
-	if err := os.WriteFile(path, damaged, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, damaged, 0o644))
 	r := packer(dir, "build", "-var", "version=2.0.0", ".")
-	if r.code == 0 {
-		t.Fatalf("build succeeded on a corrupt catalog: %s", r)
-	}
+	require.NotZero(t, r.code, "build succeeded on a corrupt catalog: %s", r)
 	mustContain(t, r.stdout+r.stderr, path, "catalog.json.bak")
-	if after, _ := os.ReadFile(path); string(after) != string(damaged) {
-		t.Errorf("the corrupt catalog was rewritten")
-	}
+	after, _ := os.ReadFile(path)
+	assert.Equal(t, string(damaged), string(after), "the corrupt catalog was rewritten")
 }
 
 // TestDataSourceOutputs: every output of the data source, as a template
@@ -461,12 +402,8 @@ build {
   }
 }
 `
-	if err := os.MkdirAll(filepath.Join(dir, "reader"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "reader", "reader.pkr.hcl"), []byte(reader), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "reader"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "reader", "reader.pkr.hcl"), []byte(reader), 0o644))
 	r := packerEnv(dir, atDay(3), "build", "reader")
 	mustSucceed(t, r)
 	var id string
@@ -480,9 +417,7 @@ build {
 
 	// Once 1.1.0 has expired, 1.0.0 has too: nothing may be handed out.
 	expired := packerEnv(dir, []string{"PACKER_LIFECYCLE_NOW=2026-04-02T00:00:00Z"}, "build", "reader")
-	if expired.code == 0 {
-		t.Fatalf("an expired release was handed out as a parent: %s", expired)
-	}
+	require.NotZero(t, expired.code, "an expired release was handed out as a parent: %s", expired)
 	mustContain(t, expired.stdout+expired.stderr, "no supported release of family svc, channel rc: passed over")
 }
 
@@ -501,25 +436,18 @@ disable_after = "2d"`)
 	// Same size, other content: only the hash check before the move sees it.
 	tampered := filepath.Join(dir, "out", "svc-1.0.0.img")
 	data, err := os.ReadFile(tampered)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	data[0] ^= 0xff
-	if err := os.WriteFile(tampered, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(tampered, data, 0o644))
 	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", ".")
-	if r.code == 0 {
-		t.Fatalf("a sweep with a failed action succeeded: %s", r)
-	}
+	require.NotZero(t, r.code, "a sweep with a failed action succeeded: %s", r)
 	mustContain(t, r.stdout+r.stderr, "1.0.0 (stable): FAILED disable: ", "1.1.0 (stable): disable: ", "1 of 2 lifecycle actions failed")
 	stages := map[string]string{}
 	for _, e := range readCatalog(t, dir).Entries {
 		stages[e.Version] = e.Stage
 	}
-	if stages["1.0.0"] != "deprecated" || stages["1.1.0"] != "disabled" || stages["2.0.0"] != "active" {
-		t.Errorf("stages after the sweep: %v", stages)
-	}
+	assert.Equal(t, map[string]string{"1.0.0": "deprecated", "1.1.0": "disabled", "2.0.0": "active"},
+		map[string]string{"1.0.0": stages["1.0.0"], "1.1.0": stages["1.1.0"], "2.0.0": stages["2.0.0"]}, "stages after the sweep: %v", stages)
 	var failed, done int
 	for _, rep := range readReports(t, dir) {
 		for _, d := range rep.Decisions {
@@ -531,7 +459,6 @@ disable_after = "2d"`)
 			}
 		}
 	}
-	if failed != 1 || done != 1 {
-		t.Errorf("reports: %d failed disables of 1.0.0, %d done disables of 1.1.0; want 1 and 1", failed, done)
-	}
+	assert.Equal(t, 1, failed, "reports: failed disables of 1.0.0")
+	assert.Equal(t, 1, done, "reports: done disables of 1.1.0")
 }

@@ -1,9 +1,10 @@
 package lifecycle
 
 import (
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestChoose(t *testing.T) {
@@ -48,14 +49,11 @@ func TestChoose(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Choose(all, tc.c, now)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
-			if err != nil || got.ID != tc.want {
-				t.Fatalf("Choose = %q, %v; want %q", got.ID, err, tc.want)
-			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got.ID, "Choose")
 		})
 	}
 }

@@ -2,10 +2,11 @@ package lifecycle
 
 import (
 	"encoding/binary"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The fuzz targets run their seeds (f.Add plus testdata/fuzz/Fuzz*/) on every
@@ -105,9 +106,7 @@ func FuzzPlan(f *testing.F) {
 		for i, img := range s.images {
 			rev.images[len(s.images)-1-i] = img
 		}
-		if !reflect.DeepEqual(plan, rev.plan()) {
-			t.Fatal("input order changed the plan")
-		}
+		require.Equal(t, plan, rev.plan(), "input order changed the plan")
 		// Every step passes the backends' last check, and is done once
 		// carried out.
 		checkTransitions(t, s, plan)
@@ -116,21 +115,17 @@ func FuzzPlan(f *testing.F) {
 		next := s
 		next.images = applyAll(plan, s.now, false)
 		for _, d := range next.plan() {
-			if d.Action.Mutates() {
-				t.Fatalf("second plan acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
-			}
+			require.False(t, d.Action.Mutates(), "second plan acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
 		}
 		for i, img := range next.images {
 			next.images[i], _ = FromTags(img, Tags(img, "fuzz"))
 		}
 		for _, d := range next.plan() {
-			if d.Action.Mutates() {
-				t.Fatalf("plan after a tag round trip acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
-			}
+			require.False(t, d.Action.Mutates(), "plan after a tag round trip acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
 		}
 		for _, d := range Restore(s.images, s.newBuild, s.now) {
-			if d.Action == ActionRestore && d.Image.EffectiveStage(s.now) == StageActive {
-				t.Fatalf("restored an active image: %s", d.Image.ID)
+			if d.Action == ActionRestore {
+				require.NotEqual(t, StageActive, d.Image.EffectiveStage(s.now), "restored an active image: %s", d.Image.ID)
 			}
 		}
 	})
@@ -153,26 +148,20 @@ func FuzzFromTags(f *testing.F) {
 		for _, k := range []string{TagReleasedAt, TagExpiresAt, TagStageSince} {
 			_, perr := parseTagTime(tags[k])
 			named := err != nil && strings.Contains(err.Error(), k+":")
-			if (perr != nil) != named {
-				t.Fatalf("%s=%q: parse error %v, but FromTags error %v", k, tags[k], perr, err)
-			}
+			require.Equal(t, perr != nil, named, "%s=%q: parse error %v, but FromTags error %v", k, tags[k], perr, err)
 		}
-		if img.Family != family || img.Version != ver || img.Channel != channel || img.Parent != parent {
-			t.Fatal("plain string tags not copied")
-		}
-		if img.Tags[TagManagedBy] != "m" {
-			t.Fatal("tags not recorded")
-		}
+		require.Equal(t, []string{family, ver, channel, parent}, []string{img.Family, img.Version, img.Channel, img.Parent},
+			"plain string tags (family, version, channel, parent) not copied")
+		require.Equal(t, "m", img.Tags[TagManagedBy], "tags not recorded")
 		// Whatever was read writes back and reads again identically.
 		out := Tags(img, "m")
 		again, err2 := FromTags(Image{ID: "ami-1"}, out)
 		// An unknown stage is kept as read, so it is reported again.
-		if err2 != nil && (knownStage(img.Stage) || strings.Count(err2.Error(), "\n") > 0) {
-			t.Fatalf("re-reading written tags: %v", err2)
+		if err2 != nil {
+			require.False(t, knownStage(img.Stage), "re-reading written tags: %v", err2)
+			require.NotContains(t, err2.Error(), "\n", "re-reading written tags: more than the unknown stage")
 		}
-		if !reflect.DeepEqual(Tags(again, "m"), out) {
-			t.Fatalf("tags not stable:\n%q\n%q", out, Tags(again, "m"))
-		}
+		require.Equal(t, out, Tags(again, "m"), "tags not stable")
 		// And the result plans without trouble.
 		img.Managed, img.BuildTime = true, img.ReleasedAt
 		_ = Plan([]Image{img}, nil, DefaultPolicy(), time.Unix(1748779200, 0), nil)
@@ -187,19 +176,18 @@ func FuzzVersionOrder(f *testing.F) {
 	f.Add("", "🦄", "1.0.0-"+strings.Repeat("9", 40))
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		sa, sb, sc := parseSemver(a), parseSemver(b), parseSemver(c)
-		if compareSemver(sa, sb) != -compareSemver(sb, sa) {
-			t.Fatalf("not antisymmetric: %q %q", a, b)
+		require.Equal(t, -compareSemver(sb, sa), compareSemver(sa, sb), "not antisymmetric: %q %q", a, b)
+		if compareSemver(sa, sb) <= 0 && compareSemver(sb, sc) <= 0 {
+			require.LessOrEqual(t, compareSemver(sa, sc), 0, "not transitive: %q %q %q", a, b, c)
 		}
-		if compareSemver(sa, sb) <= 0 && compareSemver(sb, sc) <= 0 && compareSemver(sa, sc) > 0 {
-			t.Fatalf("not transitive: %q %q %q", a, b, c)
-		}
-		if compareSemver(sa, sb) == 0 && compareSemver(sb, sc) == 0 && compareSemver(sa, sc) != 0 {
-			t.Fatalf("equality not transitive: %q %q %q", a, b, c)
+		if compareSemver(sa, sb) == 0 && compareSemver(sb, sc) == 0 {
+			require.Equal(t, 0, compareSemver(sa, sc), "equality not transitive: %q %q %q", a, b, c)
 		}
 		// One release per precedence: the release key is equal exactly
 		// when the precedence is.
-		if sa != nil && sb != nil && (sa.canonical() == sb.canonical()) != (compareSemver(sa, sb) == 0) {
-			t.Fatalf("canonical %q, %q disagrees with precedence of %q, %q", sa.canonical(), sb.canonical(), a, b)
+		if sa != nil && sb != nil {
+			require.Equal(t, compareSemver(sa, sb) == 0, sa.canonical() == sb.canonical(),
+				"canonical %q, %q disagrees with precedence of %q, %q", sa.canonical(), sb.canonical(), a, b)
 		}
 	})
 }
@@ -215,15 +203,12 @@ func FuzzDuration(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if d < 0 || d > maxDurationDays*Day {
-			t.Fatalf("ParseDuration(%q) = %v, out of range", s, d)
-		}
+		require.True(t, d >= 0 && d <= maxDurationDays*Day, "ParseDuration(%q) = %v, out of range", s, d)
 		out := formatDuration(d)
 		if d%Day == 0 && d != 0 {
 			back, err := ParseDuration(out)
-			if err != nil || back != d {
-				t.Fatalf("%q -> %v -> %q -> %v, %v", s, d, out, back, err)
-			}
+			require.NoError(t, err, "%q -> %v -> %q", s, d, out)
+			require.Equal(t, d, back, "%q -> %v -> %q", s, d, out)
 		}
 	})
 }

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // allowedImport is the whole dependency policy of the package: the standard
@@ -37,14 +40,10 @@ func badImports(t *testing.T, files map[string][]byte) []string {
 	fset := token.NewFileSet()
 	for name, src := range files {
 		f, err := parser.ParseFile(fset, name, src, parser.ImportsOnly)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		require.NoError(t, err, name)
 		for _, imp := range f.Imports {
 			p, err := strconv.Unquote(imp.Path.Value)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			require.NoError(t, err, name)
 			if !allowedImport(p) {
 				bad = append(bad, name+": "+p)
 			}
@@ -55,26 +54,19 @@ func badImports(t *testing.T, files map[string][]byte) []string {
 
 func TestImportsArePure(t *testing.T) {
 	paths, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	files := map[string][]byte{}
 	for _, p := range paths {
 		if strings.HasSuffix(p, "_test.go") {
 			continue
 		}
 		src, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		files[p] = src
 	}
-	if len(files) < 5 {
-		t.Fatalf("found only %d source files; is the test running in the package directory?", len(files))
-	}
-	if bad := badImports(t, files); len(bad) > 0 {
-		t.Errorf("lifecycle must import only the standard library (no I/O) and go-version:\n%s", strings.Join(bad, "\n"))
-	}
+	require.GreaterOrEqual(t, len(files), 5, "found only %d source files; is the test running in the package directory?", len(files))
+	bad := badImports(t, files)
+	assert.Empty(t, bad, "lifecycle must import only the standard library (no I/O) and go-version:\n%s", strings.Join(bad, "\n"))
 }
 
 // TestImportCheckCanFail guards the guard: the checker must reject what the
@@ -91,7 +83,5 @@ import (
 )`)
 	bad := badImports(t, map[string][]byte{"x.go": src})
 	want := []string{"x.go: os", "x.go: net/http", "x.go: github.com/aws/aws-sdk-go-v2/service/ec2", "x.go: pgregory.net/rapid"}
-	if strings.Join(bad, ",") != strings.Join(want, ",") {
-		t.Errorf("checker found %v, want %v", bad, want)
-	}
+	assert.Equal(t, want, bad, "checker found")
 }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // now is the fixed "current time" of the table tests.
@@ -461,27 +464,18 @@ func TestPlanRules(t *testing.T) {
 			}
 			before := deepCopyImages(tc.images)
 			got := Plan(tc.images, tc.usage, pol, now, tc.newBuild)
-			if !reflect.DeepEqual(tc.images, before) {
-				t.Fatal("Plan modified its input")
-			}
-			if len(got) != len(tc.images) {
-				t.Fatalf("got %d decisions for %d images", len(got), len(tc.images))
-			}
+			require.Equal(t, before, tc.images, "Plan modified its input")
+			require.Len(t, got, len(tc.images), "one decision per image")
 			byID := map[string]Decision{}
 			for _, d := range got {
 				byID[d.Image.ID] = d
-				if !strings.HasPrefix(d.Reason, reasonPrefix(d.Action)) {
-					t.Errorf("%s: reason %q does not start with %q", d.Image.ID, d.Reason, reasonPrefix(d.Action))
-				}
+				assert.True(t, strings.HasPrefix(d.Reason, reasonPrefix(d.Action)),
+					"%s: reason %q does not start with %q", d.Image.ID, d.Reason, reasonPrefix(d.Action))
 			}
 			for id, w := range tc.want {
 				d, ok := byID[id]
-				if !ok {
-					t.Fatalf("no decision for %s", id)
-				}
-				if d.Action != w.action || d.Reason != w.reason {
-					t.Errorf("%s: got %s %q, want %s %q", id, d.Action, d.Reason, w.action, w.reason)
-				}
+				require.True(t, ok, "no decision for %s", id)
+				assert.Equal(t, w, want{d.Action, d.Reason}, "decision for %s", id)
 			}
 		})
 	}
@@ -517,18 +511,13 @@ func TestPlanConsumersAndSnapshots(t *testing.T) {
 		switch d.Image.ID {
 		case "ami-142":
 			want := []Consumer{{Kind: "asg", ID: "web"}, {Kind: "instance", ID: "i-2"}}
-			if !reflect.DeepEqual(d.Consumers, want) {
-				t.Errorf("consumers = %v, want sorted %v", d.Consumers, want)
-			}
+			assert.Equal(t, want, d.Consumers, "consumers, sorted")
 		case "ami-110":
-			if d.Action != ActionDeregister || d.DeleteSnapshots {
-				t.Errorf("got %s delete=%v, want deregister keeping snapshots (delete_snapshots off)", d.Action, d.DeleteSnapshots)
-			}
+			assert.Equal(t, ActionDeregister, d.Action, "ami-110")
+			assert.False(t, d.DeleteSnapshots, "ami-110: want deregister keeping snapshots (delete_snapshots off)")
 		}
 	}
-	if usage[ref("ami-142")][0].ID != "i-2" {
-		t.Error("Plan reordered the caller's usage slice")
-	}
+	assert.Equal(t, "i-2", usage[ref("ami-142")][0].ID, "Plan reordered the caller's usage slice")
 }
 
 func TestPlanOrder(t *testing.T) {
@@ -546,9 +535,7 @@ func TestPlanOrder(t *testing.T) {
 		ids = append(ids, d.Image.ID)
 	}
 	want := []string{"ami-a", "ami-g", "ami-b", "ami-e", "ami-c", "ami-d", "ami-f"}
-	if !reflect.DeepEqual(ids, want) {
-		t.Errorf("order = %v, want %v", ids, want)
-	}
+	assert.Equal(t, want, ids, "order")
 }
 
 func TestRestore(t *testing.T) {
@@ -574,26 +561,21 @@ func TestRestore(t *testing.T) {
 	}
 	ids := []string{"ami-dep", "ami-dis", "ami-act", "ami-gone", "ami-unm", "ami-bad", "ami-pend"}
 	got := Restore(imgs, refs(ids...), now)
-	if len(got) != len(imgs) {
-		t.Fatalf("%d decisions for %d images", len(got), len(imgs))
-	}
+	require.Len(t, got, len(imgs), "one decision per image")
 	pol := testPolicy()
 	for _, d := range got {
 		w := want[d.Image.ID]
-		if d.Action != w.action || d.Reason != w.reason {
-			t.Errorf("%s: got %s %q, want %s %q", d.Image.ID, d.Action, d.Reason, w.action, w.reason)
-		}
+		assert.Equal(t, w.action, d.Action, "%s: action (reason %q)", d.Image.ID, d.Reason)
+		assert.Equal(t, w.reason, d.Reason, "%s: reason", d.Image.ID)
 		// Once restored, the image stays put for min_age: Plan does not
 		// undo an explicit restore on the next run.
 		if d.Action == ActionRestore {
 			after := Apply(d.Image, d, now)
-			if after.EffectiveStage(now) != StageActive {
-				t.Errorf("%s: restored image is %s", d.Image.ID, after.EffectiveStage(now))
-			}
+			assert.Equal(t, StageActive, after.EffectiveStage(now), "%s: restored image", d.Image.ID)
 			p := Plan([]Image{after, mk("ami-new1", "5", 8), mk("ami-new2", "6", 8), mk("ami-new3", "7", 8)}, nil, pol, now.Add(time.Hour), nil)
 			for _, pd := range p {
-				if pd.Image.ID == d.Image.ID && pd.Reason != "kept: active again since 1h ago (min_age 7d)" {
-					t.Errorf("%s after restore: %s %q", d.Image.ID, pd.Action, pd.Reason)
+				if pd.Image.ID == d.Image.ID {
+					assert.Equal(t, "kept: active again since 1h ago (min_age 7d)", pd.Reason, "%s after restore: %s", d.Image.ID, pd.Action)
 				}
 			}
 		}
@@ -630,13 +612,9 @@ func TestApply(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got := Apply(base, Decision{Image: base, Action: tc.action, DeleteSnapshots: tc.del}, at)
-		if !tc.check(got) {
-			t.Errorf("Apply(%s, delete=%v) = %+v", tc.action, tc.del, got)
-		}
+		assert.True(t, tc.check(got), "Apply(%s, delete=%v) = %+v", tc.action, tc.del, got)
 	}
-	if len(base.Snapshots) != 1 {
-		t.Error("Apply modified its input")
-	}
+	assert.Len(t, base.Snapshots, 1, "Apply modified its input")
 }
 
 func TestEffectiveStage(t *testing.T) {
@@ -656,9 +634,7 @@ func TestEffectiveStage(t *testing.T) {
 		{Image{Stage: "odd"}, "odd"},
 	}
 	for _, tc := range cases {
-		if got := tc.img.EffectiveStage(now); got != tc.want {
-			t.Errorf("EffectiveStage(%+v) = %q, want %q", tc.img, got, tc.want)
-		}
+		assert.Equal(t, tc.want, tc.img.EffectiveStage(now), "EffectiveStage(%+v)", tc.img)
 	}
 }
 
@@ -685,7 +661,5 @@ func TestTimeline(t *testing.T) {
 		"day 30: ami-110 disable: superseded by 1.4.2, deprecated 30d ago (disable_after 30d)",
 		"day 60: ami-110 deregister: superseded by 1.4.2, disabled 30d ago (deregister_after 30d); deleting 1 snapshot/file",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	assert.Equal(t, want, got, "timeline:\n%s", strings.Join(got, "\n"))
 }

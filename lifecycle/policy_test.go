@@ -4,21 +4,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 func TestDefaultPolicy(t *testing.T) {
 	p := DefaultPolicy()
-	if err := p.Validate(); err != nil {
-		t.Fatalf("default policy invalid: %v", err)
-	}
+	require.NoError(t, p.Validate(), "default policy invalid")
 	// The cautious defaults are part of the contract; change them on purpose.
-	if p.KeepReleases != 3 || p.MinAge != 7*Day || p.ExpireAfter != 0 || p.DeprecateAfter != 0 ||
-		p.DisableAfter != 30*Day || p.DeregisterAfter != 30*Day || !p.DeleteSnapshots ||
-		!p.DeprecateExpired || p.ManagedBy != DefaultManagedBy {
-		t.Errorf("unexpected defaults: %+v", p)
-	}
+	assert.Equal(t, Policy{
+		KeepReleases: 3, MinAge: 7 * Day, DisableAfter: 30 * Day, DeregisterAfter: 30 * Day,
+		DeleteSnapshots: true, DeprecateExpired: true, ManagedBy: DefaultManagedBy,
+	}, Policy{
+		KeepReleases: p.KeepReleases, MinAge: p.MinAge, ExpireAfter: p.ExpireAfter, DeprecateAfter: p.DeprecateAfter,
+		DisableAfter: p.DisableAfter, DeregisterAfter: p.DeregisterAfter, DeleteSnapshots: p.DeleteSnapshots,
+		DeprecateExpired: p.DeprecateExpired, ManagedBy: p.ManagedBy,
+	}, "unexpected defaults: %+v", p)
 }
 
 func TestPolicyFor(t *testing.T) {
@@ -31,41 +35,29 @@ func TestPolicyFor(t *testing.T) {
 			DeleteSnapshots: ptr(true), DeprecateExpired: ptr(false)},
 	}
 	st := p.For("stable")
-	if st.KeepReleases != 5 || st.ExpireAfter != 0 || st.MinAge != 7*Day || st.Channels != nil {
-		t.Errorf("stable: %+v", st)
-	}
+	assert.True(t, st.KeepReleases == 5 && st.ExpireAfter == 0 && st.MinAge == 7*Day && st.Channels == nil, "stable: %+v", st)
 	rc := p.For("rc")
-	if rc.KeepReleases != 2 || rc.ExpireAfter != 30*Day || rc.MinAge != 0 || rc.DeprecateAfter != Day ||
-		rc.DisableAfter != 2*Day || rc.DeregisterAfter != 3*Day || !rc.DeleteSnapshots || rc.DeprecateExpired {
-		t.Errorf("rc: %+v", rc)
-	}
+	assert.True(t, rc.KeepReleases == 2 && rc.ExpireAfter == 30*Day && rc.MinAge == 0 && rc.DeprecateAfter == Day &&
+		rc.DisableAfter == 2*Day && rc.DeregisterAfter == 3*Day && rc.DeleteSnapshots && !rc.DeprecateExpired, "rc: %+v", rc)
 	other := p.For("nightly")
-	if other.KeepReleases != 3 || other.ExpireAfter != 90*Day {
-		t.Errorf("nightly inherits: %+v", other)
-	}
-	if again := rc.For("rc"); again.KeepReleases != rc.KeepReleases {
-		t.Error("For is not idempotent")
-	}
-	if p.Channels["rc"].KeepReleases == nil || *p.Channels["rc"].KeepReleases != 2 {
-		t.Error("For modified the policy")
+	assert.True(t, other.KeepReleases == 3 && other.ExpireAfter == 90*Day, "nightly inherits: %+v", other)
+	assert.Equal(t, rc.KeepReleases, rc.For("rc").KeepReleases, "For is not idempotent")
+	if assert.NotNil(t, p.Channels["rc"].KeepReleases, "For modified the policy") {
+		assert.Equal(t, 2, *p.Channels["rc"].KeepReleases, "For modified the policy")
 	}
 }
 
 func TestExpiresAt(t *testing.T) {
 	p := DefaultPolicy()
 	p.Channels = map[string]ChannelPolicy{"rc": {ExpireAfter: ptr(30 * Day)}, "stable": {NeverExpire: true}}
-	if got := p.ExpiresAt("rc", now); !got.Equal(now.Add(30 * Day)) {
-		t.Errorf("rc expires %v", got)
-	}
-	if got := p.ExpiresAt("stable", now); !got.IsZero() {
-		t.Errorf("stable expires %v", got)
-	}
-	if got := p.ExpiresAt("other", now); !got.IsZero() {
-		t.Errorf("default never expires, got %v", got)
-	}
-	if got := p.ExpiresAt("rc", time.Time{}); !got.IsZero() {
-		t.Errorf("unknown release time expires %v", got)
-	}
+	got := p.ExpiresAt("rc", now)
+	assert.True(t, got.Equal(now.Add(30*Day)), "rc expires %v", got)
+	got = p.ExpiresAt("stable", now)
+	assert.True(t, got.IsZero(), "stable expires %v", got)
+	got = p.ExpiresAt("other", now)
+	assert.True(t, got.IsZero(), "default never expires, got %v", got)
+	got = p.ExpiresAt("rc", time.Time{})
+	assert.True(t, got.IsZero(), "unknown release time expires %v", got)
 }
 
 func TestValidate(t *testing.T) {
@@ -106,22 +98,14 @@ func TestValidate(t *testing.T) {
 			tc.mod(&p)
 			err := p.Validate()
 			if tc.errors == nil {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
+				require.NoError(t, err)
 				return
 			}
-			if err == nil {
-				t.Fatal("no error")
-			}
+			require.Error(t, err)
 			for _, w := range tc.errors {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
+				assert.ErrorContains(t, err, w)
 			}
-			if n := strings.Count(err.Error(), "\n") + 1; n != len(tc.errors) {
-				t.Errorf("got %d errors, want %d: %v", n, len(tc.errors), err)
-			}
+			assert.Equal(t, len(tc.errors), strings.Count(err.Error(), "\n")+1, "number of errors in %v", err)
 		})
 	}
 }
@@ -155,9 +139,7 @@ func TestFormatDuration(t *testing.T) {
 		time.Duration(14) * time.Minute: "14m",
 	}
 	for d, want := range cases {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
+		assert.Equal(t, want, formatDuration(d), "formatDuration(%v)", d)
 	}
 }
 
@@ -168,13 +150,12 @@ func TestParseDuration(t *testing.T) {
 	}
 	for s, want := range good {
 		got, err := ParseDuration(s)
-		if err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", s, got, err, want)
+		if assert.NoError(t, err, "ParseDuration(%q)", s) {
+			assert.Equal(t, want, got, "ParseDuration(%q)", s)
 		}
 	}
 	for _, s := range []string{"", "d", "7", "1.5d", "7days", "99999999999d", "x", "-1d", "-1h", "1d-1h", "36501d", "36500d1h", "1e9d"} {
-		if _, err := ParseDuration(s); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", s)
-		}
+		_, err := ParseDuration(s)
+		assert.Error(t, err, "ParseDuration(%q) accepted", s)
 	}
 }

@@ -4,13 +4,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
 
@@ -276,17 +276,17 @@ func oracleNewest(imgs []Image, p Policy, now time.Time) map[string]bool {
 
 func retires(a Action) bool { return a == ActionDisable || a == ActionDeregister }
 
-// fataler is what checkSafety needs from *testing.T and *rapid.T alike, so
-// the fuzz targets assert the same invariants as the properties.
+// fataler is what checkTransitions (transition_test.go) needs from
+// *testing.T and *rapid.T alike.
 type fataler interface {
 	Fatalf(format string, args ...any)
 }
 
-// checkSafety asserts the invariants every single plan must satisfy.
-func checkSafety(t fataler, s scenario, plan []Decision) {
-	if len(plan) != len(s.images) {
-		t.Fatalf("%d decisions for %d images", len(plan), len(s.images))
-	}
+// checkSafety asserts the invariants every single plan must satisfy. It takes
+// *testing.T and *rapid.T alike (both are require.TestingT), so the fuzz
+// targets assert the same invariants as the properties.
+func checkSafety(t require.TestingT, s scenario, plan []Decision) {
+	require.Len(t, plan, len(s.images), "one decision per image")
 	isNew := func(img Image) bool {
 		return slices.ContainsFunc(s.newBuild, func(r Ref) bool { return r.ID == img.ID && (r.Region == "" || r.Region == img.Region) })
 	}
@@ -303,63 +303,42 @@ func checkSafety(t fataler, s scenario, plan []Decision) {
 		where := fmt.Sprintf("%s (%s %q): %s", img.ID, d.Action, d.Reason, d.Image.Version)
 		valid := validFor(img.Channel)
 
-		if d.Reason == "" || (!valid && d.Action != ActionKeep) {
-			t.Fatalf("%s: empty reason or acting under an invalid policy", where)
-		}
-		if isNew(img) && d.Action != ActionKeep {
-			t.Fatalf("new build not kept: %s", where)
-		}
-		if (!img.Managed || foreign) && !isNew(img) && valid && d.Action != ActionSkip {
-			t.Fatalf("unmanaged or foreign image not skipped: %s", where)
-		}
+		require.NotEmpty(t, d.Reason, "empty reason: %s", where)
+		require.False(t, !valid && d.Action != ActionKeep, "acting under an invalid policy: %s", where)
+		require.False(t, isNew(img) && d.Action != ActionKeep, "new build not kept: %s", where)
+		require.False(t, (!img.Managed || foreign) && !isNew(img) && valid && d.Action != ActionSkip,
+			"unmanaged or foreign image not skipped: %s", where)
 		unknownUse := slices.ContainsFunc(s.usage[img.Ref()], func(c Consumer) bool { return c.Kind == ConsumerUnknown })
-		if unknownUse && (retires(d.Action) || d.DeleteSnapshots) {
-			t.Fatalf("image with unknown usage retired: %s", where)
-		}
-		if (inUse || img.Pinned || img.Protected || !img.Managed || foreign) && (retires(d.Action) || d.DeleteSnapshots) {
-			t.Fatalf("guarded image retired: %s", where)
-		}
-		if img.Pinned && d.Action.Mutates() {
-			t.Fatalf("pinned image touched: %s", where)
-		}
-		if d.DeleteSnapshots && (d.Action != ActionDeregister || !pol.DeleteSnapshots) {
-			t.Fatalf("snapshots deleted without deregister + delete_snapshots: %s", where)
-		}
+		require.False(t, unknownUse && (retires(d.Action) || d.DeleteSnapshots), "image with unknown usage retired: %s", where)
+		require.False(t, (inUse || img.Pinned || img.Protected || !img.Managed || foreign) && (retires(d.Action) || d.DeleteSnapshots),
+			"guarded image retired: %s", where)
+		require.False(t, img.Pinned && d.Action.Mutates(), "pinned image touched: %s", where)
+		require.False(t, d.DeleteSnapshots && (d.Action != ActionDeregister || !pol.DeleteSnapshots),
+			"snapshots deleted without deregister + delete_snapshots: %s", where)
 		if d.Action == ActionRecord {
 			// Metadata only: it records the stage the backend shows.
-			if img.Pinned || d.To != img.actualStage(s.now) || d.To == recordedStage(img) || d.To != img.observedStage(s.now) {
-				t.Fatalf("record of %s: %s", d.To, where)
-			}
+			require.False(t, img.Pinned || d.To != img.actualStage(s.now) || d.To == recordedStage(img) || d.To != img.observedStage(s.now),
+				"record of %s: %s", d.To, where)
 			continue
 		}
-		if d.Action.Mutates() && (img.BuildTime.IsZero() && pol.MinAge > 0 || s.now.Sub(img.BuildTime) < pol.MinAge) {
-			t.Fatalf("image younger than min_age touched: %s", where)
-		}
+		require.False(t, d.Action.Mutates() && (img.BuildTime.IsZero() && pol.MinAge > 0 || s.now.Sub(img.BuildTime) < pol.MinAge),
+			"image younger than min_age touched: %s", where)
 		if newest[img.ID] {
-			if retires(d.Action) {
-				t.Fatalf("one of the newest %d releases retired: %s", pol.KeepReleases, where)
-			}
+			require.False(t, retires(d.Action), "one of the newest %d releases retired: %s", pol.KeepReleases, where)
 			expired := !img.ExpiresAt.IsZero() && !img.ExpiresAt.After(s.now) && !pol.NeverExpire
-			if d.Action == ActionDeprecate && !(expired && pol.DeprecateExpired) {
-				t.Fatalf("one of the newest releases deprecated without expiring: %s", where)
-			}
+			require.False(t, d.Action == ActionDeprecate && !(expired && pol.DeprecateExpired),
+				"one of the newest releases deprecated without expiring: %s", where)
 		}
 		// One stage at a time, forward only.
 		switch d.Action {
 		case ActionDeprecate:
-			if eff != StageActive {
-				t.Fatalf("deprecate from %s: %s", eff, where)
-			}
+			require.Equal(t, StageActive, eff, "deprecate from %s: %s", eff, where)
 		case ActionDisable:
-			if eff != StageDeprecated {
-				t.Fatalf("disable from %s: %s", eff, where)
-			}
+			require.Equal(t, StageDeprecated, eff, "disable from %s: %s", eff, where)
 		case ActionDeregister:
-			if eff != StageDisabled {
-				t.Fatalf("deregister from %s: %s", eff, where)
-			}
+			require.Equal(t, StageDisabled, eff, "deregister from %s: %s", eff, where)
 		case ActionRestore:
-			t.Fatalf("Plan restored: %s", where)
+			require.Fail(t, "Plan restored", where)
 		}
 	}
 }
@@ -384,9 +363,8 @@ func TestPropOneDecisionEach(t *testing.T) {
 		before := deepCopyImages(s.images)
 		usageBefore := fmt.Sprint(s.usage)
 		plan := s.plan()
-		if !reflect.DeepEqual(s.images, before) || fmt.Sprint(s.usage) != usageBefore {
-			t.Fatal("Plan modified its inputs")
-		}
+		require.Equal(t, before, s.images, "Plan modified its images")
+		require.Equal(t, usageBefore, fmt.Sprint(s.usage), "Plan modified its usage")
 		var in, out []string
 		for _, img := range s.images {
 			in = append(in, img.ID)
@@ -397,16 +375,13 @@ func TestPropOneDecisionEach(t *testing.T) {
 				a, b := plan[i-1].Image, d.Image
 				ka := [3]string{a.Family, a.Channel, a.Region}
 				kb := [3]string{b.Family, b.Channel, b.Region}
-				if slices.Compare(ka[:], kb[:]) > 0 || (ka == kb && CompareVersions(a, b) <= 0) {
-					t.Fatalf("out of order: %s before %s", a.ID, b.ID)
-				}
+				require.False(t, slices.Compare(ka[:], kb[:]) > 0 || (ka == kb && CompareVersions(a, b) <= 0),
+					"out of order: %s before %s", a.ID, b.ID)
 			}
 		}
 		slices.Sort(in)
 		slices.Sort(out)
-		if !slices.Equal(in, out) {
-			t.Fatalf("ids in %v, out %v", in, out)
-		}
+		require.Equal(t, in, out, "ids in, ids out")
 	})
 }
 
@@ -416,9 +391,7 @@ func TestPropDeterministic(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genScenario(t)
 		first := s.plan()
-		if again := s.plan(); !reflect.DeepEqual(first, again) {
-			t.Fatal("two runs differ")
-		}
+		require.Equal(t, first, s.plan(), "two runs differ")
 		shuffled := s
 		shuffled.images = rapid.Permutation(s.images).Draw(t, "images-order")
 		shuffled.newBuild = rapid.Permutation(s.newBuild).Draw(t, "newbuild-order")
@@ -426,12 +399,10 @@ func TestPropDeterministic(t *testing.T) {
 		for id, cs := range s.usage {
 			shuffled.usage[id] = rapid.Permutation(cs).Draw(t, "consumers-order")
 		}
-		if got := shuffled.plan(); !reflect.DeepEqual(first, got) {
-			for i := range got {
-				if !reflect.DeepEqual(first[i], got[i]) {
-					t.Fatalf("input order changed decision %d:\n%+v\n%+v", i, first[i], got[i])
-				}
-			}
+		got := shuffled.plan()
+		require.Len(t, got, len(first), "input order changed the number of decisions")
+		for i := range got {
+			require.Equal(t, first[i], got[i], "input order changed decision %d", i)
 		}
 	})
 }
@@ -459,9 +430,7 @@ func TestPropIdempotent(t *testing.T) {
 		next := s
 		next.images = applyAll(s.plan(), s.now, dropGone)
 		for _, d := range next.plan() {
-			if d.Action.Mutates() {
-				t.Fatalf("second plan at the same time acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
-			}
+			require.False(t, d.Action.Mutates(), "second plan at the same time acts: %s %s %q", d.Image.ID, d.Action, d.Reason)
 		}
 	})
 }
@@ -486,9 +455,8 @@ func TestPropStagesOverTime(t *testing.T) {
 				if !ok {
 					continue // unknown stages are skipped, never changed
 				}
-				if b := before[img.ID]; after < b || after > b+1 {
-					t.Fatalf("run %d: %s went from stage %d to %d", run, img.ID, b, after)
-				}
+				b := before[img.ID]
+				require.True(t, after == b || after == b+1, "run %d: %s went from stage %d to %d", run, img.ID, b, after)
 			}
 			s.now = s.now.Add(genDuration(t, "step"))
 			s.newBuild = nil
@@ -508,26 +476,23 @@ func TestPropRestore(t *testing.T) {
 			}
 		}
 		got := Restore(s.images, ids, s.now)
-		if len(got) != len(s.images) {
-			t.Fatalf("%d decisions for %d images", len(got), len(s.images))
-		}
+		require.Len(t, got, len(s.images), "one decision per image")
 		for _, d := range got {
 			if d.Action == ActionRestore {
 				eff := d.Image.EffectiveStage(s.now)
-				if (eff != StageDeprecated && eff != StageDisabled) || !slices.Contains(ids, d.Image.Ref()) || !d.Image.Managed {
-					t.Fatalf("restored %s from %s (requested %v)", d.Image.ID, eff, slices.Contains(ids, d.Image.Ref()))
-				}
-			} else if d.Action.Mutates() {
-				t.Fatalf("Restore %s on %s", d.Action, d.Image.ID)
+				requested := slices.Contains(ids, d.Image.Ref())
+				require.True(t, (eff == StageDeprecated || eff == StageDisabled) && requested && d.Image.Managed,
+					"restored %s from %s (requested %v, managed %v)", d.Image.ID, eff, requested, d.Image.Managed)
+			} else {
+				require.False(t, d.Action.Mutates(), "Restore %s on %s", d.Action, d.Image.ID)
 			}
 		}
 		next := s
 		next.images = applyAll(got, s.now, false)
 		for _, d := range next.plan() {
 			gone := d.Action == ActionRecord && d.To == StageDeregistered && d.Image.State == StateDeregistered
-			if d.Action.Mutates() && !gone && slices.Contains(ids, d.Image.Ref()) && d.Image.Stage == StageActive && d.Image.StageSince.Equal(s.now) {
-				t.Fatalf("restored %s is %s again at once: %q", d.Image.ID, d.Action, d.Reason)
-			}
+			restored := slices.Contains(ids, d.Image.Ref()) && d.Image.Stage == StageActive && d.Image.StageSince.Equal(s.now)
+			require.False(t, d.Action.Mutates() && !gone && restored, "restored %s is %s again at once: %q", d.Image.ID, d.Action, d.Reason)
 		}
 	})
 }
@@ -550,23 +515,20 @@ func TestPropVersionOrder(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		a, b, c := gi.Draw(t, "a"), gi.Draw(t, "b"), gi.Draw(t, "c")
 		sa, sb, sc := parseSemver(a.Version), parseSemver(b.Version), parseSemver(c.Version)
-		if compareSemver(sa, sb) != -compareSemver(sb, sa) {
-			t.Fatalf("semver not antisymmetric: %q %q", a.Version, b.Version)
+		require.Equal(t, -compareSemver(sb, sa), compareSemver(sa, sb), "semver not antisymmetric: %q %q", a.Version, b.Version)
+		if compareSemver(sa, sb) <= 0 && compareSemver(sb, sc) <= 0 {
+			require.LessOrEqual(t, compareSemver(sa, sc), 0, "semver not transitive: %q %q %q", a.Version, b.Version, c.Version)
 		}
-		if compareSemver(sa, sb) <= 0 && compareSemver(sb, sc) <= 0 && compareSemver(sa, sc) > 0 {
-			t.Fatalf("semver not transitive: %q %q %q", a.Version, b.Version, c.Version)
+		require.Equal(t, -CompareVersions(b, a), CompareVersions(a, b), "not antisymmetric: %+v %+v", a, b)
+		if CompareVersions(a, b) < 0 && CompareVersions(b, c) < 0 {
+			require.Negative(t, CompareVersions(a, c), "not transitive: %+v %+v %+v", a, b, c)
 		}
-		if CompareVersions(a, b) != -CompareVersions(b, a) {
-			t.Fatalf("not antisymmetric: %+v %+v", a, b)
+		if sa != nil && sb != nil {
+			require.Equal(t, compareSemver(sa, sb) == 0, sa.canonical() == sb.canonical(),
+				"release key disagrees with precedence: %q %q", a.Version, b.Version)
 		}
-		if CompareVersions(a, b) < 0 && CompareVersions(b, c) < 0 && CompareVersions(a, c) >= 0 {
-			t.Fatalf("not transitive: %+v %+v %+v", a, b, c)
-		}
-		if sa != nil && sb != nil && (sa.canonical() == sb.canonical()) != (compareSemver(sa, sb) == 0) {
-			t.Fatalf("release key disagrees with precedence: %q %q", a.Version, b.Version)
-		}
-		if CompareVersions(a, b) == 0 && !reflect.DeepEqual(a, b) {
-			t.Fatalf("distinct images tie: %+v %+v", a, b)
+		if CompareVersions(a, b) == 0 {
+			require.Equal(t, a, b, "distinct images tie")
 		}
 	})
 }
@@ -581,19 +543,14 @@ func TestPropTagsRoundTrip(t *testing.T) {
 		img.Parent = rapid.String().Draw(t, "parent")
 		tags := Tags(img, "test")
 		back, err := FromTags(Image{ID: img.ID}, tags)
-		if err != nil {
-			t.Fatalf("FromTags(Tags(img)): %v", err)
-		}
+		require.NoError(t, err, "FromTags(Tags(img))")
 		sec := func(x time.Time) time.Time { return x.Truncate(time.Second) }
-		if back.Family != img.Family || back.Version != img.Version || back.Channel != img.Channel ||
-			back.Parent != img.Parent || back.Stage != img.Stage || back.Pinned != img.Pinned ||
-			!back.ReleasedAt.Equal(sec(img.ReleasedAt)) || !back.ExpiresAt.Equal(sec(img.ExpiresAt)) ||
-			!back.StageSince.Equal(sec(img.StageSince)) || !IsManaged(back.Tags, "test") {
-			t.Fatalf("round trip lost data:\n%+v\n%+v", img, back)
-		}
-		if !reflect.DeepEqual(Tags(back, "test"), tags) {
-			t.Fatal("Tags(FromTags(Tags(img))) != Tags(img)")
-		}
+		same := back.Family == img.Family && back.Version == img.Version && back.Channel == img.Channel &&
+			back.Parent == img.Parent && back.Stage == img.Stage && back.Pinned == img.Pinned &&
+			back.ReleasedAt.Equal(sec(img.ReleasedAt)) && back.ExpiresAt.Equal(sec(img.ExpiresAt)) &&
+			back.StageSince.Equal(sec(img.StageSince)) && IsManaged(back.Tags, "test")
+		require.True(t, same, "round trip lost data:\n%+v\n%+v", img, back)
+		require.Equal(t, tags, Tags(back, "test"), "Tags(FromTags(Tags(img))) != Tags(img)")
 	})
 }
 
@@ -643,9 +600,7 @@ func TestPropOneReleasePerPrecedence(t *testing.T) {
 			}
 			return m
 		}
-		if a, b := actions(first), actions(re.plan()); !reflect.DeepEqual(a, b) {
-			t.Fatalf("respelling changed actions:\n%v\n%v", a, b)
-		}
+		require.Equal(t, actions(first), actions(re.plan()), "respelling changed actions")
 	})
 }
 
@@ -675,16 +630,13 @@ func TestPropKeepCountsReleases(t *testing.T) {
 				builds[k] = map[time.Time]bool{}
 			}
 			builds[k][img.BuildTime] = true
-			if len(builds[k]) > 1 {
-				t.Fatalf("two builds of one release kept as the newest: %s", img.ID)
-			}
+			require.Len(t, builds[k], 1, "two builds of one release kept as the newest: %s", img.ID)
 			if perGroup[k.g] == nil {
 				perGroup[k.g] = map[string]bool{}
 			}
 			perGroup[k.g][k.key] = true
-			if n, keep := len(perGroup[k.g]), s.policy.For(img.Channel).KeepReleases; n > keep {
-				t.Fatalf("%d releases kept as newest, keep %d", n, keep)
-			}
+			n, keep := len(perGroup[k.g]), s.policy.For(img.Channel).KeepReleases
+			require.LessOrEqual(t, n, keep, "%d releases kept as newest, keep %d", n, keep)
 		}
 	})
 }
@@ -702,10 +654,8 @@ func TestPropMoreKeepNeverMoreAggressive(t *testing.T) {
 			base[d.Image.ID] = d.Action
 		}
 		for _, d := range more.plan() {
-			if d.Action.Mutates() && d.Action != base[d.Image.ID] {
-				t.Fatalf("keep %d: %s %s (%q); keep %d: %s", more.policy.KeepReleases, d.Image.ID, d.Action, d.Reason,
-					s.policy.KeepReleases, base[d.Image.ID])
-			}
+			require.False(t, d.Action.Mutates() && d.Action != base[d.Image.ID], "keep %d: %s %s (%q); keep %d: %s",
+				more.policy.KeepReleases, d.Image.ID, d.Action, d.Reason, s.policy.KeepReleases, base[d.Image.ID])
 		}
 	})
 }

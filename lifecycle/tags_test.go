@@ -1,10 +1,12 @@
 package lifecycle
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestTagsRoundTrip(t *testing.T) {
@@ -19,46 +21,34 @@ func TestTagsRoundTrip(t *testing.T) {
 		TagReleasedAt: "2025-06-01T12:00:00Z", TagExpiresAt: "2025-07-01T12:00:00Z",
 		TagManagedBy: "me", TagStage: "deprecated", TagStageSince: "2025-06-01T12:00:00Z", TagPin: "true",
 	}
-	if !reflect.DeepEqual(tags, want) {
-		t.Fatalf("Tags = %v\nwant %v", tags, want)
-	}
+	require.Equal(t, want, tags, "Tags")
 	back, err := FromTags(Image{ID: "ami-1"}, tags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Family != img.Family || back.Version != img.Version || back.Channel != img.Channel ||
-		back.Parent != img.Parent || !back.ReleasedAt.Equal(now) || !back.ExpiresAt.Equal(img.ExpiresAt) ||
-		back.Stage != img.Stage || !back.StageSince.Equal(now) || !back.Pinned {
-		t.Errorf("round trip: %+v", back)
-	}
-	if !reflect.DeepEqual(back.Tags, tags) {
-		t.Error("FromTags did not record the tags")
-	}
+	require.NoError(t, err)
+	roundTrips := back.Family == img.Family && back.Version == img.Version && back.Channel == img.Channel &&
+		back.Parent == img.Parent && back.ReleasedAt.Equal(now) && back.ExpiresAt.Equal(img.ExpiresAt) &&
+		back.Stage == img.Stage && back.StageSince.Equal(now) && back.Pinned
+	assert.True(t, roundTrips, "round trip: %+v", back)
+	assert.Equal(t, tags, back.Tags, "FromTags did not record the tags")
 	tags[TagFamily] = "changed"
-	if back.Tags[TagFamily] != "base" {
-		t.Error("Image.Tags aliases the caller's map")
-	}
-	if !IsManaged(tags, "me") || IsManaged(tags, "you") || IsManaged(tags, "") || IsManaged(nil, "me") {
-		t.Error("IsManaged")
-	}
+	assert.Equal(t, "base", back.Tags[TagFamily], "Image.Tags aliases the caller's map")
+	assert.True(t, IsManaged(tags, "me"), "IsManaged(tags, me)")
+	assert.False(t, IsManaged(tags, "you"), "IsManaged(tags, you)")
+	assert.False(t, IsManaged(tags, ""), "IsManaged(tags, \"\")")
+	assert.False(t, IsManaged(nil, "me"), "IsManaged(nil, me)")
 }
 
 func TestTagsEmptyClearsFields(t *testing.T) {
 	tags := Tags(Image{}, "")
 	for _, k := range []string{TagFamily, TagVersion, TagChannel, TagReleasedAt, TagExpiresAt, TagParent,
 		TagManagedBy, TagStage, TagStageSince, TagPin} {
-		if v, ok := tags[k]; !ok || v != "" {
-			t.Errorf("%s = %q, %v; want present and empty", k, v, ok)
-		}
+		v, ok := tags[k]
+		assert.True(t, ok && v == "", "%s = %q, %v; want present and empty", k, v, ok)
 	}
 	full := Image{Family: "f", ExpiresAt: now, Stage: StageDisabled, StageSince: now, Pinned: true}
 	got, err := FromTags(full, tags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Family != "" || !got.ExpiresAt.IsZero() || got.Stage != "" || !got.StageSince.IsZero() || got.Pinned {
-		t.Errorf("empty tags did not clear: %+v", got)
-	}
+	require.NoError(t, err)
+	cleared := got.Family == "" && got.ExpiresAt.IsZero() && got.Stage == "" && got.StageSince.IsZero() && !got.Pinned
+	assert.True(t, cleared, "empty tags did not clear: %+v", got)
 }
 
 func TestFromTagsErrors(t *testing.T) {
@@ -100,23 +90,35 @@ func TestFromTagsErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := FromTags(base, tc.tags)
-			if len(tc.errs) == 0 && err != nil {
-				t.Fatalf("unexpected error %v", err)
-			}
-			if len(tc.errs) > 0 && err == nil {
-				t.Fatal("no error")
+			if len(tc.errs) == 0 {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
 			}
 			for _, w := range tc.errs {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
+				assert.ErrorContains(t, err, w)
 			}
-			if err != nil && len(err.Error()) > 400 {
-				t.Errorf("error too long (%d bytes)", len(err.Error()))
+			if err != nil {
+				assert.LessOrEqual(t, len(err.Error()), 400, "error too long")
 			}
-			if tc.check != nil && !tc.check(got) {
-				t.Errorf("image: %+v", got)
+			if tc.check != nil {
+				assert.True(t, tc.check(got), "image: %+v", got)
 			}
 		})
+	}
+}
+
+// A hand-edited stage tag the planner does not know must reach the planner
+// as such, so it skips the image (rule 3), rather than being dropped and
+// leaving the image planned as if it were active.
+func TestFromTagsUnknownStageIsSkipped(t *testing.T) {
+	imgs := history()
+	got, err := FromTags(imgs[3], map[string]string{TagStage: "Disabld", TagStageSince: daysAgo(90).Format("2006-01-02T15:04:05Z")})
+	require.Error(t, err, "no error for an unknown stage")
+	imgs[3] = got
+	for _, d := range Plan(imgs, nil, testPolicy(), now, nil) {
+		if d.Image.ID == "ami-110" {
+			require.Equal(t, ActionSkip, d.Action, "image with unknown stage tag: %s (%s), want skip", d.Action, d.Reason)
+		}
 	}
 }

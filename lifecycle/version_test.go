@@ -5,6 +5,8 @@ import (
 	"time"
 
 	version "github.com/hashicorp/go-version"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestCompareSemver(t *testing.T) {
@@ -24,21 +26,15 @@ func TestCompareSemver(t *testing.T) {
 	}
 	for _, p := range less {
 		a, b := parseSemver(p[0]), parseSemver(p[1])
-		if c := compareSemver(a, b); c != -1 {
-			t.Errorf("compare(%q, %q) = %d, want -1", p[0], p[1], c)
-		}
-		if c := compareSemver(b, a); c != 1 {
-			t.Errorf("compare(%q, %q) = %d, want 1", p[1], p[0], c)
-		}
+		assert.Equal(t, -1, compareSemver(a, b), "compare(%q, %q)", p[0], p[1])
+		assert.Equal(t, 1, compareSemver(b, a), "compare(%q, %q)", p[1], p[0])
 	}
 	equal := [][2]string{
 		{"1.0", "1.0.0"}, {"1.0.0", "1.0.0.0"}, {"1.0.0+a", "1.0.0+b"}, {"v1.0.0", "1.0.0"},
 		{"1.0.0-rc.1", "1.0.0-rc.01"}, {"junk", "other junk"},
 	}
 	for _, p := range equal {
-		if c := compareSemver(parseSemver(p[0]), parseSemver(p[1])); c != 0 {
-			t.Errorf("compare(%q, %q) = %d, want 0", p[0], p[1], c)
-		}
+		assert.Equal(t, 0, compareSemver(parseSemver(p[0]), parseSemver(p[1])), "compare(%q, %q)", p[0], p[1])
 	}
 }
 
@@ -56,20 +52,15 @@ func TestGoVersionCompareIsInconsistent(t *testing.T) {
 	if x.Compare(y) < 0 && y.Compare(z) == 0 && z.Compare(x) == 0 {
 		return // equality is not transitive
 	}
-	t.Fatal("go-version Compare looks consistent now: compareSemver may become a thin wrapper again")
+	require.Fail(t, "go-version Compare looks consistent now: compareSemver may become a thin wrapper again")
 }
 
 func TestCompareVersions(t *testing.T) {
 	a := Image{ID: "a", Version: "1.0.0", BuildTime: now}
 	b := Image{ID: "b", Version: "1.0.0", BuildTime: now}
 	c := Image{ID: "c", Version: "1.0", BuildTime: now.Add(time.Second)}
-	if CompareVersions(a, b) <= 0 || CompareVersions(b, a) >= 0 {
-		t.Error("same version and time: lower id first (counts as newer)")
-	}
-	if CompareVersions(c, a) <= 0 {
-		t.Error("same precedence: later build is newer")
-	}
-	if CompareVersions(a, a) != 0 {
-		t.Error("not reflexive")
-	}
+	assert.Positive(t, CompareVersions(a, b), "same version and time: lower id first (counts as newer)")
+	assert.Negative(t, CompareVersions(b, a), "same version and time: lower id first (counts as newer)")
+	assert.Positive(t, CompareVersions(c, a), "same precedence: later build is newer")
+	assert.Zero(t, CompareVersions(a, a), "not reflexive")
 }

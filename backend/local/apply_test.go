@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -36,34 +37,32 @@ func TestQuarantineAndRestore(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	assertExists(t, a, "disk") // deprecate touches no file
 	// What the planner sees is what lifecycle.Apply says it should.
-	if g := list(t, b, "web")[0]; !g.DeprecationTime.Equal(g.StageSince) || g.Tags[lifecycle.TagStage] != "deprecated" {
-		t.Fatalf("after deprecate: %+v", g)
-	}
+	g := list(t, b, "web")[0]
+	require.True(t, g.DeprecationTime.Equal(g.StageSince), "after deprecate: %+v", g)
+	require.Equal(t, "deprecated", g.Tags[lifecycle.TagStage], "after deprecate: %+v", g)
 	mustApply(t, b, decision(id, lifecycle.ActionDisable))
 	assertGone(t, a)
 	assertGone(t, m)
 	assertExists(t, filepath.Join(q, "0-disk.qcow2"), "disk")
 	assertExists(t, filepath.Join(q, "1-disk.qcow2"), "second disk, same name")
 	e := entry(t, b, id)
-	if e.Stage != lifecycle.StageDisabled || e.Files[0].Quarantined != filepath.Join("quarantine", id, "0-disk.qcow2") {
-		t.Fatalf("after disable: %+v", e)
-	}
-	if imgs := list(t, b, "web"); len(imgs) != 1 || imgs[0].State != "disabled" {
-		t.Fatalf("disabled entry listed as %+v", imgs)
-	}
+	require.Equal(t, lifecycle.StageDisabled, e.Stage, "after disable: %+v", e)
+	require.Equal(t, filepath.Join("quarantine", id, "0-disk.qcow2"), e.Files[0].Quarantined, "after disable: %+v", e)
+	imgs := list(t, b, "web")
+	require.Len(t, imgs, 1, "disabled entry listed as %+v", imgs)
+	require.Equal(t, "disabled", imgs[0].State, "disabled entry listed as %+v", imgs)
 
 	mustApply(t, b, decision(id, lifecycle.ActionRestore))
 	assertExists(t, a, "disk")
 	assertExists(t, m, "second disk, same name")
 	assertGone(t, q)
 	e = entry(t, b, id)
-	if e.Stage != lifecycle.StageActive || e.Files[0].Quarantined != "" || !e.StageSince.After(e.History[2].Time) ||
-		!e.DeprecatedAt.IsZero() || e.ExpiresAt.IsZero() { // a restore keeps the expiry
-		t.Fatalf("after restore: %+v", e)
-	}
-	if got, want := actions(e), "record:>active deprecate:active>deprecated disable:deprecated>disabled restore:disabled>active"; got != want {
-		t.Fatalf("history %q, want %q", got, want)
-	}
+	require.Equal(t, lifecycle.StageActive, e.Stage, "after restore: %+v", e)
+	require.Empty(t, e.Files[0].Quarantined, "after restore: %+v", e)
+	require.True(t, e.StageSince.After(e.History[2].Time), "after restore, stage since: %+v", e)
+	require.True(t, e.DeprecatedAt.IsZero(), "after restore, deprecated at: %+v", e)
+	require.False(t, e.ExpiresAt.IsZero(), "a restore keeps the expiry: %+v", e)
+	require.Equal(t, "record:>active deprecate:active>deprecated disable:deprecated>disabled restore:disabled>active", actions(e), "history")
 }
 
 func TestDeregisterDeletesAndKeepsTombstone(t *testing.T) {
@@ -79,27 +78,20 @@ func TestDeregisterDeletesAndKeepsTombstone(t *testing.T) {
 	assertGone(t, a)
 	assertGone(t, filepath.Join(b.Catalog().QuarantineDir(), id))
 
-	if n := len(list(t, b, "web")); n != 0 {
-		t.Fatalf("tombstone listed by List: %d", n)
-	}
+	require.Empty(t, list(t, b, "web"), "tombstone listed by List")
 	all, err := b.ListWithTombstones(context.Background(), backend.Query{Family: "web"})
-	if err != nil || len(all) != 1 || all[0].Stage != lifecycle.StageDeregistered {
-		t.Fatalf("ListWithTombstones = %+v, %v", all, err)
-	}
+	require.NoError(t, err, "ListWithTombstones")
+	require.Len(t, all, 1, "ListWithTombstones = %+v", all)
+	require.Equal(t, lifecycle.StageDeregistered, all[0].Stage, "ListWithTombstones = %+v", all)
 	e := entry(t, b, id)
-	if !e.Files[0].Deleted || e.Files[0].SHA256 != sha("a") {
-		t.Fatalf("tombstone files = %+v", e.Files)
-	}
-	if got := actions(e); got != "record:>active deprecate:active>deprecated disable:deprecated>disabled deregister:disabled>deregistered" {
-		t.Fatalf("history %q", got)
-	}
+	require.True(t, e.Files[0].Deleted, "tombstone files = %+v", e.Files)
+	require.Equal(t, sha("a"), e.Files[0].SHA256, "tombstone files = %+v", e.Files)
+	require.Equal(t, "record:>active deprecate:active>deprecated disable:deprecated>disabled deregister:disabled>deregistered", actions(e), "history")
 	// Again: already there, nothing changes.
 	before, _ := os.ReadFile(b.Catalog().Path())
 	mustApply(t, b, d)
 	after, _ := os.ReadFile(b.Catalog().Path())
-	if !bytes.Equal(before, after) {
-		t.Fatal("repeated deregister changed the catalog")
-	}
+	require.Equal(t, string(before), string(after), "repeated deregister changed the catalog")
 	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "deregistered already")
 }
 
@@ -113,17 +105,16 @@ func TestDeregisterWithoutDeleteKeepsQuarantine(t *testing.T) {
 	q := filepath.Join(b.Catalog().QuarantineDir(), id, "a.img")
 	assertExists(t, q, "a")
 	e := entry(t, b, id)
-	if e.Stage != lifecycle.StageDeregistered || !strings.Contains(e.History[3].Reason, "file kept in quarantine") {
-		t.Fatalf("entry %+v", e)
-	}
+	require.Equal(t, lifecycle.StageDeregistered, e.Stage, "entry %+v", e)
+	require.Contains(t, e.History[3].Reason, "file kept in quarantine", "entry %+v", e)
 	// A later deregister with delete_snapshots finishes the job.
 	d := decision(id, lifecycle.ActionDeregister)
 	d.DeleteSnapshots = true
 	mustApply(t, b, d)
 	assertGone(t, q)
-	if e := entry(t, b, id); !e.Files[0].Deleted || len(e.History) != 5 {
-		t.Fatalf("entry %+v", e)
-	}
+	e = entry(t, b, id)
+	require.True(t, e.Files[0].Deleted, "entry %+v", e)
+	require.Len(t, e.History, 5, "entry %+v", e)
 }
 
 func TestStagesAreNeverSkipped(t *testing.T) {
@@ -179,9 +170,7 @@ func TestPathEscapesAreRefused(t *testing.T) {
 	contains(t, recordErr(b, release("web", "0", victim), false), "outside the artifact root")
 	link := filepath.Join(root, "out", "link.img")
 	os.MkdirAll(filepath.Dir(link), 0o755)
-	if err := os.Symlink(victim, link); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(victim, link))
 	contains(t, recordErr(b, release("web", "0", link), false), "symlink to "+victim)
 
 	// Apply refuses tampered catalogs (dry or not, disable or delete).
@@ -197,9 +186,7 @@ func TestPathEscapesAreRefused(t *testing.T) {
 		},
 		"symlink to outside": func(e *Entry, root, victim string) string {
 			os.Remove(e.Files[0].Path)
-			if err := os.Symlink(victim, e.Files[0].Path); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.Symlink(victim, e.Files[0].Path))
 			return "symlink to " + victim
 		},
 	}
@@ -258,8 +245,8 @@ func TestCrashBetweenFileOpAndCatalogWriteConverges(t *testing.T) {
 				if d.Action != lifecycle.ActionDeprecate { // deprecate has no file op, hence no crash point
 					contains(t, err, "simulated crash")
 				}
-				if e := entry(t, b, id); d.Action != lifecycle.ActionDeprecate && e.Stage == d.Action.Target() {
-					t.Fatalf("%s: catalog written despite the crash", d.Action)
+				if d.Action != lifecycle.ActionDeprecate {
+					require.NotEqual(t, d.Action.Target(), entry(t, b, id).Stage, "%s: catalog written despite the crash", d.Action)
 				}
 			}
 			mustApply(t, b, d)
@@ -269,12 +256,8 @@ func TestCrashBetweenFileOpAndCatalogWriteConverges(t *testing.T) {
 	}
 	wantCat, wantTree := run(t, false)
 	gotCat, gotTree := run(t, true)
-	if gotCat != wantCat {
-		t.Fatalf("catalog after crashes differs:\n%s\n--- want\n%s", gotCat, wantCat)
-	}
-	if gotTree != wantTree {
-		t.Fatalf("tree after crashes differs:\n%s\n--- want\n%s", gotTree, wantTree)
-	}
+	require.Equal(t, wantCat, gotCat, "catalog after crashes differs")
+	require.Equal(t, wantTree, gotTree, "tree after crashes differs")
 }
 
 func TestFileMovedByHandBeforeApply(t *testing.T) {
@@ -284,13 +267,11 @@ func TestFileMovedByHandBeforeApply(t *testing.T) {
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	q := filepath.Join(b.Catalog().QuarantineDir(), id, "a.img")
 	os.MkdirAll(filepath.Dir(q), 0o755)
-	if err := os.Rename(a, q); err != nil { // what a crash right after the move leaves
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Rename(a, q)) // what a crash right after the move leaves
 	mustApply(t, b, decision(id, lifecycle.ActionDisable))
-	if e := entry(t, b, id); e.Stage != lifecycle.StageDisabled || e.Files[0].Quarantined == "" {
-		t.Fatalf("entry %+v", e)
-	}
+	e := entry(t, b, id)
+	require.Equal(t, lifecycle.StageDisabled, e.Stage, "entry %+v", e)
+	require.NotEmpty(t, e.Files[0].Quarantined, "entry %+v", e)
 	// A file lost from both places is an error, not a silent success.
 	os.Remove(q)
 	contains(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionRestore), false), "deregistered already")
@@ -326,9 +307,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 
 	// Dry Record on a fresh tree does not even create the catalog dir.
 	before := tree(t, root)
-	if err := recordErr(b, img, true); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, recordErr(b, img, true), "dry Record")
 	assertSameTree(t, before, tree(t, root))
 	id := mustRecord(t, b, img)
 
@@ -347,9 +326,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 	for i, d := range steps {
 		before := tree(t, root)
-		if err := applyOne(context.Background(), b, d, true); err != nil {
-			t.Fatalf("step %d dry %s: %v", i, d.Action, err)
-		}
+		require.NoError(t, applyOne(context.Background(), b, d, true), "step %d dry %s", i, d.Action)
 		assertSameTree(t, before, tree(t, root))
 		// Dry and real runs agree on failures too.
 		wrong := decision(id, lifecycle.ActionDisable)
@@ -357,9 +334,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 		assertSameTree(t, before, tree(t, root))
 		if dryErr != nil {
 			realErr := applyOne(context.Background(), b, wrong, false)
-			if realErr == nil || realErr.Error() != dryErr.Error() {
-				t.Fatalf("step %d: dry error %v, real error %v", i, dryErr, realErr)
-			}
+			require.EqualError(t, realErr, dryErr.Error(), "step %d: real error differs from the dry one", i)
 			assertSameTree(t, before, tree(t, root))
 		}
 		mustApply(t, b, d)
@@ -396,11 +371,27 @@ func TestRelativePathsAreStoredRelativeToTheRoot(t *testing.T) {
 	b := New("", stepClock()) // ./.packer-lifecycle, artifact root "."
 	writeFile(t, filepath.Join(root, "out", "a.img"), "a")
 	id := mustRecord(t, b, release("web", "1.0.0", "out/a.img"))
-	if e := entry(t, b, id); e.Files[0].Path != "out/a.img" {
-		t.Fatalf("stored %q", e.Files[0].Path)
-	}
+	require.Equal(t, "out/a.img", entry(t, b, id).Files[0].Path, "stored path")
 	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
 	mustApply(t, b, decision(id, lifecycle.ActionDisable))
 	assertExists(t, filepath.Join(root, DefaultDir, "quarantine", id, "a.img"), "a")
 	contains(t, recordErr(b, release("web", "2", "../elsewhere.img"), false), "contains '..'")
+}
+
+// TestQuarantineNamesNeverCollide: with a/x, b/x and c/1-x in one entry the
+// index prefix of one file must not equal another file's own name.
+func TestQuarantineNamesNeverCollide(t *testing.T) {
+	b, root := setup(t)
+	files := []string{
+		writeFile(t, filepath.Join(root, "out", "a", "x"), "first x"),
+		writeFile(t, filepath.Join(root, "out", "b", "x"), "second x"),
+		writeFile(t, filepath.Join(root, "out", "c", "1-x"), "a file named 1-x"),
+	}
+	id := mustRecord(t, b, release("web", "1.0.0", files...))
+	mustApply(t, b, decision(id, lifecycle.ActionDeprecate))
+	mustApply(t, b, decision(id, lifecycle.ActionDisable))
+	mustApply(t, b, decision(id, lifecycle.ActionRestore))
+	for i, content := range []string{"first x", "second x", "a file named 1-x"} {
+		assertExists(t, files[i], content)
+	}
 }

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -37,12 +40,8 @@ func setup(t *testing.T) (*Backend, string) {
 
 func writeFile(t *testing.T, path, content string) string {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
 	return path
 }
 
@@ -64,13 +63,9 @@ func decision(id string, a lifecycle.Action) lifecycle.Decision {
 
 func mustRecord(t *testing.T, b *Backend, img lifecycle.Image) string {
 	t.Helper()
-	if err := recordErr(b, img, false); err != nil {
-		t.Fatalf("Record: %v", err)
-	}
+	require.NoError(t, recordErr(b, img, false), "Record")
 	files, err := b.describeFiles(img.Snapshots)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if img.ID != "" {
 		return img.ID
 	}
@@ -79,49 +74,36 @@ func mustRecord(t *testing.T, b *Backend, img lifecycle.Image) string {
 
 func mustApply(t *testing.T, b *Backend, d lifecycle.Decision) {
 	t.Helper()
-	if err := applyOne(context.Background(), b, d, false); err != nil {
-		t.Fatalf("Apply %s: %v", d.Action, err)
-	}
+	require.NoError(t, applyOne(context.Background(), b, d, false), "Apply %s", d.Action)
 }
 
 func entry(t *testing.T, b *Backend, id string) Entry {
 	t.Helper()
 	doc, err := b.Catalog().Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e := doc.find(id)
-	if e == nil {
-		t.Fatalf("entry %s not in catalog", id)
-	}
+	require.NotNil(t, e, "entry %s not in catalog", id)
 	return *e
 }
 
 func list(t *testing.T, b *Backend, family string) []lifecycle.Image {
 	t.Helper()
 	imgs, err := listImages(context.Background(), b, backend.Query{Family: family})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return imgs
 }
 
 func assertExists(t *testing.T, path string, content string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("expected %s: %v", path, err)
-	}
-	if string(data) != content {
-		t.Fatalf("%s: content %q, want %q", path, data, content)
-	}
+	require.NoError(t, err, "expected %s", path)
+	require.Equal(t, content, string(data), "content of %s", path)
 }
 
 func assertGone(t *testing.T, path string) {
 	t.Helper()
-	if _, err := os.Lstat(path); err == nil {
-		t.Fatalf("%s still exists", path)
-	}
+	_, err := os.Lstat(path)
+	require.Error(t, err, "%s still exists", path)
 }
 
 // tree is a snapshot of everything under dir: kind, mode, size, mtime,
@@ -152,23 +134,18 @@ func tree(t *testing.T, dir string) map[string]string {
 		out[p] = v
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 
 func assertSameTree(t *testing.T, before, after map[string]string) {
 	t.Helper()
 	for p, v := range before {
-		if after[p] != v {
-			t.Errorf("changed: %s\n  before %s\n  after  %s", p, v, after[p])
-		}
+		assert.Equal(t, v, after[p], "changed: %s", p)
 	}
 	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("created: %s", p)
-		}
+		_, ok := before[p]
+		assert.True(t, ok, "created: %s", p)
 	}
 }
 
@@ -177,18 +154,12 @@ func assertSameTree(t *testing.T, before, after map[string]string) {
 func editCatalog(t *testing.T, b *Backend, fn func(*Document)) {
 	t.Helper()
 	data, err := os.ReadFile(b.Catalog().Path())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var doc Document
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(data, &doc))
 	fn(&doc)
 	data, _ = json.MarshalIndent(&doc, "", "  ")
-	if err := os.WriteFile(b.Catalog().Path(), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(b.Catalog().Path(), data, 0o644))
 }
 
 // TestHelperProcess is not a test: the subprocess tests re-exec the test
@@ -239,13 +210,9 @@ func versions(imgs []lifecycle.Image) []string {
 
 func contains(t *testing.T, err error, parts ...string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("expected an error containing %q, got nil", parts)
-	}
+	require.Error(t, err, "expected an error containing %q", parts)
 	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Fatalf("error %q does not contain %q", err, p)
-		}
+		require.ErrorContains(t, err, p)
 	}
 }
 

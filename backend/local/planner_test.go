@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -39,20 +42,12 @@ func TestPlannerSweepConverges(t *testing.T) {
 		paths[id] = f
 
 		imgs, err := listImages(ctx, b, backend.Query{Family: "web"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "day %d: list", day)
 		u, err := usageOf(ctx, b, imgs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "day %d: usage", day)
 		for _, d := range lifecycle.Plan(imgs, u, pol, now, []lifecycle.Ref{{Region: "local", ID: id}}) {
-			if err := applyOne(ctx, b, d, true); err != nil {
-				t.Fatalf("day %d dry %s %s: %v", day, d.Action, d.Image.Version, err)
-			}
-			if err := applyOne(ctx, b, d, false); err != nil {
-				t.Fatalf("day %d %s %s: %v", day, d.Action, d.Image.Version, err)
-			}
+			require.NoError(t, applyOne(ctx, b, d, true), "day %d dry %s %s", day, d.Action, d.Image.Version)
+			require.NoError(t, applyOne(ctx, b, d, false), "day %d %s %s", day, d.Action, d.Image.Version)
 		}
 	}
 
@@ -60,22 +55,16 @@ func TestPlannerSweepConverges(t *testing.T) {
 	// build and deprecated in the same run, the older ones advanced one stage
 	// a day; the oldest are tombstones with their files gone.
 	all, err := b.ListWithTombstones(ctx, backend.Query{Family: "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	stages := map[string]lifecycle.Stage{}
 	for _, img := range all {
 		stages[img.Version] = img.Stage
 		_, statErr := os.Stat(paths[img.ID])
 		switch img.Stage {
 		case lifecycle.StageActive, lifecycle.StageDeprecated:
-			if statErr != nil {
-				t.Errorf("%s is %s but its file is gone", img.Version, img.Stage)
-			}
+			assert.NoError(t, statErr, "%s is %s but its file is gone", img.Version, img.Stage)
 		default:
-			if statErr == nil {
-				t.Errorf("%s is %s but its file is still at home", img.Version, img.Stage)
-			}
+			assert.Error(t, statErr, "%s is %s but its file is still at home", img.Version, img.Stage)
 		}
 	}
 	want := map[string]lifecycle.Stage{
@@ -86,8 +75,6 @@ func TestPlannerSweepConverges(t *testing.T) {
 		want[fmt.Sprintf("1.%d.0", day)] = lifecycle.StageDeregistered
 	}
 	for v, s := range want {
-		if stages[v] != s {
-			t.Errorf("%s: stage %s, want %s (all: %v)", v, stages[v], s, stages)
-		}
+		assert.Equal(t, s, stages[v], "%s: stage (all: %v)", v, stages)
 	}
 }

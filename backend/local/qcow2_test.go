@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -36,17 +38,23 @@ func TestQcow2Backing(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := writeFile(t, filepath.Join(dir, c.name), c.content)
-		if b, isQ, err := qcow2Backing(p); err != nil || isQ != c.isQ || b != c.backing {
-			t.Errorf("%s: %q %v %v", c.name, b, isQ, err)
+		b, isQ, err := qcow2Backing(p)
+		if assert.NoError(t, err, c.name) {
+			assert.Equal(t, c.isQ, isQ, "%s: is qcow2", c.name)
+			assert.Equal(t, c.backing, b, "%s: backing", c.name)
 		}
 	}
 	p := writeQcow2(t, filepath.Join(dir, "none.qcow2"), "")
-	if b, isQ, err := qcow2Backing(p); err != nil || !isQ || b != "" {
-		t.Errorf("no backing: %q %v %v", b, isQ, err)
+	b, isQ, err := qcow2Backing(p)
+	if assert.NoError(t, err, "no backing") {
+		assert.True(t, isQ, "no backing: is qcow2")
+		assert.Empty(t, b, "no backing")
 	}
 	p = writeQcow2(t, filepath.Join(dir, "child.qcow2"), "../base/base.qcow2")
-	if b, isQ, err := qcow2Backing(p); err != nil || !isQ || b != "../base/base.qcow2" {
-		t.Errorf("backing: %q %v %v", b, isQ, err)
+	b, isQ, err = qcow2Backing(p)
+	if assert.NoError(t, err, "backing") {
+		assert.True(t, isQ, "backing: is qcow2")
+		assert.Equal(t, "../base/base.qcow2", b, "backing")
 	}
 	// A header pointing past the end is an error, not a guess.
 	hdr := make([]byte, 20)
@@ -54,9 +62,8 @@ func TestQcow2Backing(t *testing.T) {
 	binary.BigEndian.PutUint64(hdr[8:], 4096)
 	binary.BigEndian.PutUint32(hdr[16:], 10)
 	p = writeFile(t, filepath.Join(dir, "bad.qcow2"), string(hdr))
-	if _, _, err := qcow2Backing(p); err == nil {
-		t.Error("truncated backing name accepted")
-	}
+	_, _, err = qcow2Backing(p)
+	assert.Error(t, err, "truncated backing name accepted")
 }
 
 func TestBackingFileProtection(t *testing.T) {
@@ -78,16 +85,12 @@ func TestBackingFileProtection(t *testing.T) {
 	child2ID := mustRecord(t, b, release("web", "2.0.0", child2))
 
 	u, err := usageOf(ctx, b, []lifecycle.Image{{ID: baseID}, {ID: base2ID}, {ID: childID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := lifecycle.Usage{
 		{ID: baseID}:  {{Kind: "child-image", ID: childID}},
 		{ID: base2ID}: {{Kind: "child-image", ID: child2ID}},
 	}
-	if !reflect.DeepEqual(u, want) {
-		t.Fatalf("Usage = %+v, want %+v", u, want)
-	}
+	require.Equal(t, want, u, "Usage")
 
 	// The disabled base's file is a live child's backing file: no delete.
 	q := filepath.Join(b.Catalog().QuarantineDir(), baseID, "base.qcow2")
@@ -96,15 +99,13 @@ func TestBackingFileProtection(t *testing.T) {
 	for _, dry := range []bool{true, false} {
 		contains(t, applyOne(ctx, b, d, dry), "in use by "+childID)
 	}
-	if _, err := os.Stat(q); err != nil {
-		t.Fatalf("backing file gone: %v", err)
-	}
+	_, err = os.Stat(q)
+	require.NoError(t, err, "backing file gone")
 	// Nor may the active base be moved away from under its child.
 	mustApply(t, b, decision(base2ID, lifecycle.ActionDeprecate))
 	contains(t, applyOne(ctx, b, decision(base2ID, lifecycle.ActionDisable), false), "in use by "+child2ID)
-	if _, err := os.Stat(base2); err != nil {
-		t.Fatal(err)
-	}
+	_, err = os.Stat(base2)
+	require.NoError(t, err, "active base moved from under its child")
 
 	// Once the child is retired too, the base may go.
 	for _, a := range []lifecycle.Action{lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister} {
@@ -124,9 +125,8 @@ func TestParentAndSharedFileProtection(t *testing.T) {
 	img.Parent = pid
 	cid := mustRecord(t, b, img)
 	u, err := usageOf(ctx, b, []lifecycle.Image{{ID: pid}})
-	if err != nil || !reflect.DeepEqual(u[lifecycle.Ref{ID: pid}], []lifecycle.Consumer{{Kind: "child-image", ID: cid}}) {
-		t.Fatalf("Usage = %+v, %v", u, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, []lifecycle.Consumer{{Kind: "child-image", ID: cid}}, u[lifecycle.Ref{ID: pid}], "Usage = %+v", u)
 	mustApply(t, b, decision(pid, lifecycle.ActionDeprecate))
 	contains(t, applyOne(ctx, b, decision(pid, lifecycle.ActionDisable), false), "in use by "+cid)
 	assertExists(t, p, "p")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
@@ -205,4 +206,74 @@ func TestBatchIsOneCatalogWrite(t *testing.T) {
 	bak, err := os.ReadFile(b.Catalog().Path() + bakSuffix)
 	require.NoError(t, err)
 	require.Equal(t, string(before), string(bak))
+}
+
+// A re-record of the same build (a re-run after a crash, a reproducible
+// rebuild) must not silently drop a pin or a protection set on the entry
+// since: the next plan would then retire a release the user chose to keep.
+func TestReRecordKeepsPinAndProtection(t *testing.T) {
+	b, root := setup(t)
+	a := writeFile(t, filepath.Join(root, "out", "disk.img"), "v1")
+	img := release("web", "1.0.0", a)
+	id := mustRecord(t, b, img)
+	editCatalog(t, b, func(d *Document) {
+		e := d.find(id)
+		e.Pinned, e.Protected = true, true
+	})
+	mustRecord(t, b, img) // img.Pinned and img.Protected are false
+	e := entry(t, b, id)
+	require.True(t, e.Pinned && e.Protected, "re-record cleared pin/protection: pinned=%v protected=%v", e.Pinned, e.Protected)
+}
+
+// A dry-run Record writes nothing, so the new build is handed to Usage
+// without being in the catalog. Its parent and the file its qcow2 image is
+// backed by must still count as used, or a dry run plans to disable the
+// parent that the real run (which records first) keeps.
+func TestUsageCountsAnUnrecordedNewBuild(t *testing.T) {
+	b, root := setup(t)
+	pf := writeQcow2(t, filepath.Join(root, "out", "base.qcow2"), "")
+	parent := mustRecord(t, b, release("base", "1.0.0", pf))
+	other := writeQcow2(t, filepath.Join(root, "out", "base2.qcow2"), "")
+	byFile := mustRecord(t, b, release("base", "2.0.0", other))
+	cf := writeQcow2(t, filepath.Join(root, "out", "child.qcow2"), "base2.qcow2")
+	child := release("app", "1.0.0", cf)
+	rec, err := recordOne(context.Background(), b, withParent(child, parent), true)
+	require.NoError(t, err)
+	imgs := append(list(t, b, "base"), rec)
+	u, err := usageOf(context.Background(), b, imgs)
+	require.NoError(t, err)
+	for _, id := range []string{parent, byFile} {
+		ref := lifecycle.Ref{Region: "local", ID: id}
+		ok := len(u[ref]) == 1 && u[ref][0].ID == rec.ID
+		assert.True(t, ok, "usage of %s = %v, want the unrecorded child %s", id, u[ref], rec.ID)
+	}
+}
+
+func withParent(img lifecycle.Image, parent string) lifecycle.Image {
+	img.Parent = parent
+	return img
+}
+
+// The refusal of a file outside the artifact root must not tell the user to
+// set an "artifact root": no configuration option of that name exists.
+func TestOutsideRootErrorNamesAFix(t *testing.T) {
+	b, _ := setup(t)
+	victim := writeFile(t, filepath.Join(t.TempDir(), "x.img"), "x")
+	err := recordErr(b, release("web", "0", victim), false)
+	contains(t, err, "outside the artifact root", "catalog_dir")
+}
+
+// A catalog checked into git comes without its lock file; a dry run (or a
+// datasource read) must still leave the tree exactly as it was.
+func TestReadWithoutLockFileCreatesNothing(t *testing.T) {
+	b, root := setup(t)
+	a := writeFile(t, filepath.Join(root, "out", "a.img"), "a")
+	id := mustRecord(t, b, release("web", "1.0.0", a))
+	require.NoError(t, os.Remove(filepath.Join(b.Catalog().Dir(), lockName)))
+	c := writeFile(t, filepath.Join(root, "out", "c.img"), "c")
+	before := tree(t, root)
+	require.NoError(t, recordErr(b, release("web", "2.0.0", c), true), "dry-run record")
+	require.NoError(t, applyOne(context.Background(), b, decision(id, lifecycle.ActionDeprecate), true), "dry-run deprecate")
+	list(t, b, "web")
+	assertSameTree(t, before, tree(t, root))
 }

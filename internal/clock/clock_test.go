@@ -3,20 +3,23 @@ package clock
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestNow(t *testing.T) {
 	t.Setenv(Env, "2026-03-01T12:00:00+02:00")
 	got, err := Now()
-	if err != nil || !got.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) || got.Location() != time.UTC {
-		t.Errorf("Now() = %v, %v", got, err)
+	if assert.NoError(t, err) {
+		assert.True(t, got.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), "Now() = %v", got)
+		assert.Equal(t, time.UTC, got.Location(), "Now() = %v", got)
 	}
 	t.Setenv(Env, "tomorrow")
-	if _, err := Now(); err == nil {
-		t.Errorf("a bad %s was accepted", Env)
-	}
+	_, err = Now()
+	assert.Error(t, err, "a bad %s was accepted", Env)
 	t.Setenv(Env, "")
-	if got, err := Now(); err != nil || time.Since(got) > time.Minute || time.Since(got) < -time.Minute {
-		t.Errorf("wall clock: %v, %v", got, err)
+	got, err = Now()
+	if assert.NoError(t, err, "wall clock") {
+		assert.WithinDuration(t, time.Now(), got, time.Minute, "wall clock: %v", got)
 	}
 }

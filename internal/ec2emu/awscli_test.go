@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The awscli contract tests check the emulator through the real `aws` command (botocore
@@ -61,9 +63,7 @@ func awsBinary(t *testing.T) string {
 			awsErr = errors.Join(errors.New(awsPath+" is too old for the contract tests (Debian's awscli 2.9 is; use the image's aws-cli 1.45)"), awsErr)
 		}
 	})
-	if awsErr != nil {
-		t.Fatal(awsErr)
-	}
+	require.NoError(t, awsErr)
 	return awsPath
 }
 
@@ -109,28 +109,20 @@ func (e *env) cli(args ...string) cliResult {
 func (e *env) cliJSON(out any, args ...string) {
 	e.t.Helper()
 	r := e.cli(args...)
-	if r.code != 0 {
-		e.t.Fatalf("aws ec2 %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
-	}
+	require.Zero(e.t, r.code, "aws ec2 %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 	if out == nil {
 		return
 	}
 	reflect.ValueOf(out).Elem().SetZero() // absent keys must not keep earlier values
-	if err := json.Unmarshal([]byte(r.stdout), out); err != nil {
-		e.t.Fatalf("aws ec2 %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, r.stdout)
-	}
+	require.NoError(e.t, json.Unmarshal([]byte(r.stdout), out), "aws ec2 %s: output is not JSON:\n%s", strings.Join(args, " "), r.stdout)
 }
 
 // cliError requires the command to fail with code (printed by awscli as "(code)").
 func (e *env) cliError(code string, args ...string) cliResult {
 	e.t.Helper()
 	r := e.cli(args...)
-	if r.code == 0 {
-		e.t.Fatalf("aws ec2 %s succeeded, want %s:\n%s", strings.Join(args, " "), code, r.stdout)
-	}
-	if !strings.Contains(r.stderr, "An error occurred ("+code+")") {
-		e.t.Fatalf("aws ec2 %s: stderr lacks (%s):\n%s", strings.Join(args, " "), code, r.stderr)
-	}
+	require.NotZero(e.t, r.code, "aws ec2 %s succeeded, want %s:\n%s", strings.Join(args, " "), code, r.stdout)
+	require.Contains(e.t, r.stderr, "An error occurred ("+code+")", "aws ec2 %s: stderr lacks (%s)", strings.Join(args, " "), code)
 	return r
 }
 
@@ -188,59 +180,47 @@ func TestAWSCLIDescribeImages(t *testing.T) {
 	// Filters, owners and every parsed field of one image.
 	var out cliImages
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--filters", "Name=name,Values=app-00-*", "Name=tag:Version,Values=0,5")
-	if len(out.Images) != 2 {
-		t.Fatalf("name+tag filters: got %v", imageIDs(out.Images))
-	}
+	require.Len(t, out.Images, 2, "name+tag filters: got %v", imageIDs(out.Images))
 	byID := map[string]cliImage{}
 	for _, img := range out.Images {
 		byID[img.ImageId] = img
 	}
 	oldest, newest := byID[own["app-00"][0]], byID[own["app-00"][5]]
-	if oldest.Name != "app-00-v0000" || newest.Name != "app-00-v0005" {
-		t.Fatalf("wrong images: %+v", out.Images)
-	}
-	if newest.State != "available" || newest.OwnerId != DefaultAccount || newest.RootDeviceType != "ebs" ||
-		newest.RootDeviceName != "/dev/xvda" || newest.Architecture != "x86_64" || newest.Public ||
-		newest.DeregistrationProtection != "disabled" || newest.DeprecationTime != "" {
-		t.Fatalf("newest image fields: %+v", newest)
-	}
-	if newest.CreationDate != "2026-01-13T12:00:00.000Z" {
-		t.Fatalf("CreationDate = %q", newest.CreationDate)
-	}
-	if len(newest.BlockDeviceMappings) != 1 || newest.BlockDeviceMappings[0].DeviceName != "/dev/xvda" ||
-		!strings.HasPrefix(newest.BlockDeviceMappings[0].Ebs.SnapshotId, "snap-") || newest.BlockDeviceMappings[0].Ebs.VolumeSize != 8 {
-		t.Fatalf("block devices: %+v", newest.BlockDeviceMappings)
-	}
-	if got := tagMap(newest.Tags); got["Team"] != "core" || got["Family"] != "app-00" || got["Version"] != "5" || len(got) != 3 {
-		t.Fatalf("tags: %v", got)
-	}
+	require.Equal(t, "app-00-v0000", oldest.Name, "wrong images: %+v", out.Images)
+	require.Equal(t, "app-00-v0005", newest.Name, "wrong images: %+v", out.Images)
+	require.Equal(t, "available", newest.State, "newest image fields: %+v", newest)
+	require.Equal(t, DefaultAccount, newest.OwnerId, "newest image fields: %+v", newest)
+	require.Equal(t, "ebs", newest.RootDeviceType, "newest image fields: %+v", newest)
+	require.Equal(t, "/dev/xvda", newest.RootDeviceName, "newest image fields: %+v", newest)
+	require.Equal(t, "x86_64", newest.Architecture, "newest image fields: %+v", newest)
+	require.False(t, newest.Public, "newest image fields: %+v", newest)
+	require.Equal(t, "disabled", newest.DeregistrationProtection, "newest image fields: %+v", newest)
+	require.Empty(t, newest.DeprecationTime, "newest image fields: %+v", newest)
+	require.Equal(t, "2026-01-13T12:00:00.000Z", newest.CreationDate, "CreationDate")
+	bdm := newest.BlockDeviceMappings
+	require.Len(t, bdm, 1, "block devices: %+v", bdm)
+	require.Equal(t, "/dev/xvda", bdm[0].DeviceName, "block devices: %+v", bdm)
+	require.True(t, strings.HasPrefix(bdm[0].Ebs.SnapshotId, "snap-"), "block devices: %+v", bdm)
+	require.EqualValues(t, 8, bdm[0].Ebs.VolumeSize, "block devices: %+v", bdm)
+	require.Equal(t, map[string]string{"Team": "core", "Family": "app-00", "Version": "5"}, tagMap(newest.Tags), "tags")
 	// The owner sees its own deprecated image, with its deprecation time.
-	if oldest.DeprecationTime != "2026-01-15T11:00:00.000Z" {
-		t.Fatalf("oldest DeprecationTime = %q", oldest.DeprecationTime)
-	}
+	require.Equal(t, "2026-01-15T11:00:00.000Z", oldest.DeprecationTime, "oldest DeprecationTime")
 
 	// Another owner's deprecated public image: hidden unless --include-deprecated or named.
 	e.cliJSON(&out, "describe-images", "--owners", "210987654321")
-	if got := imageIDs(out.Images); len(got) != 1 || got[0] != public[1] {
-		t.Fatalf("foreign deprecated image must be hidden: %v", got)
-	}
+	require.Equal(t, []string{public[1]}, imageIDs(out.Images), "foreign deprecated image must be hidden")
 	e.cliJSON(&out, "describe-images", "--owners", "210987654321", "--include-deprecated")
-	if got := imageIDs(out.Images); len(got) != 2 {
-		t.Fatalf("--include-deprecated: %v", got)
-	}
+	require.Len(t, out.Images, 2, "--include-deprecated: %v", imageIDs(out.Images))
 	for _, img := range out.Images {
-		if img.ImageId == public[0] && (img.DeprecationTime != "2026-01-15T11:00:00.000Z" || !img.Public) {
-			t.Fatalf("deprecated public image: %+v", img)
+		if img.ImageId == public[0] {
+			require.Equal(t, "2026-01-15T11:00:00.000Z", img.DeprecationTime, "deprecated public image: %+v", img)
+			require.True(t, img.Public, "deprecated public image: %+v", img)
 		}
 	}
 	e.cliJSON(&out, "describe-images", "--image-ids", public[0])
-	if len(out.Images) != 1 || out.Images[0].ImageId != public[0] {
-		t.Fatalf("a named deprecated image is shown: %+v", out.Images)
-	}
+	require.Equal(t, []string{public[0]}, imageIDs(out.Images), "a named deprecated image is shown: %+v", out.Images)
 	e.cliJSON(&out, "describe-images", "--executable-users", "all")
-	if got := imageIDs(out.Images); len(got) != 1 || got[0] != public[1] {
-		t.Fatalf("--executable-users all: %v", got)
-	}
+	require.Equal(t, []string{public[1]}, imageIDs(out.Images), "--executable-users all")
 }
 
 func TestAWSCLIDescribeImagesPagination(t *testing.T) {
@@ -254,26 +234,18 @@ func TestAWSCLIDescribeImagesPagination(t *testing.T) {
 	before := e.s.Calls("us-east-1", "DescribeImages")
 	var out cliImages
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--page-size", "5")
-	if got := imageIDs(out.Images); strings.Join(got, ",") != strings.Join(all, ",") {
-		t.Fatalf("auto-paginated: got %d images %v, want %v", len(got), got, all)
-	}
-	if n := e.s.Calls("us-east-1", "DescribeImages") - before; n != 3 {
-		t.Fatalf("12 images in pages of 5 took %d calls, want 3", n)
-	}
+	require.Equal(t, strings.Join(all, ","), strings.Join(imageIDs(out.Images), ","), "auto-paginated")
+	require.EqualValues(t, 3, e.s.Calls("us-east-1", "DescribeImages")-before, "calls for 12 images in pages of 5")
 
 	// --max-items stops early and prints a resumable NextToken.
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--page-size", "5", "--max-items", "7")
 	first := out.Images
-	if len(first) != 7 || out.NextToken == "" {
-		t.Fatalf("--max-items 7: %d images, NextToken %q", len(first), out.NextToken)
-	}
+	require.Len(t, first, 7, "--max-items 7")
+	require.NotEmpty(t, out.NextToken, "--max-items 7: NextToken")
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--page-size", "5", "--max-items", "7", "--starting-token", out.NextToken)
-	if len(out.Images) != 5 || out.NextToken != "" {
-		t.Fatalf("second page: %d images, NextToken %q", len(out.Images), out.NextToken)
-	}
-	if got := imageIDs(append(first, out.Images...)); strings.Join(got, ",") != strings.Join(all, ",") {
-		t.Fatalf("pages overlap or miss images: %v", got)
-	}
+	require.Len(t, out.Images, 5, "second page")
+	require.Empty(t, out.NextToken, "second page: NextToken")
+	require.Equal(t, strings.Join(all, ","), strings.Join(imageIDs(append(first, out.Images...)), ","), "pages overlap or miss images")
 
 	// EC2's bounds on MaxResults reach the CLI as errors.
 	e.cliError("InvalidParameterValue", "describe-images", "--owners", "self", "--page-size", "4")
@@ -290,13 +262,11 @@ func TestAWSCLITagsDeprecationDisableDeregister(t *testing.T) {
 
 	// create-tags on the image and its snapshot; it prints nothing.
 	r := e.cli("create-tags", "--resources", id, snap, "--tags", "Key=Channel,Value=stable", "Key=Owner,Value=team a")
-	if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
-		t.Fatalf("create-tags: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
-	}
+	require.Zero(t, r.code, "create-tags: exit %d, stderr %s", r.code, r.stderr)
+	require.Empty(t, strings.TrimSpace(r.stdout), "create-tags prints nothing")
 	e.cliJSON(&out, "describe-images", "--image-ids", id)
-	if got := tagMap(out.Images[0].Tags); got["Channel"] != "stable" || got["Owner"] != "team a" || got["Family"] != "app-00" {
-		t.Fatalf("image tags: %v", got)
-	}
+	got := tagMap(out.Images[0].Tags)
+	require.Equal(t, []string{"stable", "team a", "app-00"}, []string{got["Channel"], got["Owner"], got["Family"]}, "image tags (Channel, Owner, Family): %v", got)
 	var snaps struct {
 		Snapshots []struct {
 			SnapshotId, State, OwnerId string
@@ -304,50 +274,38 @@ func TestAWSCLITagsDeprecationDisableDeregister(t *testing.T) {
 		}
 	}
 	e.cliJSON(&snaps, "describe-snapshots", "--snapshot-ids", snap)
-	if len(snaps.Snapshots) != 1 || snaps.Snapshots[0].State != "completed" || tagMap(snaps.Snapshots[0].Tags)["Channel"] != "stable" {
-		t.Fatalf("snapshot: %+v", snaps.Snapshots)
-	}
+	require.Len(t, snaps.Snapshots, 1, "snapshot: %+v", snaps.Snapshots)
+	require.Equal(t, "completed", snaps.Snapshots[0].State, "snapshot: %+v", snaps.Snapshots)
+	require.Equal(t, "stable", tagMap(snaps.Snapshots[0].Tags)["Channel"], "snapshot: %+v", snaps.Snapshots)
 	e.cliError("InvalidParameterValue", "create-tags", "--resources", id, "--tags", "Key=aws:reserved,Value=x")
 
 	// enable-image-deprecation rounds up to the minute and returns true.
 	var ret struct{ Return bool }
 	e.cliJSON(&ret, "enable-image-deprecation", "--image-id", id, "--deprecate-at", "2026-03-01T10:00:30Z")
-	if !ret.Return {
-		t.Fatal("enable-image-deprecation returned false")
-	}
+	require.True(t, ret.Return, "enable-image-deprecation returned false")
 	e.cliJSON(&out, "describe-images", "--image-ids", id)
-	if got := out.Images[0].DeprecationTime; got != "2026-03-01T10:01:00.000Z" {
-		t.Fatalf("DeprecationTime = %q", got)
-	}
+	require.Equal(t, "2026-03-01T10:01:00.000Z", out.Images[0].DeprecationTime, "DeprecationTime")
 	e.cliError("InvalidParameterValue", "enable-image-deprecation", "--image-id", id, "--deprecate-at", "2040-01-01T00:00:00Z")
 
 	// disable-image: hidden from listings unless --include-disabled; its snapshot is in use.
 	ret.Return = false
 	e.cliJSON(&ret, "disable-image", "--image-id", id)
-	if !ret.Return {
-		t.Fatal("disable-image returned false")
-	}
+	require.True(t, ret.Return, "disable-image returned false")
 	e.cliJSON(&out, "describe-images", "--owners", "self")
-	if got := imageIDs(out.Images); len(got) != 1 || got[0] != keep {
-		t.Fatalf("disabled image listed without --include-disabled: %v", got)
-	}
+	require.Equal(t, []string{keep}, imageIDs(out.Images), "disabled image listed without --include-disabled")
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--include-disabled", "--filters", "Name=image-id,Values="+id)
-	if len(out.Images) != 1 || out.Images[0].State != "disabled" || out.Images[0].Public {
-		t.Fatalf("--include-disabled: %+v", out.Images)
-	}
+	require.Len(t, out.Images, 1, "--include-disabled: %+v", out.Images)
+	require.Equal(t, "disabled", out.Images[0].State, "--include-disabled: %+v", out.Images)
+	require.False(t, out.Images[0].Public, "--include-disabled: %+v", out.Images)
 	e.cliError("InvalidSnapshot.InUse", "delete-snapshot", "--snapshot-id", snap)
 
 	// deregistration protection blocks deregister-image.
 	var prot struct{ Return string }
 	e.cliJSON(&prot, "enable-image-deregistration-protection", "--image-id", id)
-	if prot.Return != "enabled-without-cooldown" {
-		t.Fatalf("enable-image-deregistration-protection returned %q", prot.Return)
-	}
+	require.Equal(t, "enabled-without-cooldown", prot.Return, "enable-image-deregistration-protection returned")
 	e.cliError("OperationNotPermitted", "deregister-image", "--image-id", id, "--delete-associated-snapshots")
 	e.cliJSON(&prot, "disable-image-deregistration-protection", "--image-id", id)
-	if prot.Return != "disabled" {
-		t.Fatalf("disable-image-deregistration-protection returned %q", prot.Return)
-	}
+	require.Equal(t, "disabled", prot.Return, "disable-image-deregistration-protection returned")
 
 	// deregister-image --delete-associated-snapshots reports each snapshot's fate.
 	var dereg struct {
@@ -355,16 +313,14 @@ func TestAWSCLITagsDeprecationDisableDeregister(t *testing.T) {
 		DeleteSnapshotResults []struct{ SnapshotId, ReturnCode string }
 	}
 	e.cliJSON(&dereg, "deregister-image", "--image-id", id, "--delete-associated-snapshots")
-	if !dereg.Return || len(dereg.DeleteSnapshotResults) != 1 ||
-		dereg.DeleteSnapshotResults[0].SnapshotId != snap || dereg.DeleteSnapshotResults[0].ReturnCode != "success" {
-		t.Fatalf("deregister-image: %+v", dereg)
-	}
+	require.True(t, dereg.Return, "deregister-image: %+v", dereg)
+	require.Len(t, dereg.DeleteSnapshotResults, 1, "deregister-image: %+v", dereg)
+	require.Equal(t, snap, dereg.DeleteSnapshotResults[0].SnapshotId, "deregister-image: %+v", dereg)
+	require.Equal(t, "success", dereg.DeleteSnapshotResults[0].ReturnCode, "deregister-image: %+v", dereg)
 	e.cliError("InvalidSnapshot.NotFound", "describe-snapshots", "--snapshot-ids", snap)
 	e.clock.Advance(DefaultDeregisteredVisibility)
 	e.cliJSON(&out, "describe-images", "--owners", "self", "--include-disabled")
-	if got := imageIDs(out.Images); len(got) != 1 || got[0] != keep {
-		t.Fatalf("after deregister: %v", got)
-	}
+	require.Equal(t, []string{keep}, imageIDs(out.Images), "after deregister")
 }
 
 func TestAWSCLIDescribeImageReferences(t *testing.T) {
@@ -387,24 +343,14 @@ func TestAWSCLIDescribeImageReferences(t *testing.T) {
 		newer + " ec2:LaunchTemplate": "arn:aws:ec2:us-east-1:" + DefaultAccount + ":launch-template/" + lt,
 		older + " ec2:LaunchTemplate": "arn:aws:ec2:us-east-1:" + DefaultAccount + ":launch-template/" + lt,
 	}
-	if len(got) != len(want) {
-		t.Fatalf("references: got %v, want %v", got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Fatalf("reference %s: got %q, want %q (all: %v)", k, got[k], v, got)
-		}
-	}
+	require.Equal(t, want, got, "references")
 	// Only the latest launch template version counts with version-depth 1.
 	e.cliJSON(&out, "describe-image-references", "--image-ids", older,
 		"--resource-types", "ResourceType=ec2:LaunchTemplate,ResourceTypeOptions=[{OptionName=version-depth,OptionValues=[1]}]")
-	if len(out.ImageReferences) != 0 {
-		t.Fatalf("version-depth 1: %+v", out.ImageReferences)
-	}
+	require.Empty(t, out.ImageReferences, "version-depth 1")
 	e.cliJSON(&out, "describe-image-references", "--image-ids", newer, "--resource-types", "ResourceType=ec2:Instance")
-	if len(out.ImageReferences) != 1 || out.ImageReferences[0].ResourceType != "ec2:Instance" {
-		t.Fatalf("instances only: %+v", out.ImageReferences)
-	}
+	require.Len(t, out.ImageReferences, 1, "instances only: %+v", out.ImageReferences)
+	require.Equal(t, "ec2:Instance", out.ImageReferences[0].ResourceType, "instances only: %+v", out.ImageReferences)
 	e.cliError("InvalidAMIID.Malformed", "describe-image-references", "--image-ids", "ami-xyz", "--include-all-resource-types")
 }
 
@@ -412,12 +358,9 @@ func TestAWSCLIErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := e.cliError("InvalidAMIID.NotFound", "describe-images", "--image-ids", "ami-0123456789abcdef0")
-	if !strings.Contains(r.stderr, "when calling the DescribeImages operation") || !strings.Contains(r.stderr, "ami-0123456789abcdef0") {
-		t.Fatalf("stderr: %s", r.stderr)
-	}
-	if r.stdout != "" {
-		t.Fatalf("an error printed to stdout: %q", r.stdout)
-	}
+	require.Contains(t, r.stderr, "when calling the DescribeImages operation")
+	require.Contains(t, r.stderr, "ami-0123456789abcdef0")
+	require.Empty(t, r.stdout, "an error printed to stdout")
 	e.cliError("InvalidAMIID.Malformed", "describe-images", "--image-ids", "ami-nothex")
 	e.cliError("InvalidAMIID.NotFound", "disable-image", "--image-id", "ami-0123456789abcdef0")
 	e.cliError("InvalidParameterCombination", "describe-images", "--image-ids", "ami-0123456789abcdef0", "--max-results", "5")

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -26,33 +29,26 @@ func TestAddCountsOutcomes(t *testing.T) {
 	// Already done by a concurrent run: reported, never counted twice.
 	r.Add(lifecycle.Decision{Image: img("e", 7000, lifecycle.StageDisabled), Action: lifecycle.ActionDeregister, DeleteSnapshots: true}, now, Outcome{})
 
-	if r.Summary.BytesReclaimed != 100 {
-		t.Errorf("bytes reclaimed = %d, want 100 (failed and kept images reclaim nothing)", r.Summary.BytesReclaimed)
-	}
-	if r.Summary.Failed != 1 || r.Decisions[2].Status != StatusFailed || r.Decisions[2].StageAfter != lifecycle.StageDisabled {
-		t.Errorf("failure not recorded: %+v", r.Decisions[2])
-	}
-	if r.Decisions[1].StageAfter != lifecycle.StageDeregistered || r.Decisions[1].Status != StatusDone {
-		t.Errorf("done deregister: %+v", r.Decisions[1])
-	}
-	if r.Decisions[4].Status != StatusUnchanged || r.Decisions[4].StageAfter != lifecycle.StageDeregistered {
-		t.Errorf("already done: %+v", r.Decisions[4])
-	}
-	if strings.Join(r.Summary.StillInUse, ",") != "d" {
-		t.Errorf("still in use = %v, want [d]", r.Summary.StillInUse)
-	}
-	if last := r.Totals(); last != "1 keep, 1 deprecate, 3 deregister; 1 FAILED; 100 B reclaimed" {
-		t.Errorf("summary line = %q", last)
-	}
-	if d := r.Details(); len(d) != 5 || !strings.HasSuffix(d[4], "(already done)") || !strings.Contains(d[2], "FAILED") {
-		t.Errorf("details = %q", d)
+	assert.EqualValues(t, 100, r.Summary.BytesReclaimed, "bytes reclaimed (failed and kept images reclaim nothing)")
+	assert.Equal(t, 1, r.Summary.Failed, "failed count")
+	assert.Equal(t, StatusFailed, r.Decisions[2].Status, "failure not recorded: %+v", r.Decisions[2])
+	assert.Equal(t, lifecycle.StageDisabled, r.Decisions[2].StageAfter, "failure not recorded: %+v", r.Decisions[2])
+	assert.Equal(t, lifecycle.StageDeregistered, r.Decisions[1].StageAfter, "done deregister: %+v", r.Decisions[1])
+	assert.Equal(t, StatusDone, r.Decisions[1].Status, "done deregister: %+v", r.Decisions[1])
+	assert.Equal(t, StatusUnchanged, r.Decisions[4].Status, "already done: %+v", r.Decisions[4])
+	assert.Equal(t, lifecycle.StageDeregistered, r.Decisions[4].StageAfter, "already done: %+v", r.Decisions[4])
+	assert.Equal(t, "d", strings.Join(r.Summary.StillInUse, ","), "still in use")
+	assert.Equal(t, "1 keep, 1 deprecate, 3 deregister; 1 FAILED; 100 B reclaimed", r.Totals(), "summary line")
+	if d := r.Details(); assert.Len(t, d, 5, "details = %q", d) {
+		assert.True(t, strings.HasSuffix(d[4], "(already done)"), "details = %q", d)
+		assert.Contains(t, d[2], "FAILED", "details = %q", d)
 	}
 
 	dry := New("p", "web", "local", now, true, false)
 	dry.Add(lifecycle.Decision{Image: img("b", 100, lifecycle.StageDisabled), Action: lifecycle.ActionDeregister, DeleteSnapshots: true, Reason: "deregister: x"}, now, Outcome{Changed: true})
-	if dry.Decisions[0].Status != StatusPlanned || dry.Summary.BytesReclaimed != 0 || !strings.Contains(dry.Details()[0], "would deregister") {
-		t.Errorf("dry run: %+v %v", dry.Decisions[0], dry.Details())
-	}
+	assert.Equal(t, StatusPlanned, dry.Decisions[0].Status, "dry run: %+v", dry.Decisions[0])
+	assert.Zero(t, dry.Summary.BytesReclaimed, "dry run reclaims nothing")
+	assert.Contains(t, dry.Details()[0], "would deregister", "dry run details")
 }
 
 func TestWriteUniqueNeverOverwrites(t *testing.T) {
@@ -61,22 +57,16 @@ func TestWriteUniqueNeverOverwrites(t *testing.T) {
 	for i := range 3 {
 		r := Report{Family: "web", NewBuild: []string{string(rune('a' + i))}}
 		name, err := r.Write(stem, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "report %d", i)
 		names = append(names, filepath.Base(name))
 	}
-	if got := strings.Join(names, " "); got != "web-20260301T000000Z.json web-20260301T000000Z-2.json web-20260301T000000Z-3.json" {
-		t.Errorf("names = %s", got)
-	}
+	assert.Equal(t, []string{"web-20260301T000000Z.json", "web-20260301T000000Z-2.json", "web-20260301T000000Z-3.json"}, names, "names")
 	data, err := os.ReadFile(stem + ".json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var back Report
-	if err := json.Unmarshal(data, &back); err != nil || back.NewBuild[0] != "a" {
-		t.Errorf("first report was overwritten or unreadable: %v %+v", err, back)
-	}
+	require.NoError(t, json.Unmarshal(data, &back), "first report unreadable")
+	require.NotEmpty(t, back.NewBuild, "first report: %+v", back)
+	assert.Equal(t, "a", back.NewBuild[0], "first report was overwritten: %+v", back)
 }
 
 // Consumers of the JSON report read snake_case keys only.
@@ -87,17 +77,13 @@ func TestReportKeysAreSnakeCase(t *testing.T) {
 	r.Add(lifecycle.Decision{Image: lifecycle.Image{ID: "a"}, Action: lifecycle.ActionKeep,
 		Consumers: []lifecycle.Consumer{{Kind: "launch-template", ID: "lt-1", Version: "3", Account: "1"}}}, now, Outcome{Note: "n"})
 	data, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			for k, x := range v {
-				if k != strings.ToLower(k) || strings.ContainsAny(k, " -") {
-					t.Errorf("key %q is not snake_case", k)
-				}
+				assert.True(t, k == strings.ToLower(k) && !strings.ContainsAny(k, " -"), "key %q is not snake_case", k)
 				walk(x)
 			}
 		case []any:
@@ -107,13 +93,9 @@ func TestReportKeysAreSnakeCase(t *testing.T) {
 		}
 	}
 	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(data, &doc))
 	walk(doc)
-	if !strings.Contains(string(data), `"kind":"launch-template"`) {
-		t.Errorf("consumer not in the report: %s", data)
-	}
+	assert.Contains(t, string(data), `"kind":"launch-template"`, "consumer not in the report")
 }
 
 // A report never writes through a symlink, and honours the umask so that
@@ -121,25 +103,16 @@ func TestReportKeysAreSnakeCase(t *testing.T) {
 func TestWriteReplacesASymlinkAndHonoursUmask(t *testing.T) {
 	dir := t.TempDir()
 	victim := filepath.Join(dir, "victim.json")
-	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(victim, []byte("keep"), 0o644))
 	link := filepath.Join(dir, "report.json")
-	if err := os.Symlink(victim, link); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(victim, link))
 	r := New("p", "web", "local", time.Now(), false, false)
-	if _, err := r.Write(link, false); err != nil {
-		t.Fatal(err)
-	}
-	if data, _ := os.ReadFile(victim); string(data) != "keep" {
-		t.Errorf("the report was written through the symlink: %q", data)
-	}
+	_, err := r.Write(link, false)
+	require.NoError(t, err)
+	data, _ := os.ReadFile(victim)
+	assert.Equal(t, "keep", string(data), "the report was written through the symlink")
 	fi, err := os.Lstat(link)
-	if err != nil || !fi.Mode().IsRegular() {
-		t.Fatalf("report is not a regular file: %v %v", fi, err)
-	}
-	if fi.Mode().Perm()&0o044 == 0 {
-		t.Errorf("report mode %v: others cannot read it", fi.Mode())
-	}
+	require.NoError(t, err)
+	require.True(t, fi.Mode().IsRegular(), "report is not a regular file: %v", fi.Mode())
+	assert.NotZero(t, fi.Mode().Perm()&0o044, "report mode %v: others cannot read it", fi.Mode())
 }

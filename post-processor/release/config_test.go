@@ -1,9 +1,11 @@
 package release
 
 import (
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -25,25 +27,20 @@ func TestConfigMapsEveryKnobToThePolicy(t *testing.T) {
 			{"name": "stable", "never_expire": true},
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, day := p.policy, lifecycle.Day
 	want := lifecycle.Policy{
 		KeepReleases: 4, MinAge: 2 * day, ExpireAfter: 90 * day, DeprecateAfter: day + 12*time.Hour,
 		DisableAfter: 14 * day, DeregisterAfter: 30 * day, DeleteSnapshots: true, DeprecateExpired: false,
 		ManagedBy: "team-a",
 	}
-	if eff := got.For("other"); !equalPolicy(eff, want) {
-		t.Errorf("policy = %+v\nwant     %+v", eff, want)
-	}
+	eff := got.For("other")
+	assert.True(t, equalPolicy(eff, want), "policy = %+v\nwant     %+v", eff, want)
 	rc := got.For("rc")
-	if rc.KeepReleases != 2 || rc.ExpireAfter != 30*day || rc.DisableAfter != day || rc.MinAge != 2*day {
-		t.Errorf("rc policy = %+v", rc)
-	}
-	if st := got.For("stable"); st.ExpireAfter != 0 || st.KeepReleases != 4 {
-		t.Errorf("stable policy = %+v", st)
-	}
+	assert.True(t, rc.KeepReleases == 2 && rc.ExpireAfter == 30*day && rc.DisableAfter == day && rc.MinAge == 2*day,
+		"rc policy = %+v", rc)
+	st := got.For("stable")
+	assert.True(t, st.ExpireAfter == 0 && st.KeepReleases == 4, "stable policy = %+v", st)
 }
 
 func equalPolicy(a, b lifecycle.Policy) bool {
@@ -56,16 +53,13 @@ func equalPolicy(a, b lifecycle.Policy) bool {
 
 func TestConfigDefaultsAreTheCautiousPolicy(t *testing.T) {
 	p, err := configure(t, map[string]interface{}{"family": "web", "version": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !equalPolicy(p.policy, lifecycle.DefaultPolicy()) {
-		t.Errorf("defaults = %+v, want lifecycle.DefaultPolicy() %+v", p.policy, lifecycle.DefaultPolicy())
-	}
+	require.NoError(t, err)
+	assert.True(t, equalPolicy(p.policy, lifecycle.DefaultPolicy()),
+		"defaults = %+v, want lifecycle.DefaultPolicy() %+v", p.policy, lifecycle.DefaultPolicy())
 	c := p.config
-	if c.Channel != "stable" || c.Backend != store.Local || c.CatalogDir != ".packer-lifecycle" {
-		t.Errorf("defaults: channel %q backend %q catalog_dir %q", c.Channel, c.Backend, c.CatalogDir)
-	}
+	assert.Equal(t, "stable", c.Channel, "default channel")
+	assert.Equal(t, store.Local, c.Backend, "default backend")
+	assert.Equal(t, ".packer-lifecycle", c.CatalogDir, "default catalog_dir")
 }
 
 func TestConfigErrorsNameTheField(t *testing.T) {
@@ -86,19 +80,14 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	for _, tc := range cases {
 		_, err := configure(t, tc.raw)
 		if len(tc.want) == 0 {
-			if err != nil {
-				t.Errorf("%v: unexpected error %v", tc.raw, err)
-			}
+			assert.NoError(t, err, "%v", tc.raw)
 			continue
 		}
-		if err == nil {
-			t.Errorf("%v: accepted", tc.raw)
+		if !assert.Error(t, err, "%v: accepted", tc.raw) {
 			continue
 		}
 		for _, w := range tc.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%v: error %q lacks %q", tc.raw, err, w)
-			}
+			assert.ErrorContains(t, err, w, "%v", tc.raw)
 		}
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The default report file is named after the family; a family with path
@@ -12,12 +15,9 @@ import (
 func TestDefaultReportPathStaysInReportsDir(t *testing.T) {
 	for _, fam := range []string{"../../../tmp/evil", "team/web", `a\..\..\b`, ".."} {
 		p, err := configure(t, map[string]interface{}{"family": fam, "version": "1", "catalog_dir": "cat"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "family %q", fam)
 		stem, unique := p.reportPath(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-		if !unique || filepath.Dir(stem) != filepath.Join("cat", "reports") || strings.Contains(filepath.Base(stem), "..") {
-			t.Errorf("family %q: report stem %q is not a plain file in cat/reports", fam, stem)
-		}
+		plain := unique && filepath.Dir(stem) == filepath.Join("cat", "reports") && !strings.Contains(filepath.Base(stem), "..")
+		assert.True(t, plain, "family %q: report stem %q (unique %v) is not a plain file in cat/reports", fam, stem, unique)
 	}
 }
