@@ -12,7 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// `make cross` (part of `make test`) builds the platforms GNUmakefile lists;
+// `make cross` (part of `make release-check`; `make test` builds one platform
+// of each kind) builds the platforms GNUmakefile lists;
 // the release builds what .goreleaser.yml expands to. They must be the same
 // set, or a release could ship a platform no test ever compiled.
 func TestCrossMatchesGoreleaser(t *testing.T) {

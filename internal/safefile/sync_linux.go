@@ -26,8 +26,8 @@ func syncDirs(dirs []string) error {
 			d.Close()
 			return fmt.Errorf("stat %s: %w", dir, err)
 		}
-		if !seen[st.Dev] {
-			seen[st.Dev] = true
+		if dev := uint64(st.Dev); !seen[dev] {
+			seen[dev] = true
 			if err := unix.Syncfs(int(d.Fd())); err != nil {
 				d.Close()
 				return fmt.Errorf("syncfs %s: %w", dir, err)
