@@ -285,13 +285,14 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, indep
 // A run that fails forgets its new build (Packer destroys it), so nothing
 // may stay done because of that build: the decisions that the new build
 // brings about (independent holds the plan without it) run only after all
-// the others succeeded, and are undone (restored) if one of them fails.
+// the others succeeded, and are undone (restored) if one of them fails. A
+// dry run changes nothing, so it plans every decision in one batch.
 func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decision) error {
 	var first, second []int // indices into decisions, mutating only
 	for i, d := range decisions {
 		switch {
 		case !d.Action.Mutates():
-		case independent == nil || slices.ContainsFunc(independent, func(b lifecycle.Decision) bool {
+		case independent == nil || r.c.DryRun || slices.ContainsFunc(independent, func(b lifecycle.Decision) bool {
 			return b.Image.Ref() == d.Image.Ref() && b.Action == d.Action && b.Target() == d.Target()
 		}):
 			first = append(first, i)

@@ -306,3 +306,40 @@ func TestRunRefusesAReportPathThatIsTheArtifact(t *testing.T) {
 	require.Equal(t, "image", string(data))
 	require.Empty(t, s.fake.Images)
 }
+
+// A dry run shows every decision, even when one of them would fail: it has
+// nothing to undo, so it never holds the new build's consequences back.
+func TestDryRunPlansEverythingEvenWhenOneWouldFail(t *testing.T) {
+	s := newShell(t)
+	cfg := func(v string) map[string]interface{} {
+		return map[string]interface{}{"family": "web", "version": v, "keep_releases": 1, "disable_after": "1h"}
+	}
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		_, _, _, err := s.run(cfg(v), v+".img")
+		require.NoError(t, err)
+		s.now = s.now.Add(2 * time.Hour)
+	}
+	for ref, img := range s.fake.Images {
+		if img.Version == "1.0.0" {
+			s.fake.FailOn("apply", ref, errors.New("boom"))
+		}
+	}
+	applied := len(s.fake.Applied)
+	raw := cfg("2.0.0")
+	raw["dry_run"] = true
+	_, _, _, err := s.run(raw, "c.img")
+	require.Error(t, err, "the dry-run twin of the disable fails")
+	var last report.Report
+	for _, r := range s.reports() {
+		if r.DryRun {
+			last = r
+		}
+	}
+	statuses := map[string]string{}
+	for _, e := range last.Decisions {
+		statuses[e.Version] = e.Status
+	}
+	require.Equal(t, report.StatusFailed, statuses["1.0.0"])
+	require.Equal(t, report.StatusPlanned, statuses["1.1.0"], "the new build's consequence is still shown")
+	require.Len(t, s.fake.Applied, applied, "a dry run carries nothing out")
+}
