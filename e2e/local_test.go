@@ -220,6 +220,10 @@ variable "restore" {
   type    = list(string)
   default = []
 }
+variable "pin" {
+  type    = list(string)
+  default = []
+}
 source "null" "sweep" { communicator = "none" }
 build {
   name    = "sweep"
@@ -229,6 +233,7 @@ build {
     sweep   = true
     dry_run = var.dry_run
     restore = var.restore
+    pin_releases = var.pin
 ` + policy + `
   }
 }

@@ -284,3 +284,28 @@ deregister_after = "1d"`)
 	require.Equal(t, 1, done, "one deregistration, reported done once")
 	require.Equal(t, int64(len("svc 1.0.0")), reclaimed)
 }
+
+// pin_releases in a sweep pins an existing local release: the sweep that
+// would disable it keeps it, and says why.
+func TestPinReleasesInALocalSweep(t *testing.T) {
+	dir := sweepable(t, `keep_releases = 1
+min_age = "0s"
+disable_after = "1d"`)
+	for i, v := range []string{"1.0.0", "2.0.0"} {
+		mustSucceed(t, packerEnv(dir, atDay(1+i), "build", "-only=file.svc", "-var", "version="+v, "."))
+	}
+	var id string
+	for _, e := range readCatalog(t, dir).Entries {
+		if e.Version == "1.0.0" {
+			id = e.ID
+		}
+	}
+	r := packerEnv(dir, atDay(5), "build", "-only=sweep.*", "-var", "version=x", "-var", `pin=["`+id+`"]`, ".")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "pinned "+id, id+" 1.0.0 (stable): kept: pinned")
+	for _, e := range readCatalog(t, dir).Entries {
+		if e.ID == id {
+			require.Equal(t, "deprecated", e.Stage, "pinned: never disabled")
+		}
+	}
+}

@@ -277,3 +277,29 @@ func TestReadWithoutLockFileCreatesNothing(t *testing.T) {
 	list(t, b, "web")
 	assertSameTree(t, before, tree(t, root))
 }
+
+// pin_releases in a sweep pins an existing local release (it used to need a
+// hand edit of catalog.json); the planner then keeps it forever.
+func TestPinExistingRelease(t *testing.T) {
+	b, root := setup(t)
+	id := mustRecord(t, b, release("web", "1.0.0", writeFile(t, filepath.Join(root, "out", "a.img"), "a")))
+	img := list(t, b, "web")[0]
+	dry := b.Pin(context.Background(), []lifecycle.Image{img}, true, true)[0]
+	require.NoError(t, dry.Err)
+	require.True(t, dry.Changed)
+	require.False(t, entry(t, b, id).Pinned, "a dry run writes nothing")
+	res := b.Pin(context.Background(), []lifecycle.Image{img}, true, false)[0]
+	require.NoError(t, res.Err)
+	require.True(t, res.Changed)
+	require.True(t, entry(t, b, id).Pinned)
+	require.True(t, list(t, b, "web")[0].Pinned)
+	again := b.Pin(context.Background(), []lifecycle.Image{img}, true, false)[0]
+	require.NoError(t, again.Err)
+	require.False(t, again.Changed, "pinning what is pinned changes nothing")
+	res = b.Pin(context.Background(), []lifecycle.Image{img}, false, false)[0]
+	require.NoError(t, res.Err)
+	require.False(t, entry(t, b, id).Pinned)
+	ghost := img
+	ghost.ID = "nope"
+	require.ErrorContains(t, b.Pin(context.Background(), []lifecycle.Image{ghost}, true, false)[0].Err, "no such release")
+}

@@ -108,8 +108,8 @@ type Config struct {
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
 	// Pin these existing releases (ids, or `region:id`): they are kept
-	// forever, whatever the rules say; needs `sweep = true` and a backend
-	// that pins (aws).
+	// forever, whatever the rules say; needs `sweep = true`. The local
+	// catalog records it in the entry, AWS in the `lifecycle:pin` tag.
 	PinReleases []string `mapstructure:"pin_releases"`
 	// Unpin these releases (ids, or `region:id`), so the rules apply to
 	// them again; needs `sweep = true`.
