@@ -243,14 +243,6 @@ func deleted(e *Entry) int {
 	return n
 }
 
-func allDeleted(e *Entry) bool {
-	for _, f := range e.Files {
-		if !f.Deleted {
-			return false
-		}
-	}
-	return true
-}
 
 // quarantineLoc is where file i of e goes when disabled. It is derived from
 // the id and the recorded path, never read back from the catalog, so a
