@@ -243,7 +243,6 @@ func deleted(e *Entry) int {
 	return n
 }
 
-
 // quarantineLoc is where file i of e goes when disabled. It is derived from
 // the id and the recorded path, never read back from the catalog, so a
 // tampered "quarantined" field cannot redirect a move or a delete. When two
