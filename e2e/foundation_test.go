@@ -98,7 +98,10 @@ build { sources = ["source.null.x"] }
 `
 	}
 	// env sets the environment of a case (the rehearsal clock).
-	env := map[string][]string{"rehearsal clock garbage": {"PACKER_LIFECYCLE_NOW=yesterday"}}
+	env := map[string][]string{
+		"rehearsal clock garbage":             {"PACKER_LIFECYCLE_NOW=yesterday"},
+		"stray rehearsal clock in a real run": {"PACKER_LIFECYCLE_NOW=2030-01-01T00:00:00Z"},
+	}
 	cases := []struct {
 		name, tmpl string
 		want       []string
@@ -145,6 +148,8 @@ version = "1"
 catalog_dir = "/catalog"`), []string{"catalog_dir:", "the whole file system, the artifact root"}},
 		{"rehearsal clock garbage", pp(`family = "a"
 version = "1"`), []string{`PACKER_LIFECYCLE_NOW: "yesterday" is not an RFC 3339 time`}},
+		{"stray rehearsal clock in a real run", pp(`family = "a"
+version = "1"`), []string{"allow_simulated_time: PACKER_LIFECYCLE_NOW is set (2030-01-01T00:00:00Z) and this run changes images"}},
 		{"pin with sweep", pp(`family = "a"
 sweep = true
 pin = true`), []string{"pin: pins the new build, but sweep = true records none"}},

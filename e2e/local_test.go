@@ -152,6 +152,8 @@ build {
   post-processor "lifecycle" {
     family  = "svc"
     version = var.version
+    # Tests rehearse days through PACKER_LIFECYCLE_NOW.
+    allow_simulated_time = true
 ` + pp + `
   }
 }
@@ -232,6 +234,7 @@ build {
     family  = "svc"
     sweep   = true
     dry_run = var.dry_run
+    allow_simulated_time = true
     restore = var.restore
     pin_releases = var.pin
 ` + policy + `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
@@ -21,6 +22,10 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 	now, err := clock.Now()
 	if err != nil {
 		return DatasourceOutput{}, err
+	}
+	if clock.Simulated() {
+		// A data source has no UI; Packer's log is where this shows.
+		log.Printf("lifecycle-image: choosing at the simulated time %s from %s, not the wall clock", now.Format(time.RFC3339), clock.Env)
 	}
 	ctx := context.Background()
 	sc := c.Config

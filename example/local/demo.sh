@@ -23,10 +23,10 @@ run() {
   step=$((step + 1))
   local log="logs/$(printf '%02d' "$step")-${title//[^A-Za-z0-9.]/-}.log"
   say "[$when] $title"
-  if ! PACKER_LIFECYCLE_NOW="${when}T12:00:00Z" packer "$@" >"$log" 2>&1; then
+  if ! PACKER_LIFECYCLE_NOW="${when}T12:00:00Z" PKR_VAR_rehearse=true packer "$@" >"$log" 2>&1; then
     cat "$log"; echo "demo: packer $* failed (log: $work/$log)" >&2; exit 1
   fi
-  grep -o '(lifecycle): .*' "$log" | grep -v '(lifecycle): Report: ' | sed 's/^(lifecycle): /  /' || true
+  grep -o '(lifecycle): .*' "$log" | grep -v -e '(lifecycle): Report: ' -e '(lifecycle): Acting at the simulated time' | sed 's/^(lifecycle): /  /' || true
 }
 step=0
 mkdir -p logs in

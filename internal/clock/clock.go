@@ -13,6 +13,11 @@ import (
 // Env holds an RFC 3339 time that replaces the wall clock.
 const Env = "PACKER_LIFECYCLE_NOW"
 
+// Simulated reports whether Env is set: the run acts at a rehearsal time,
+// which the post-processor allows only in a dry run or when the template
+// says so (a stray value in CI must never time-travel a destructive run).
+func Simulated() bool { return os.Getenv(Env) != "" }
+
 // Now is the wall clock in UTC, or the rehearsal time when Env is set.
 func Now() (time.Time, error) {
 	v := os.Getenv(Env)

@@ -33,14 +33,16 @@ const SchemaVersion = 2
 
 // Report is one run of the post-processor.
 type Report struct {
-	Schema   int       `json:"schema"`
-	Plugin   string    `json:"plugin"`
-	Family   string    `json:"family"`
-	Backend  string    `json:"backend"`
-	Time     time.Time `json:"time"`
-	DryRun   bool      `json:"dry_run"`
-	Sweep    bool      `json:"sweep"`
-	NewBuild []string  `json:"new_build"` // region:id of each new image
+	Schema  int       `json:"schema"`
+	Plugin  string    `json:"plugin"`
+	Family  string    `json:"family"`
+	Backend string    `json:"backend"`
+	Time    time.Time `json:"time"`
+	// SimulatedTime: Time came from PACKER_LIFECYCLE_NOW, not the wall clock.
+	SimulatedTime bool     `json:"simulated_time,omitempty"`
+	DryRun        bool     `json:"dry_run"`
+	Sweep         bool     `json:"sweep"`
+	NewBuild      []string `json:"new_build"` // region:id of each new image
 	// NewBuildStatus: "recorded", "would record", or why it was not
 	// recorded (a failed run forgets its new build: Packer destroys it).
 	NewBuildStatus string          `json:"new_build_status,omitempty"`

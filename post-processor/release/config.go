@@ -100,6 +100,13 @@ type Config struct {
 	// Plan and report, but change nothing: every mutating call runs as its
 	// dry-run twin.
 	DryRun bool `mapstructure:"dry_run"`
+	// Act at the time in the `PACKER_LIFECYCLE_NOW` environment variable
+	// (RFC 3339) instead of the wall clock, in a run that changes images:
+	// for rehearsing a policy over simulated weeks. Without it that variable
+	// is honoured only with `dry_run = true`, and a real run with it set
+	// fails at validate, so a stray value can never time-travel a run that
+	// retires images. A simulated time is always announced.
+	AllowSimulatedTime bool `mapstructure:"allow_simulated_time"`
 	// Retire per policy without recording the build's artifact (for a
 	// scheduled clean-up build that uses the `null` builder).
 	Sweep bool `mapstructure:"sweep"`
@@ -168,8 +175,12 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
 		}
 	}
-	if _, err := clock.Now(); err != nil {
+	if now, err := clock.Now(); err != nil {
 		errs = append(errs, err)
+	} else if clock.Simulated() && !c.DryRun && !c.AllowSimulatedTime {
+		errs = append(errs, fmt.Errorf("allow_simulated_time: %s is set (%s) and this run changes images; "+
+			"set dry_run = true to rehearse, or allow_simulated_time = true to act at that time, or unset %[1]s",
+			clock.Env, now.Format(time.RFC3339)))
 	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))

@@ -87,6 +87,7 @@ type FlatConfig struct {
 	ChannelPolicies          []FlatChannelPolicy       `mapstructure:"channel_policy" cty:"channel_policy" hcl:"channel_policy"`
 	Pin                      *bool                     `mapstructure:"pin" cty:"pin" hcl:"pin"`
 	DryRun                   *bool                     `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
+	AllowSimulatedTime       *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
 	Sweep                    *bool                     `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
 	Restore                  []string                  `mapstructure:"restore" cty:"restore" hcl:"restore"`
 	PinReleases              []string                  `mapstructure:"pin_releases" cty:"pin_releases" hcl:"pin_releases"`
@@ -145,6 +146,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"channel_policy":             &hcldec.BlockListSpec{TypeName: "channel_policy", Nested: hcldec.ObjectSpec((*FlatChannelPolicy)(nil).HCL2Spec())},
 		"pin":                        &hcldec.AttrSpec{Name: "pin", Type: cty.Bool, Required: false},
 		"dry_run":                    &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
+		"allow_simulated_time":       &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
 		"sweep":                      &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
 		"restore":                    &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
 		"pin_releases":               &hcldec.AttrSpec{Name: "pin_releases", Type: cty.List(cty.String), Required: false},

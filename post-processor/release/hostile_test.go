@@ -114,6 +114,29 @@ func TestHostileInputIsRefusedAtValidate(t *testing.T) {
 	})
 }
 
+// A stray PACKER_LIFECYCLE_NOW in CI must never time-travel a run that
+// retires images: it is honoured only in a dry run or when the template
+// says allow_simulated_time, and refused at validate otherwise.
+func TestSimulatedTimeOnlyInADryRunOrWhenAllowed(t *testing.T) {
+	withOpt := func(k string) map[string]interface{} {
+		raw := map[string]interface{}{"family": "web", "version": "1", "catalog_dir": t.TempDir()}
+		if k != "" {
+			raw[k] = true
+		}
+		return raw
+	}
+	t.Setenv(clock.Env, "2030-01-01T00:00:00Z")
+	var p PostProcessor
+	err := p.Configure(withOpt(""))
+	require.ErrorContains(t, err, "allow_simulated_time: PACKER_LIFECYCLE_NOW is set (2030-01-01T00:00:00Z) and this run changes images")
+	for _, k := range []string{"dry_run", "allow_simulated_time"} {
+		var p PostProcessor
+		require.NoError(t, p.Configure(withOpt(k)), k)
+	}
+	t.Setenv(clock.Env, "")
+	require.NoError(t, (&PostProcessor{}).Configure(withOpt("")), "the wall clock needs no flag")
+}
+
 func firstLine(msg, want string) string {
 	for _, l := range strings.Split(msg, "\n") {
 		if strings.Contains(l, want) {

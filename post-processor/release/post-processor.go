@@ -74,12 +74,16 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if err != nil {
 		return out, true, false, err
 	}
+	if clock.Simulated() {
+		ui.Say(fmt.Sprintf("Acting at the simulated time %s from %s, not the wall clock", now.Format(time.RFC3339), clock.Env))
+	}
 	be, err := openBackend(p.config.Config, func() time.Time { return now })
 	if err != nil {
 		return out, true, false, err
 	}
 	r := &run{c: &p.config, policy: p.policy, ui: ui, be: be, now: now,
 		rep: report.New("packer-plugin-lifecycle "+version.PluginVersion.String(), p.config.Family, be.Name(), now, p.config.DryRun, p.config.Sweep)}
+	r.rep.SimulatedTime = clock.Simulated()
 	err = r.do(ctx, source)
 	path, werr := r.rep.Write(p.reportPath(now))
 	if werr != nil {

@@ -64,9 +64,12 @@ func (s *shell) run(raw map[string]interface{}, file string) (packersdk.Artifact
 	if _, ok := raw["min_age"]; !ok {
 		raw["min_age"] = "0s"
 	}
+	if _, ok := raw["allow_simulated_time"]; !ok {
+		raw["allow_simulated_time"] = true
+	}
+	s.t.Setenv(clock.Env, s.now.Format(time.RFC3339))
 	var p PostProcessor
 	require.NoError(s.t, p.Configure(raw))
-	s.t.Setenv(clock.Env, s.now.Format(time.RFC3339))
 	u := newUI()
 	in := &packersdk.MockArtifact{BuilderIdValue: "packer.file", IdValue: file, FilesValue: []string{file},
 		StateValues: map[string]interface{}{"generated_data": map[string]interface{}{"k": "v"}}}
@@ -114,11 +117,13 @@ func TestRunRecordsPendingThenReleases(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "1.0.0", rel[lifecycle.TagVersion])
 	require.Equal(t, map[string]interface{}{"k": "v"}, a.State("generated_data"))
-	require.Equal(t, "Recording web 1.0.0 (stable) in the fake backend", ui.says[0])
+	require.Equal(t, "Acting at the simulated time 2026-05-01T12:00:00Z from PACKER_LIFECYCLE_NOW, not the wall clock", ui.says[0])
+	require.Equal(t, "Recording web 1.0.0 (stable) in the fake backend", ui.says[1])
 	require.Contains(t, ui.messages, "released fake:img-web-1.0.0-1")
 	r := s.reports()
 	require.Len(t, r, 1)
 	require.Equal(t, "recorded", r[0].NewBuildStatus)
+	require.True(t, r[0].SimulatedTime, "the report says the time was simulated")
 }
 
 func TestRunRetiresWhatTheNewBuildSupersedes(t *testing.T) {
@@ -266,7 +271,7 @@ func TestRunCancelledStopsBetweenActions(t *testing.T) {
 	s.now = s.now.Add(time.Hour)
 	var p PostProcessor
 	require.NoError(t, p.Configure(map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1, "min_age": "0s",
-		"catalog_dir": filepath.Join(s.dir, "catalog")}))
+		"catalog_dir": filepath.Join(s.dir, "catalog"), "allow_simulated_time": true}))
 	s.fake.Images[lifecycle.Ref{Region: "fake", ID: "newer"}] = lifecycle.Image{ID: "newer", Region: "fake", Family: "web", Version: "2.0.0",
 		Channel: "stable", Managed: true, Stage: lifecycle.StageActive, State: lifecycle.StateAvailable, BuildTime: s.now}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -48,6 +48,8 @@ build {
   sources = ["source.amazon-ebs.web"]
 
   post-processor "lifecycle" {
+    # The test plays simulated weeks through PACKER_LIFECYCLE_NOW.
+    allow_simulated_time = true
     family           = "web"
     version          = var.release
     keep_releases    = var.keep

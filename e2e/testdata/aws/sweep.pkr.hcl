@@ -46,6 +46,8 @@ build {
   sources = ["source.null.sweep"]
 
   post-processor "lifecycle" {
+    # The test plays simulated weeks through PACKER_LIFECYCLE_NOW.
+    allow_simulated_time = true
     backend          = "aws"
     regions          = ["us-east-1", "eu-west-1"]
     family           = "web"

@@ -10,6 +10,12 @@ packer {
   }
 }
 
+variable "rehearse" {
+  type        = bool
+  description = "Act at the time in PACKER_LIFECYCLE_NOW (the demo plays simulated weeks). Leave false for real builds."
+  default     = false
+}
+
 variable "version" {
   type    = string
   default = "1.0.0"
@@ -33,5 +39,6 @@ build {
     family  = "app"
     version = var.version
     parent  = data.lifecycle-image.base.id
+    allow_simulated_time = var.rehearse
   }
 }

@@ -12,6 +12,12 @@ packer {
   }
 }
 
+variable "rehearse" {
+  type        = bool
+  description = "Act at the time in PACKER_LIFECYCLE_NOW (the demo plays simulated weeks). Leave false for real builds."
+  default     = false
+}
+
 variable "version" {
   type    = string
   default = "0.0.0"
@@ -46,6 +52,7 @@ build {
     disable_after    = "7d"
     deregister_after = "7d"
     delete_snapshots = true
+    allow_simulated_time = var.rehearse
   }
 }
 
@@ -62,5 +69,6 @@ build {
     disable_after    = "7d"
     deregister_after = "7d"
     delete_snapshots = true
+    allow_simulated_time = var.rehearse
   }
 }
