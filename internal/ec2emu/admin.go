@@ -16,7 +16,10 @@ import (
 //	POST /_emu/deny     <- {"account":"…" or "*","action":"…"}
 //	POST /_emu/faults   <- [Fault…] (replaces; [] clears)
 //	POST /_emu/fixture  <- Fixture; -> FixtureResult
-//	POST /_emu/reset-counters
+//	POST /_emu/reset-counters (and the journal)
+//	GET  /_emu/journal  -> [Call…]: every served mutating call, in order
+//	POST /_emu/crash    <- CrashPoint: kill -9 the caller of the Nth mutating call
+//	GET  /_emu/crash    -> {"fired":bool,"crash":Crash}
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
@@ -60,6 +63,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		adminResult(w, s.Build(f), nil)
+	case "GET /_emu/journal":
+		adminResult(w, s.Journal(), nil)
+	case "POST /_emu/crash":
+		var p CrashPoint
+		err := json.NewDecoder(r.Body).Decode(&p)
+		if err == nil {
+			s.ArmCrash(p)
+		}
+		adminResult(w, nil, err)
+	case "GET /_emu/crash":
+		c, fired := s.Crashed()
+		adminResult(w, map[string]any{"fired": fired, "crash": c}, nil)
 	case "POST /_emu/reset-counters":
 		s.ResetCounters()
 		adminResult(w, nil, nil)

@@ -39,14 +39,17 @@ type Server struct {
 	usageDelay    time.Duration
 	reqSeq        uint64
 
-	faultMu   sync.Mutex
-	faults    []Fault
-	rng       *rand.Rand
-	limits    *RateLimits
-	buckets   map[string]*bucket
-	calls     map[string]map[string]int
-	throttled map[string]map[string]int
-	failed    map[string]map[string]int
+	faultMu    sync.Mutex
+	faults     []Fault
+	rng        *rand.Rand
+	limits     *RateLimits
+	buckets    map[string]*bucket
+	calls      map[string]map[string]int
+	throttled  map[string]map[string]int
+	failed     map[string]map[string]int
+	journal    []Call
+	journalSeq int
+	crash      *crashState
 
 	keyOnce sync.Once
 	keyPEM  string

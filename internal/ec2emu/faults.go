@@ -19,9 +19,12 @@ const (
 	Unavailable
 )
 
-// Fault is injected into a fraction (Probability, 0..1) of requests for Action ("" = all).
+// Fault is injected into a fraction (Probability, 0..1) of requests for Action ("" = all)
+// in Region ("" = all): Region with Probability 1 and Kind Unavailable is a region that
+// answers nothing but 503.
 type Fault struct {
 	Action      string        `json:"action,omitempty"`
+	Region      string        `json:"region,omitempty"`
 	Probability float64       `json:"probability"`
 	Kind        FaultKind     `json:"kind"`
 	Latency     time.Duration `json:"latency,omitempty"`
@@ -111,7 +114,7 @@ func (b *bucket) take(cfg Bucket, now time.Time) bool {
 
 // inject applies faults then rate limits; it runs before the state lock is taken.
 func (s *Server) inject(c *call) error {
-	kind, latency := s.rollFaults(c.action)
+	kind, latency := s.rollFaults(c.region, c.action)
 	if latency > 0 {
 		time.Sleep(latency) // real time: latency is for benchmarks, not for logic
 	}
@@ -133,11 +136,11 @@ func (s *Server) inject(c *call) error {
 	return nil
 }
 
-func (s *Server) rollFaults(action string) (kind FaultKind, latency time.Duration) {
+func (s *Server) rollFaults(region, action string) (kind FaultKind, latency time.Duration) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	for _, f := range s.faults {
-		if f.Action != "" && f.Action != action {
+		if f.Action != "" && f.Action != action || f.Region != "" && f.Region != region {
 			continue
 		}
 		if s.rng.Float64() >= f.Probability {
@@ -213,9 +216,10 @@ func (s *Server) copyCounters(m map[string]map[string]int) map[string]map[string
 	return out
 }
 
-// ResetCounters zeroes call, throttle and failure counters.
+// ResetCounters zeroes call, throttle and failure counters and empties the journal.
 func (s *Server) ResetCounters() {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.calls, s.throttled, s.failed = map[string]map[string]int{}, map[string]map[string]int{}, map[string]map[string]int{}
+	s.journal = nil
 }

@@ -20,6 +20,7 @@ type call struct {
 	account string
 	reg     *Region
 	now     time.Time
+	req     *http.Request // for the crash point: who is calling, and when they hang up
 }
 
 type handler func(c *call) (response, error)
@@ -102,7 +103,7 @@ func (s *Server) newCall(r *http.Request, form url.Values) *call {
 	if account == "" {
 		account = DefaultAccount
 	}
-	return &call{s: s, action: form.Get("Action"), form: form, region: region, account: account}
+	return &call{s: s, action: form.Get("Action"), form: form, region: region, account: account, req: r}
 }
 
 // serve runs faults and rate limits outside the state lock (latency must not block other
@@ -116,6 +117,19 @@ func (s *Server) serve(c *call) (response, error) {
 	if !ok {
 		return nil, errf(400, "InvalidAction", "The action %s is not valid for this web service (not supported by ec2emu).", c.action)
 	}
+	resp, err := s.handle(c, h)
+	if err == nil && mutating(c.action) {
+		// The effect is applied: journal it, then maybe crash the caller
+		// before it hears back.
+		if err := s.served(c); err != nil {
+			return nil, err
+		}
+	}
+	return resp, err
+}
+
+// handle runs the handler under the state lock.
+func (s *Server) handle(c *call, h handler) (response, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.isDenied(c.account, c.action) {
