@@ -21,9 +21,9 @@ import (
 const vendorAccount = "210987654321"
 
 // startEC2 serves a fresh emulator on 127.0.0.1.
-func startEC2(t *testing.T) (*ec2emu.Server, string) {
+func startEC2(t *testing.T, opts ...ec2emu.Option) (*ec2emu.Server, string) {
 	t.Helper()
-	s := ec2emu.New()
+	s := ec2emu.New(opts...)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return s, hs.URL
@@ -54,9 +54,14 @@ func amazonTemplate(t *testing.T, name string) string {
 
 // seedImage stores an available EBS image with one root snapshot in us-east-1.
 func seedImage(s *ec2emu.Server, owner, name string, created time.Time, mutate func(*ec2emu.Image)) string {
+	return seedImageIn(s, "us-east-1", owner, name, created, mutate)
+}
+
+// seedImageIn stores an available EBS image with one root snapshot in region.
+func seedImageIn(s *ec2emu.Server, region, owner, name string, created time.Time, mutate func(*ec2emu.Image)) string {
 	var id string
 	s.Update(func(st *ec2emu.State) {
-		r := st.Region("us-east-1")
+		r := st.Region(region)
 		snap := &ec2emu.Snapshot{ID: st.NewID("snap"), OwnerID: owner, VolumeSize: 8, State: "completed", StartTime: created}
 		r.Snapshots[snap.ID] = snap
 		img := &ec2emu.Image{

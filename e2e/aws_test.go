@@ -29,8 +29,8 @@ type awsRun struct {
 	clock *ec2emu.FakeClock
 }
 
-func newAWSRun(t *testing.T, start time.Time) *awsRun {
-	s, url := startEC2(t)
+func newAWSRun(t *testing.T, start time.Time, opts ...ec2emu.Option) *awsRun {
+	s, url := startEC2(t, opts...)
 	clock := ec2emu.NewFakeClock(start)
 	s.SetClock(clock)
 	dir := t.TempDir()
@@ -316,9 +316,14 @@ func TestExampleAWS(t *testing.T) {
 // seedRelease stores a managed release of family web in us-east-1 at stage,
 // released long before now, and returns its id.
 func (a *awsRun) seedRelease(owner, version, stage string, mutate func(*ec2emu.Image)) string {
+	return a.seedReleaseIn("us-east-1", owner, version, stage, mutate)
+}
+
+// seedReleaseIn is seedRelease in region.
+func (a *awsRun) seedReleaseIn(region, owner, version, stage string, mutate func(*ec2emu.Image)) string {
 	long := a.clock.Now().Add(-60 * 24 * time.Hour)
 	released := long.Add(time.Duration(len(version)) * time.Minute)
-	id := seedImage(a.s, owner, "web-"+version, released, func(img *ec2emu.Image) {
+	id := seedImageIn(a.s, region, owner, "web-"+version, released, func(img *ec2emu.Image) {
 		switch stage {
 		case "disabled":
 			img.State = "disabled"
@@ -332,7 +337,7 @@ func (a *awsRun) seedRelease(owner, version, stage string, mutate func(*ec2emu.I
 		}
 	})
 	a.s.Update(func(st *ec2emu.State) {
-		st.Region("us-east-1").Tags[id] = map[string]string{
+		st.Region(region).Tags[id] = map[string]string{
 			lifecycle.TagFamily: "web", lifecycle.TagVersion: version, lifecycle.TagChannel: "stable",
 			lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagStage: stage,
 			lifecycle.TagStageSince: long.Format(time.RFC3339), lifecycle.TagReleasedAt: released.Format(time.RFC3339),

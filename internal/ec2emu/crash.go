@@ -55,6 +55,7 @@ func (p CrashPoint) counts(c Call) bool {
 type Crash struct {
 	Call Call   `json:"call"`
 	PID  int    `json:"pid,omitempty"`
+	Exe  string `json:"exe,omitempty"` // the killed process's executable
 	Err  string `json:"error,omitempty"`
 }
 
@@ -127,7 +128,7 @@ func (s *Server) served(c *call) error {
 	var err error
 	if c.req == nil {
 		err = fmt.Errorf("no connection to find the caller by")
-	} else if crash.PID, err = killPeer(c.req.RemoteAddr); err == nil {
+	} else if crash.PID, crash.Exe, err = killPeer(c.req.RemoteAddr); err == nil {
 		// Hold the answer until the killed caller's connection is gone;
 		// the bound only keeps a wrong kill from hanging the emulator.
 		select {

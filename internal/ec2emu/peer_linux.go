@@ -14,16 +14,18 @@ import (
 // killPeer SIGKILLs the process that owns the client end of a TCP
 // connection to us, given the client's address as the server sees it
 // (RemoteAddr): its socket inode from /proc/net/tcp{,6}, then the process
-// holding that socket from /proc/*/fd. It returns the pid killed.
-func killPeer(remote string) (int, error) {
+// holding that socket from /proc/*/fd. It returns the pid killed and its
+// executable.
+func killPeer(remote string) (int, string, error) {
 	pid, err := peerPID(remote)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return 0, fmt.Errorf("kill -9 %d: %w", pid, err)
+		return 0, "", fmt.Errorf("kill -9 %d: %w", pid, err)
 	}
-	return pid, nil
+	return pid, exe, nil
 }
 
 // PeerPID is the process that owns the client end of a TCP connection to

@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// The reliability guarantees of issue 21: what a run promises under kill -9,
+// injected faults, a dead region and concurrent runs. LIFECYCLE_LONG=1
+// (make test-long) runs every crash point and more seeds and rounds.
+
+func long() bool { return os.Getenv("LIFECYCLE_LONG") != "" }
+
+var sweepRegions = []string{"us-east-1", "eu-west-1"}
+
+// seedRetirable gives each region one release due at every stage of a
+// sweep (keep_releases 1, disable_after and deregister_after 7d): 1.0.0
+// disabled long ago (deregister, snapshots too), 1.1.0 deprecated long ago
+// and shared with an account (disable, its launch permissions saved first),
+// 1.2.0 superseded (deprecate), 1.3.0 the newest (kept). It returns each
+// image's seeded stage by id.
+func seedRetirable(a *awsRun) map[string]string {
+	seeded := map[string]string{}
+	for _, region := range sweepRegions {
+		for _, r := range []struct{ version, stage string }{{"1.0.0", "disabled"}, {"1.1.0", "deprecated"}, {"1.2.0", "active"}, {"1.3.0", "active"}} {
+			id := a.seedReleaseIn(region, ec2emu.DefaultAccount, r.version, r.stage, func(img *ec2emu.Image) {
+				if r.version == "1.1.0" {
+					img.LaunchUsers = []string{"111122223333"}
+				}
+			})
+			seeded[id] = r.stage
+		}
+	}
+	return seeded
+}
+
+// familyState is every image of the emulator, deregistered ones included,
+// by region and name: state, deprecation time, launch permissions, every
+// tag, and whether each of its snapshots still exists.
+func (a *awsRun) familyState() map[string]string {
+	out := map[string]string{}
+	a.s.Update(func(st *ec2emu.State) {
+		for _, region := range sweepRegions {
+			r := st.Region(region)
+			for _, imgs := range []map[string]*ec2emu.Image{r.Deregistered, r.Images} {
+				for _, img := range imgs {
+					var sb strings.Builder
+					fmt.Fprintf(&sb, "%s dep=%v users=%v", img.State, img.DeprecationTime, img.LaunchUsers)
+					tags := r.Tags[img.ID]
+					for _, k := range slices.Sorted(maps.Keys(tags)) {
+						fmt.Fprintf(&sb, " %s=%s", k, tags[k])
+					}
+					for _, bd := range img.BlockDevices {
+						fmt.Fprintf(&sb, " %s:exists=%v", bd.DeviceName, r.Snapshots[bd.SnapshotID] != nil)
+					}
+					out[region+"/"+img.Name] = sb.String()
+				}
+			}
+		}
+	})
+	return out
+}
+
+// idempotent are the calls that change nothing when repeated with the same
+// parameters (a tag written again, the same deprecation time set again).
+var idempotent = map[string]bool{"CreateTags": true, "DeleteTags": true, "EnableImageDeprecation": true}
+
+var resourceKey = regexp.MustCompile(`^(ResourceId|ImageId|SnapshotId)(\.\d+)?$`)
+
+// mutations splits a journal into one key per call and resource (action,
+// region, resource, the other parameters): the idempotent ones as a set,
+// the others counted.
+func mutations(j []ec2emu.Call) (idem map[string]bool, others map[string]int) {
+	idem, others = map[string]bool{}, map[string]int{}
+	for _, c := range j {
+		var params []string
+		for _, k := range slices.Sorted(maps.Keys(c.Params)) {
+			if !resourceKey.MatchString(k) {
+				params = append(params, k+"="+c.Params[k])
+			}
+		}
+		for _, res := range c.Resources {
+			key := fmt.Sprintf("%s %s:%s %s", c.Action, c.Region, res, strings.Join(params, " "))
+			if idempotent[c.Action] {
+				idem[key] = true
+			} else {
+				others[key]++
+			}
+		}
+	}
+	return idem, others
+}
+
+var stageRank = map[string]int{"pending": 0, "active": 1, "deprecated": 2, "disabled": 3, "deregistered": 4}
+
+// stagesInOrder: every stage a journal wrote on an image is its seeded
+// stage or the next one (a run moves an image one stage, never back, never
+// two), and only a disabled image was deregistered.
+func stagesInOrder(t *testing.T, seeded map[string]string, j []ec2emu.Call) {
+	t.Helper()
+	for _, c := range j {
+		switch c.Action {
+		case "DeregisterImage":
+			require.Equal(t, "disabled", seeded[c.Params["ImageId"]], "deregistered without being disabled: %+v", c)
+		case "CreateTags":
+			for k, v := range c.Params {
+				if strings.HasSuffix(k, ".Key") && v == lifecycle.TagStage {
+					stage := c.Params[strings.TrimSuffix(k, "Key")+"Value"]
+					for _, res := range c.Resources {
+						if from, ok := seeded[res]; ok {
+							d := stageRank[stage] - stageRank[from]
+							require.True(t, d == 0 || d == 1, "%s: %s -> %s in one sweep: %+v", res, from, stage, c)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// crashPoints are the Ns to crash after: all of 1..n in long mode, else the
+// first call, one in the middle and the last.
+func crashPoints(n int) []int {
+	if long() {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i + 1
+		}
+		return out
+	}
+	return slices.Compact([]int{1, (n + 1) / 2, n})
+}
+
+// TestAWSSweepCrashConverges: kill -9 of the plugin after each mutating
+// call of a sweep (the emulator kills the caller of the Nth mutating call
+// once it took effect: after an EC2 action and before its stage tag, after
+// a stage tag), then the same sweep again at the same time. The re-run
+// succeeds and the family ends exactly as after one clean sweep: every
+// image's state, tags, deprecation time, launch permissions and snapshots;
+// nothing lost, no stage skipped, no non-idempotent call made twice and no
+// call the clean sweep does not make.
+func TestAWSSweepCrashConverges(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	clean := newAWSRun(t, start)
+	seeded := seedRetirable(clean)
+	mustSucceed(t, clean.packer("sweep.pkr.hcl"))
+	want := clean.familyState()
+	wantIdem, wantOthers := mutations(clean.s.Journal())
+	n := len(clean.s.Journal())
+	require.GreaterOrEqual(t, n, 10, "the sweep's mutating calls: %v", clean.s.Journal())
+	stagesInOrder(t, seeded, clean.s.Journal())
+	// The clean sweep did retire: each region moved three images.
+	for _, region := range sweepRegions {
+		require.Contains(t, want[region+"/web-1.0.0"], "deregistered")
+		require.Contains(t, want[region+"/web-1.1.0"], "disabled")
+		require.Contains(t, want[region+"/web-1.2.0"], lifecycle.TagStage+"=deprecated")
+		require.Contains(t, want[region+"/web-1.3.0"], lifecycle.TagStage+"=active")
+	}
+
+	points := crashPoints(n)
+	t.Logf("%d mutating calls in a clean sweep; crashing after %v", n, points)
+	for _, at := range points {
+		t.Run(fmt.Sprintf("after-%d", at), func(t *testing.T) {
+			a := newAWSRun(t, start)
+			require.Equal(t, seeded, seedRetirable(a), "the same estate, the same ids")
+			crashed := a.s.ArmCrash(ec2emu.CrashPoint{After: at})
+			r := a.packer("sweep.pkr.hcl")
+			require.NotZero(t, r.code, "the killed run must fail: %s", r)
+			var crash ec2emu.Crash
+			select {
+			case crash = <-crashed: // sent once the killed caller hung up
+			case <-time.After(time.Minute):
+				t.Fatalf("the crash point never fired: %s", r)
+			}
+			require.Empty(t, crash.Err)
+			require.Contains(t, crash.Exe, "packer-plugin-lifecycle", "the plugin process, no other")
+			t.Logf("killed %d %s after %s %v", crash.PID, crash.Exe, crash.Call.Action, crash.Call.Resources)
+
+			mustSucceed(t, a.packer("sweep.pkr.hcl"))
+			require.Equal(t, want, a.familyState(), "the re-run converges to the clean sweep's state")
+			j := a.s.Journal()
+			stagesInOrder(t, seeded, j)
+			idem, others := mutations(j)
+			require.Equal(t, wantOthers, others, "non-idempotent calls: each exactly once, as in the clean sweep")
+			require.Equal(t, wantIdem, idem, "idempotent calls: the clean sweep's, repeated at most")
+		})
+	}
+}
