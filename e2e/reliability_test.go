@@ -197,3 +197,86 @@ func TestAWSSweepCrashConverges(t *testing.T) {
 		})
 	}
 }
+
+// total sums region -> action -> count counters.
+func total(counters map[string]map[string]int) int {
+	n := 0
+	for _, byAction := range counters {
+		for _, c := range byAction {
+			n += c
+		}
+	}
+	return n
+}
+
+// inRegion is the part of a familyState in region.
+func inRegion(state map[string]string, region string) map[string]string {
+	out := map[string]string{}
+	for k, v := range state {
+		if strings.HasPrefix(k, region+"/") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// injectFaults makes every call fail at random: 30 % RequestLimitExceeded,
+// 5 % 500 InternalError, 5 % 503 Unavailable.
+func injectFaults(s *ec2emu.Server) {
+	s.SetFault(ec2emu.Fault{Probability: 0.3, Kind: ec2emu.Throttle})
+	s.SetFault(ec2emu.Fault{Probability: 0.05, Kind: ec2emu.ServerError})
+	s.SetFault(ec2emu.Fault{Probability: 0.05, Kind: ec2emu.Unavailable})
+}
+
+// TestAWSDeadRegionDecidesNothingThere: one of the swept regions answers
+// every call with 503 Unavailable. The sweep fails and says which region
+// (report failed_regions), makes no call that changes anything there, and
+// still converges in the other region to the clean sweep's state; once the
+// region answers again, the next sweep converges there too. With
+// LIFECYCLE_LONG the live region also suffers the fault mix of
+// TestAWSSweepNeverTouchesWhatItMustNot (three seeds, max_retries 12).
+func TestAWSDeadRegionDecidesNothingThere(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	clean := newAWSRun(t, start)
+	seedRetirable(clean)
+	mustSucceed(t, clean.packer("sweep.pkr.hcl"))
+	want := clean.familyState()
+
+	cases := []int64{0} // 0: no faults but the dead region
+	if long() {
+		cases = append(cases, 1, 2, 3)
+	}
+	for _, seed := range cases {
+		t.Run(fmt.Sprintf("faults-seed-%d", seed), func(t *testing.T) {
+			a := newAWSRun(t, start, ec2emu.WithSeed(seed))
+			seedRetirable(a)
+			before := a.familyState()
+			var vars []string
+			if seed != 0 {
+				injectFaults(a.s)
+				vars = append(vars, "max_retries=12")
+			}
+			a.s.SetFault(ec2emu.Fault{Region: "eu-west-1", Probability: 1, Kind: ec2emu.Unavailable})
+			r := a.packer("sweep.pkr.hcl", vars...)
+			require.NotZero(t, r.code, "a region that could not be listed fails the run: %s", r)
+			mustContain(t, r.stdout+r.stderr, "Region eu-west-1 could not be listed; nothing in it is decided")
+			rep := a.report("sweep/sweep.json")
+			require.Len(t, rep.FailedRegions, 1)
+			require.Equal(t, "eu-west-1", rep.FailedRegions[0].Region)
+			for _, d := range rep.Decisions {
+				require.Equal(t, "us-east-1", d.Region, "nothing decided in the dead region: %+v", d)
+				require.NotEqual(t, "failed", d.Status, "the live region's actions all succeeded: %+v", d)
+			}
+			require.NotZero(t, a.s.Failed("eu-west-1", "DescribeImages"), "the dead region was asked")
+			for _, c := range a.s.Journal() {
+				require.Equal(t, "us-east-1", c.Region, "a call changed the dead region: %+v", c)
+			}
+			require.Equal(t, inRegion(want, "us-east-1"), inRegion(a.familyState(), "us-east-1"), "the live region converged")
+			require.Equal(t, inRegion(before, "eu-west-1"), inRegion(a.familyState(), "eu-west-1"), "the dead region is as it was")
+
+			a.s.ClearFaults()
+			mustSucceed(t, a.packer("sweep.pkr.hcl"))
+			require.Equal(t, want, a.familyState(), "the region back, the family converges everywhere")
+		})
+	}
+}

@@ -200,6 +200,9 @@ func (s *Server) Failed(region, action string) int { return s.read(s.failed, reg
 // Snapshot copies the call counters: region -> action -> count.
 func (s *Server) Snapshot() map[string]map[string]int { return s.copyCounters(s.calls) }
 
+// FailedSnapshot copies the counters of injected 500/503 server faults.
+func (s *Server) FailedSnapshot() map[string]map[string]int { return s.copyCounters(s.failed) }
+
 // ThrottleSnapshot copies the throttle counters.
 func (s *Server) ThrottleSnapshot() map[string]map[string]int { return s.copyCounters(s.throttled) }
 
