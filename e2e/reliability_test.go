@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,6 +278,82 @@ func TestAWSDeadRegionDecidesNothingThere(t *testing.T) {
 			a.s.ClearFaults()
 			mustSucceed(t, a.packer("sweep.pkr.hcl"))
 			require.Equal(t, want, a.familyState(), "the region back, the family converges everywhere")
+		})
+	}
+}
+
+// TestAWSConcurrentBuildsOfOneFamily: two packer builds of family web (the
+// real amazon plugin, us-east-1 with a copy to eu-west-1) at once, at the
+// same time, after a first release. Both succeed and record their release;
+// the release they both push out (1.0.0) is deprecated once in effect
+// (every report says done or unchanged, never failed), nothing is disabled
+// or deregistered, the newest release stays active, and a sweep afterwards
+// brings the family to the one state a sequential history gives. Three
+// rounds with LIFECYCLE_LONG.
+func TestAWSConcurrentBuildsOfOneFamily(t *testing.T) {
+	rounds := 1
+	if long() {
+		rounds = 3
+	}
+	for round := range rounds {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
+			start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+			a := newAWSRun(t, start)
+			source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+			a.build(source, "1.0.0")
+			a.clock.Advance(8 * 24 * time.Hour)
+			a.s.ResetCounters()
+
+			releases := []string{"1.1.0", "1.2.0"}
+			results := make([]result, len(releases))
+			var wg sync.WaitGroup
+			for i, v := range releases {
+				wg.Go(func() {
+					results[i] = a.packer("build.pkr.hcl", "endpoint="+a.url, "source_ami="+source, "release="+v)
+				})
+			}
+			wg.Wait()
+			deprecated := map[string][]string{} // region -> statuses of deprecating 1.0.0
+			for i, v := range releases {
+				mustSucceed(t, results[i])
+				rep := a.report("build/report-" + v + ".json")
+				require.Equal(t, "recorded", rep.NewBuildStatus, v)
+				require.Len(t, rep.NewBuild, 2, "%s: one AMI per region", v)
+				for _, d := range rep.Decisions {
+					require.NotEqual(t, "failed", d.Status, "%s: %+v", v, d)
+					if d.Action == lifecycle.ActionDeprecate && d.Version == "1.0.0" {
+						deprecated[d.Region] = append(deprecated[d.Region], d.Status)
+					}
+					require.NotContains(t, []lifecycle.Action{lifecycle.ActionDisable, lifecycle.ActionDeregister}, d.Action, "%s: %+v", v, d)
+				}
+			}
+			t.Logf("deprecating 1.0.0: %v", deprecated)
+			for _, region := range sweepRegions {
+				st := deprecated[region]
+				require.Contains(t, st, "done", "%s: one run deprecated 1.0.0: %v", region, st)
+				for _, s := range st {
+					require.Contains(t, []string{"done", "unchanged"}, s, region)
+				}
+				imgs := a.images(region)
+				require.Equal(t, "deprecated", a.tags(region, imgs["web-1.0.0"].ID)[lifecycle.TagStage], region)
+				require.Equal(t, "active", a.tags(region, imgs["web-1.2.0"].ID)[lifecycle.TagStage], "%s: the newest stays active", region)
+				require.Contains(t, []string{"active", "deprecated"}, a.tags(region, imgs["web-1.1.0"].ID)[lifecycle.TagStage], region)
+				for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+					require.Equal(t, "available", imgs["web-"+v].State, "%s %s", region, v)
+				}
+			}
+			for _, c := range a.s.Journal() {
+				require.NotContains(t, []string{"DisableImage", "DeregisterImage", "DeleteSnapshot"}, c.Action, "%+v", c)
+			}
+
+			a.clock.Advance(2 * 24 * time.Hour) // past min_age 1d
+			mustSucceed(t, a.packer("sweep.pkr.hcl"))
+			for _, region := range sweepRegions {
+				imgs := a.images(region)
+				for v, stage := range map[string]string{"1.0.0": "deprecated", "1.1.0": "deprecated", "1.2.0": "active"} {
+					require.Equal(t, stage, a.tags(region, imgs["web-"+v].ID)[lifecycle.TagStage], "%s %s after the sweep", region, v)
+				}
+			}
 		})
 	}
 }
