@@ -183,6 +183,11 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 	case lifecycle.ActionRecord:
 		if to == lifecycle.StageDeregistered {
 			note = "its files vanished"
+			if from == lifecycle.StageDisabled && !slices.ContainsFunc(e.Files, func(f FileRef) bool { return f.Quarantined == "" }) {
+				// Only a deregistration deletes quarantined files: ours,
+				// killed before its catalog write, or someone's by hand.
+				note = "its files vanished from quarantine (a deregistration interrupted before its catalog write, or deleted by hand)"
+			}
 		}
 	}
 

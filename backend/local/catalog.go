@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/crashpoint"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -229,12 +230,15 @@ func (c *Catalog) write(doc *Document, old []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("local catalog: %w", err)
 	}
+	crashpoint.Hit("wrote " + tmp.Name())
 	if err := c.backup(); err != nil {
 		return err
 	}
+	crashpoint.Hit("backed up " + c.Path())
 	if err := os.Rename(tmp.Name(), c.Path()); err != nil {
 		return fmt.Errorf("local catalog: %w", err)
 	}
+	crashpoint.Hit("replaced " + c.Path())
 	return safefile.SyncDir(c.dir)
 }
 
@@ -261,6 +265,10 @@ func (c *Catalog) backup() error {
 	if err := os.Rename(tmp, bak); err != nil {
 		return fmt.Errorf("local catalog: backup: %w", err)
 	}
+	// When bak is catalog.json already (a writer killed after its backup
+	// and before its rename), rename(2) of two links to one file does
+	// nothing and leaves tmp: drop it.
+	os.Remove(tmp)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/crashpoint"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/safefile"
 )
 
@@ -217,8 +218,10 @@ func moveFile(src, dst string, ref FileRef, dryRun bool, dirs safefile.Dirs) err
 		if err := safefile.SyncDir(filepath.Dir(dst)); err != nil {
 			return err
 		}
+		crashpoint.Hit("copied " + src)
 		return remove(src, dirs)
 	}
+	crashpoint.Hit("moved " + src)
 	return nil
 }
 
@@ -243,6 +246,7 @@ func remove(path string, dirs safefile.Dirs) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	crashpoint.Hit("removed " + path)
 	dirs.Add(filepath.Dir(path))
 	return nil
 }
@@ -302,6 +306,7 @@ func writable(dir string) error {
 // removeEmptyDir removes a quarantine directory once it holds nothing.
 func removeEmptyDir(dir string, dirs safefile.Dirs) {
 	if os.Remove(dir) == nil {
+		crashpoint.Hit("removed " + dir)
 		dirs.Add(filepath.Dir(dir))
 	}
 }
