@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -160,32 +159,49 @@ build {
 `
 }
 
-// TestConcurrentBuildsShareOneCatalog: ten packer builds at once write one
-// catalog and none of their releases is lost.
+// TestConcurrentBuildsShareOneCatalog: sixteen packer builds at once write
+// one catalog (three rounds of sixteen with LIFECYCLE_LONG): catalog.json
+// and its backup stay valid JSON, no temp file is left, every release is
+// recorded exactly once (no entry lost, none twice) and released, and every
+// run wrote its own report.
 func TestConcurrentBuildsShareOneCatalog(t *testing.T) {
-	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_releases = 20`))
-	const n = 10
-	var wg sync.WaitGroup
-	results := make([]result, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = packer(dir, "build", "-var", fmt.Sprintf("version=1.0.%d", i), ".")
-		}()
+	dir := template(t, "svc.pkr.hcl", localTemplate(`keep_releases = 100`))
+	const n = 16
+	rounds := 1
+	if long() {
+		rounds = 3
 	}
-	wg.Wait()
-	for _, r := range results {
-		mustSucceed(t, r)
+	for round := range rounds {
+		var wg sync.WaitGroup
+		results := make([]result, n)
+		for i := range n {
+			wg.Go(func() {
+				results[i] = packer(dir, "build", "-var", fmt.Sprintf("version=%d.0.%d", round+1, i), ".")
+			})
+		}
+		wg.Wait()
+		for _, r := range results {
+			mustSucceed(t, r)
+		}
+		c := readCatalog(t, dir)
+		versions, ids := map[string]int{}, map[string]bool{}
+		for _, e := range c.Entries {
+			versions[e.Version]++
+			require.False(t, ids[e.ID], "entry id %s twice", e.ID)
+			ids[e.ID] = true
+			require.Equal(t, "active", e.Stage, "%s released", e.Version)
+		}
+		require.Len(t, versions, n*(round+1), "catalog releases after %d rounds of %d concurrent builds: %v", round+1, n, versions)
+		for v, k := range versions {
+			require.Equal(t, 1, k, "release %s recorded %d times", v, k)
+		}
+		bak, err := os.ReadFile(filepath.Join(dir, ".packer-lifecycle", "catalog.json.bak"))
+		require.NoError(t, err)
+		require.True(t, json.Valid(bak), "catalog.json.bak is valid JSON")
+		temps, _ := filepath.Glob(filepath.Join(dir, ".packer-lifecycle", "*.tmp"))
+		require.Empty(t, temps)
+		assert.Len(t, readReports(t, dir), n*(round+1), "reports: concurrent runs overwrote each other's report")
 	}
-	c := readCatalog(t, dir)
-	var versions []string
-	for _, e := range c.Entries {
-		versions = append(versions, e.Version)
-	}
-	sort.Strings(versions)
-	require.Len(t, versions, n, "catalog releases after %d concurrent builds: %v", n, versions)
-	assert.Len(t, readReports(t, dir), n, "reports for %d runs: concurrent runs overwrote each other's report", n)
 }
 
 // treeSnapshot maps every path under dir (but the reports) to its content

@@ -30,7 +30,7 @@ clients send it there), SSM parameters (JSON) and Recycle Bin rules (REST-JSON) 
 loopback endpoint, printed first as EC2EMU_URL=. Point clients at it with
 AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING, AWS_ENDPOINT_URL_SSM and
 AWS_ENDPOINT_URL_RBIN (or AWS_ENDPOINT_URL). Test hooks (JSON) live under /_emu/:
-state, calls, clock, accounts, deny, faults, fixture, reset-counters.
+state, calls, clock, accounts, deny, faults, fixture, reset-counters, journal, crash.
 
 Flags:
 `
