@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -354,6 +356,80 @@ func TestAWSConcurrentBuildsOfOneFamily(t *testing.T) {
 					require.Equal(t, stage, a.tags(region, imgs["web-"+v].ID)[lifecycle.TagStage], "%s %s after the sweep", region, v)
 				}
 			}
+		})
+	}
+}
+
+// ours keeps the calls our plugin made (its User-Agent names it).
+func ours(j []ec2emu.Call) []ec2emu.Call {
+	return slices.DeleteFunc(j, func(c ec2emu.Call) bool { return !strings.Contains(c.UserAgent, "app/"+awsbackend.AppID) })
+}
+
+// TestAWSBuildCrashConverges: kill -9 of the plugin after each of its
+// mutating calls in a build (amazon-ebs in us-east-1 with a copy to
+// eu-west-1) that records its AMIs pending, disables 1.0.0, deprecates
+// 1.1.0 and releases its own: Packer fails the build and deregisters the
+// new AMIs, and the same build run again (once the deregistered name is no
+// longer listed) converges to exactly the state of one clean build: every
+// image's state, tags, deprecation time and snapshots, each of the
+// plugin's non-idempotent calls made once. The first, a middle and the last
+// call; every one with LIFECYCLE_LONG.
+func TestAWSBuildCrashConverges(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	// The history before: 1.0.0, then 1.1.0 eight days later (1.0.0
+	// deprecated); the build under test comes eight days after that.
+	h := newAWSRun(t, start)
+	source := seedImage(h.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+	h.build(source, "1.0.0")
+	h.clock.Advance(8 * 24 * time.Hour)
+	h.build(source, "1.1.0")
+	var history bytes.Buffer
+	require.NoError(t, h.s.SaveState(&history))
+	at := h.clock.Now().Add(8 * 24 * time.Hour)
+	fresh := func(t *testing.T) *awsRun {
+		a := newAWSRun(t, at, ec2emu.WithDeregisteredVisibility(0))
+		require.NoError(t, a.s.LoadState(bytes.NewReader(history.Bytes())))
+		return a
+	}
+	build := func(a *awsRun) result {
+		return a.packer("build.pkr.hcl", "endpoint="+a.url, "source_ami="+source, "release=1.2.0")
+	}
+
+	clean := fresh(t)
+	mustSucceed(t, build(clean))
+	want := clean.familyState()
+	for _, region := range sweepRegions {
+		require.Contains(t, want[region+"/web-1.0.0"], "disabled dep=")
+		require.Contains(t, want[region+"/web-1.1.0"], lifecycle.TagStage+"=deprecated")
+		require.Contains(t, want[region+"/web-1.2.0"], lifecycle.TagStage+"=active")
+	}
+	_, wantOthers := mutations(ours(clean.s.Journal()))
+	n := len(ours(clean.s.Journal()))
+	require.GreaterOrEqual(t, n, 8, "the plugin's mutating calls: %v", ours(clean.s.Journal()))
+
+	points := crashPoints(n)
+	t.Logf("%d mutating calls of the plugin in a clean build; crashing after %v", n, points)
+	for _, k := range points {
+		t.Run(fmt.Sprintf("after-%d", k), func(t *testing.T) {
+			a := fresh(t)
+			crashed := a.s.ArmCrash(ec2emu.CrashPoint{After: k, UserAgent: "app/" + awsbackend.AppID})
+			r := build(a)
+			require.NotZero(t, r.code, "the killed run must fail: %s", r)
+			var crash ec2emu.Crash
+			select {
+			case crash = <-crashed:
+			case <-time.After(time.Minute):
+				t.Fatalf("the crash point never fired: %s", r)
+			}
+			require.Empty(t, crash.Err)
+			require.Contains(t, crash.Exe, "packer-plugin-lifecycle")
+			t.Logf("killed %d after %s %v", crash.PID, crash.Call.Action, crash.Call.Resources)
+
+			mustSucceed(t, build(a))
+			got := a.familyState() // the AMIs Packer deregistered are listed under the same names: the rebuilt ones win
+			require.Equal(t, want, got, "the re-run converges to the clean build's state")
+			_, others := mutations(ours(a.s.Journal()))
+			require.Equal(t, wantOthers, others, "the plugin's non-idempotent calls: each once, as in the clean build")
 		})
 	}
 }

@@ -150,6 +150,9 @@ func (c *AccessConfig) Prepare() []error {
 // are resolved at the first call.
 func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
+		// "app/packer-plugin-lifecycle" in the User-Agent: our calls are
+		// told apart from the amazon plugin's (CloudTrail, the emulator).
+		config.WithAppID(AppID),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				if c.MaxRetries > 0 {
@@ -190,6 +193,9 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	}
 	return cfg, nil
 }
+
+// AppID names the plugin in the User-Agent of every AWS call it makes.
+const AppID = "packer-plugin-lifecycle"
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 
