@@ -145,6 +145,23 @@ func crashPoints(n int) []int {
 	return slices.Compact([]int{1, (n + 1) / 2, n})
 }
 
+// awaitCrash waits for the crash point to fire (it reports once the killed
+// caller hung up) and requires that it killed the plugin, no other process,
+// and that the run r it killed failed.
+func awaitCrash(t *testing.T, crashed <-chan ec2emu.Crash, r result) {
+	t.Helper()
+	require.NotZero(t, r.code, "the killed run must fail: %s", r)
+	var crash ec2emu.Crash
+	select {
+	case crash = <-crashed:
+	case <-time.After(time.Minute): // a bound, not a wait: it fires before packer exits
+		t.Fatalf("the crash point never fired: %s", r)
+	}
+	require.Empty(t, crash.Err)
+	require.Contains(t, crash.Exe, "packer-plugin-lifecycle", "the plugin process, no other")
+	t.Logf("killed %d %s after %s %v", crash.PID, crash.Exe, crash.Call.Action, crash.Call.Resources)
+}
+
 // TestAWSSweepCrashConverges: kill -9 of the plugin after each mutating
 // call of a sweep (the emulator kills the caller of the Nth mutating call
 // once it took effect: after an EC2 action and before its stage tag, after
@@ -178,18 +195,7 @@ func TestAWSSweepCrashConverges(t *testing.T) {
 			a := newAWSRun(t, start)
 			require.Equal(t, seeded, seedRetirable(a), "the same estate, the same ids")
 			crashed := a.s.ArmCrash(ec2emu.CrashPoint{After: at})
-			r := a.packer("sweep.pkr.hcl")
-			require.NotZero(t, r.code, "the killed run must fail: %s", r)
-			var crash ec2emu.Crash
-			select {
-			case crash = <-crashed: // sent once the killed caller hung up
-			case <-time.After(time.Minute):
-				t.Fatalf("the crash point never fired: %s", r)
-			}
-			require.Empty(t, crash.Err)
-			require.Contains(t, crash.Exe, "packer-plugin-lifecycle", "the plugin process, no other")
-			t.Logf("killed %d %s after %s %v", crash.PID, crash.Exe, crash.Call.Action, crash.Call.Resources)
-
+			awaitCrash(t, crashed, a.packer("sweep.pkr.hcl"))
 			mustSucceed(t, a.packer("sweep.pkr.hcl"))
 			require.Equal(t, want, a.familyState(), "the re-run converges to the clean sweep's state")
 			j := a.s.Journal()
@@ -413,17 +419,7 @@ func TestAWSBuildCrashConverges(t *testing.T) {
 		t.Run(fmt.Sprintf("after-%d", k), func(t *testing.T) {
 			a := fresh(t)
 			crashed := a.s.ArmCrash(ec2emu.CrashPoint{After: k, UserAgent: "app/" + awsbackend.AppID})
-			r := build(a)
-			require.NotZero(t, r.code, "the killed run must fail: %s", r)
-			var crash ec2emu.Crash
-			select {
-			case crash = <-crashed:
-			case <-time.After(time.Minute):
-				t.Fatalf("the crash point never fired: %s", r)
-			}
-			require.Empty(t, crash.Err)
-			require.Contains(t, crash.Exe, "packer-plugin-lifecycle")
-			t.Logf("killed %d after %s %v", crash.PID, crash.Call.Action, crash.Call.Resources)
+			awaitCrash(t, crashed, build(a))
 
 			mustSucceed(t, build(a))
 			got := a.familyState() // the AMIs Packer deregistered are listed under the same names: the rebuilt ones win
