@@ -207,6 +207,7 @@ build {
     family        = "svc"
     version       = var.version
     keep_releases = 5
+    allow_simulated_time = true
   }
 }
 `)

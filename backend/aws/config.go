@@ -35,7 +35,9 @@ type AccessConfig struct {
 	// The accounts whose AMIs may be listed and retired (12-digit account
 	// ids, or `self`). Defaults to the caller's own account, resolved by EC2
 	// at run time. The data source reads a producer's shared family with
-	// the producer's account id here.
+	// the producer's account id here: it then reads the release metadata
+	// the post-processor publishes in each AMI's description (EC2 shows
+	// the accounts an AMI is shared with none of the owner's tags).
 	Owners []string `mapstructure:"owners"`
 	// The shared-config profile, as with the amazon plugin.
 	Profile string `mapstructure:"profile"`

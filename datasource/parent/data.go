@@ -25,7 +25,12 @@ import (
 
 // Config is the data source's configuration. With the AWS backend it reads
 // one region, `region` (default: the SDK's), and only AMIs of `owners`
-// (default: the caller's account).
+// (default: the caller's account). With `owners` naming account ids (and
+// not `self`), it reads as an account the AMIs are shared with: EC2 shows
+// such an account none of the owner's tags, so it reads the release
+// metadata the post-processor publishes at the end of each release's AMI
+// description, and EC2's own state for the rest (a disabled AMI is no
+// longer shared; a deprecated one shows its deprecation time).
 type Config struct {
 	store.Config `mapstructure:",squash"`
 

@@ -182,6 +182,15 @@ func (c *Config) validate() error {
 			"set dry_run = true to rehearse, or allow_simulated_time = true to act at that time, or unset %[1]s",
 			clock.Env, now.Format(time.RFC3339)))
 	}
+	if c.Backend == store.AWS && !c.Sweep && c.Family != "" && c.Version != "" {
+		// Worst case: an expiry and the longest AMI id; a parent that does
+		// not fit is left out of the stamp.
+		probe := lifecycle.Image{ID: "ami-" + strings.Repeat("0", 17), Family: c.Family, Version: c.Version, Channel: c.Channel,
+			ReleasedAt: time.Unix(0, 0), ExpiresAt: time.Unix(0, 0)}
+		if _, fits := lifecycle.Stamp(probe, c.ManagedBy); !fits {
+			errs = append(errs, fmt.Errorf("family, version, channel, managed_by: together too long to publish in an AMI description (%d characters, where the accounts an AMI is shared with read its release metadata): shorten them", lifecycle.MaxDescription))
+		}
+	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))
 	}
