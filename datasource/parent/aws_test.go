@@ -123,7 +123,7 @@ func TestAWSConsumerReadsAProducersSharedFamily(t *testing.T) {
 	s, ids := awsFamily(t, map[string]func(*ec2emu.Image, map[string]string){
 		"1.0.0": stamp(true),
 		"1.1.0": func(img *ec2emu.Image, tags map[string]string) { stamp(true)(img, tags); img.DeprecationTime = &past },
-		"1.2.0": stamp(false), // not shared with the consumer
+		"1.2.0": stamp(false),                                                                          // not shared with the consumer
 		"1.3.0": func(img *ec2emu.Image, _ map[string]string) { img.LaunchUsers = []string{consumer} }, // recorded before stamps
 	})
 	s.AddAccount("AKIDCONSUMER", consumer)
