@@ -2,7 +2,9 @@ package aws
 
 import (
 	"context"
-	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,18 +47,23 @@ func TestAccessConfigPrepareNamesTheField(t *testing.T) {
 func TestLoadConfigContactsNothing(t *testing.T) {
 	// A role to assume and static keys resolve lazily: loading the
 	// configuration (what `packer validate` and Open do) makes no call.
+	var calls atomic.Int32
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no STS here", http.StatusForbidden)
+	}))
+	t.Cleanup(sts.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "s", MaxRetries: 7,
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "s", MaxRetries: 1,
 		AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", ExternalID: "x"}})
 	require.NoError(t, err)
 	require.Equal(t, "eu-west-1", cfg.Region)
-	require.Equal(t, 7, cfg.Retryer().MaxAttempts())
-	// Resolving the role's credentials would call STS: with no endpoint
-	// reachable in the loopback-only namespace it fails, rather than
-	// having been called already.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = cfg.Credentials.Retrieve(ctx)
-	require.True(t, err != nil && errors.Is(err, context.Canceled), "%v", err)
+	require.Equal(t, 1, cfg.Retryer().MaxAttempts())
+	require.Zero(t, calls.Load(), "loading the configuration called STS")
+	// Resolving the role's credentials is what calls STS, and only then.
+	_, err = cfg.Credentials.Retrieve(context.Background())
+	require.Error(t, err)
+	require.Equal(t, int32(1), calls.Load())
 }
