@@ -56,6 +56,7 @@ func awsFamily(t *testing.T, versions map[string]func(img *ec2emu.Image, tags ma
 }
 
 func execute(t *testing.T, cfg map[string]interface{}) (DatasourceOutput, error) {
+	cfg["allow_simulated_time"] = true // the tests choose at awsNow
 	d := &Datasource{}
 	require.NoError(t, d.Configure(cfg))
 	return d.newest()

@@ -15,8 +15,9 @@ variable "producer" {
 # The newest supported release of the producer's family in us-east-1
 # (AWS_REGION), as an account it is shared with sees it.
 data "lifecycle-image" "base" {
-  family = "web"
-  owners = [var.producer]
+  family               = "web"
+  owners               = [var.producer]
+  allow_simulated_time = true # the test plays simulated days
 }
 
 source "null" "read" {
