@@ -22,7 +22,7 @@ func TestAccessConfigPrepareNamesTheField(t *testing.T) {
 		{"half a key", AccessConfig{AccessKey: "AKID"}, []string{"access_key, secret_key: set both or neither"}},
 		{"token alone", AccessConfig{Token: "t"}, []string{"token: goes with access_key"}},
 		{"role arn", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123:user/x"}}, []string{"assume_role.role_arn:"}},
-		{"role missing", AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "x"}}, []string{"assume_role.role_arn: must be set"}},
+		{"role missing", AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "xy"}}, []string{"assume_role.role_arn: must be set"}},
 		{"duration", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", DurationSeconds: 60}}, []string{"assume_role.duration_seconds: 60"}},
 		{"endpoint", AccessConfig{CustomEndpointEC2: "ec2.internal"}, []string{`custom_endpoint_ec2: "ec2.internal"`}},
 		{"retries", AccessConfig{MaxRetries: -1}, []string{"max_retries"}},

@@ -170,9 +170,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	for i, id := range c.Restore {
-		if strings.TrimSpace(id) == "" {
-			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
+	for field, ids := range map[string][]string{"restore": c.Restore, "pin_releases": c.PinReleases, "unpin_releases": c.UnpinReleases} {
+		for i, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				errs = append(errs, fmt.Errorf("%s[%d]: must be a release id (or region:id), got %q", field, i, id))
+			} else if err := c.Config.CheckRef(id); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+			}
 		}
 	}
 	if now, err := clock.Now(); err != nil {
