@@ -26,9 +26,9 @@ import (
 // Limits on names: ids and tags are built from them (local ids are at most
 // 200 characters, EC2 tag values 256).
 const (
-	maxFamily  = 100
-	maxVersion = 64
-	maxChannel = 64
+	maxFamily  = lifecycle.MaxFamily
+	maxVersion = lifecycle.MaxVersion
+	maxChannel = lifecycle.MaxChannel
 	maxParent  = 256
 )
 
