@@ -125,7 +125,9 @@ func TestCraftedCatalogNeverRetires(t *testing.T) {
 		{"huge stage", func(_ *testing.T, _, _ string, _, e map[string]interface{}) { e["stage"] = huge }, "unknown"},
 		{"stage a number", func(_ *testing.T, _, _ string, _, e map[string]interface{}) { e["stage"] = 5 }, "corrupt"},
 		{"managed a string", func(_ *testing.T, _, _ string, _, e map[string]interface{}) { e["managed"] = "yes" }, "corrupt"},
-		{"files an object", func(_ *testing.T, _, _ string, _, e map[string]interface{}) { e["files"] = map[string]interface{}{"path": "/"} }, "corrupt"},
+		{"files an object", func(_ *testing.T, _, _ string, _, e map[string]interface{}) {
+			e["files"] = map[string]interface{}{"path": "/"}
+		}, "corrupt"},
 		{"stage_since garbage", func(_ *testing.T, _, _ string, _, e map[string]interface{}) { e["stage_since"] = "last week" }, "corrupt"},
 		{"stage_since in 2999", func(_ *testing.T, _, _ string, _, e map[string]interface{}) {
 			e["stage_since"] = "2999-01-01T00:00:00Z"
