@@ -424,6 +424,9 @@ func skipReason(img Image, owners []string) string {
 	if r := foreignMetadata(img); r != "" {
 		return "skipped: " + r
 	}
+	if img.BadMetadata != "" {
+		return "skipped: unreadable metadata (" + img.BadMetadata + ")"
+	}
 	return ""
 }
 

@@ -3,6 +3,7 @@ package release
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -228,4 +230,151 @@ func clipLine(s string) string {
 		return s[:160] + "…"
 	}
 	return s
+}
+
+// awsCrafted is an emulator holding family web in us-east-1: 1.0.0,
+// deprecated 60 days ago and due to be disabled, and 1.1.0, active; craft
+// edits 1.0.0's tags or image first. It returns the emulator and 1.0.0's id.
+func awsCrafted(t *testing.T, now time.Time, craft func(img *ec2emu.Image, tags map[string]string)) (*ec2emu.Server, string, string) {
+	t.Helper()
+	s := ec2emu.New(ec2emu.WithClock(ec2emu.NewFakeClock(now)))
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	long := now.Add(-60 * 24 * time.Hour)
+	var old string
+	for i, v := range []string{"1.0.0", "1.1.0"} {
+		s.Update(func(st *ec2emu.State) {
+			r := st.Region("us-east-1")
+			created := long.Add(time.Duration(i) * time.Hour)
+			snap := &ec2emu.Snapshot{ID: st.NewID("snap"), OwnerID: ec2emu.DefaultAccount, VolumeSize: 8, State: "completed", StartTime: created}
+			r.Snapshots[snap.ID] = snap
+			img := &ec2emu.Image{ID: st.NewID("ami"), Name: "web-" + v, OwnerID: ec2emu.DefaultAccount, State: "available", CreationDate: created,
+				Architecture: "x86_64", VirtualizationType: "hvm", RootDeviceName: "/dev/xvda", RootDeviceType: "ebs",
+				BlockDevices: []ec2emu.BlockDevice{{DeviceName: "/dev/xvda", SnapshotID: snap.ID, VolumeSize: 8, VolumeType: "gp3", DeleteOnTermination: true}}}
+			stage := "active"
+			if v == "1.0.0" {
+				stage = "deprecated"
+				at := long.Truncate(time.Minute)
+				img.DeprecationTime = &at
+			}
+			tags := map[string]string{
+				lifecycle.TagFamily: "web", lifecycle.TagVersion: v, lifecycle.TagChannel: "stable",
+				lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagStage: stage,
+				lifecycle.TagStageSince: long.Format(time.RFC3339), lifecycle.TagReleasedAt: created.Format(time.RFC3339),
+			}
+			if v == "1.0.0" {
+				old = img.ID
+				if craft != nil {
+					craft(img, tags)
+				}
+			}
+			r.Images[img.ID] = img
+			r.Tags[img.ID] = tags
+		})
+	}
+	return s, hs.URL, old
+}
+
+// awsSweep runs a sweep of family web through the real AWS backend
+// against the emulator at url.
+func awsSweep(t *testing.T, url string, now time.Time, extra map[string]interface{}) (report.Report, error) {
+	t.Helper()
+	for _, k := range []string{"AWS_ENDPOINT_URL_AUTO_SCALING", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_EC2"} {
+		t.Setenv(k, url)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	raw := map[string]interface{}{"family": "web", "sweep": true, "backend": "aws", "region": "us-east-1",
+		"custom_endpoint_ec2": url, "access_key": "AKIDCRAFTED", "secret_key": "crafted-secret",
+		"keep_releases": 1, "min_age": "0s", "disable_after": "7d", "deregister_after": "7d"}
+	for k, v := range extra {
+		raw[k] = v
+	}
+	return realRun(t, raw, now, filepath.Join(t.TempDir(), "sweep.json"))
+}
+
+// mutatingCalls are the emulator calls that are not reads.
+func mutatingCalls(s *ec2emu.Server) []string {
+	var out []string
+	for region, calls := range s.Snapshot() {
+		for action := range calls {
+			if !strings.HasPrefix(action, "Describe") && !strings.HasPrefix(action, "Get") && !strings.HasPrefix(action, "List") {
+				out = append(out, region+" "+action)
+			}
+		}
+	}
+	return out
+}
+
+// TestCraftedTagsNeverRetire: AMI tags written by someone else (huge
+// values, times that are not times, unknown stages, stages and times from
+// the future, another tool's marker, another account's AMI shared with
+// ours and tagged as ours) never lead to a retirement through the real AWS
+// backend and the real run: no mutating EC2 call, and the report says why
+// the image was skipped or kept (or never lists another account's AMI).
+// The control case, untouched, is disabled.
+func TestCraftedTagsNeverRetire(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	t.Run("control", func(t *testing.T) {
+		s, url, old := awsCrafted(t, now, nil)
+		rep, err := awsSweep(t, url, now, nil)
+		require.NoError(t, err)
+		require.Contains(t, mutatingCalls(s), "us-east-1 DisableImage")
+		require.Equal(t, 1, rep.Summary.Actions[lifecycle.ActionDisable], "%+v", rep.Decisions)
+		var st string
+		s.Update(func(x *ec2emu.State) { st = x.Region("us-east-1").Images[old].State })
+		require.Equal(t, "disabled", st)
+	})
+	huge := strings.Repeat("9", 256) // EC2's longest tag value
+	cases := []struct {
+		name  string
+		craft func(img *ec2emu.Image, tags map[string]string)
+		want  string // in the report's reason for 1.0.0; "" when it must not be listed
+	}{
+		{"huge version", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagVersion] = huge }, "version of 256 characters"},
+		{"huge stage", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStage] = huge }, "unknown stage"},
+		{"huge stage-since", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStageSince] = huge }, "unreadable metadata (lifecycle:stage-since"},
+		{"stage-since not a time", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStageSince] = "1700000000" }, "unreadable metadata (lifecycle:stage-since"},
+		{"released-at not a time", func(_ *ec2emu.Image, tags map[string]string) {
+			tags[lifecycle.TagReleasedAt], tags[lifecycle.TagStageSince] = "yesterday", "yesterday"
+		}, "unreadable metadata (lifecycle:released-at"},
+		{"expires-at a number", func(_ *ec2emu.Image, tags map[string]string) {
+			tags[lifecycle.TagExpiresAt], tags[lifecycle.TagStageSince] = "42", ""
+		}, "unreadable metadata (lifecycle:expires-at"},
+		{"unknown stage", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStage] = "retired" }, `unknown stage "retired"`},
+		{"deregistered on an available image", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStage] = "deregistered" }, "skipped"},
+		{"stage-since in 2999", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagStageSince] = "2999-01-01T00:00:00Z" }, "in the future"},
+		{"released in 2999", func(img *ec2emu.Image, tags map[string]string) {
+			tags[lifecycle.TagReleasedAt], tags[lifecycle.TagStageSince] = "2999-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+		}, "future"},
+		{"another tool's marker", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagManagedBy] = "terraform" }, "not managed"},
+		{"pin not a bool", func(_ *ec2emu.Image, tags map[string]string) { tags[lifecycle.TagPin] = "maybe" }, "pinned"},
+		{"another account's AMI shared with us, tagged as ours", func(img *ec2emu.Image, _ map[string]string) {
+			img.OwnerID, img.LaunchUsers = "210987654321", []string{ec2emu.DefaultAccount}
+		}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, url, old := awsCrafted(t, now, c.craft)
+			rep, err := awsSweep(t, url, now, nil)
+			require.NoError(t, err)
+			require.Empty(t, mutatingCalls(s), "a crafted image led to a change")
+			var reason string
+			listed := false
+			for _, d := range rep.Decisions {
+				if d.ID == old {
+					listed = true
+					reason = string(d.Action) + ": " + d.Reason
+					require.Contains(t, []lifecycle.Action{lifecycle.ActionSkip, lifecycle.ActionKeep}, d.Action, "%+v", d)
+				}
+			}
+			if c.want == "" {
+				require.False(t, listed, "another account's AMI is never listed")
+			} else {
+				require.True(t, listed, "the report names the crafted image: %+v", rep.Decisions)
+				require.Contains(t, reason, c.want)
+			}
+			t.Logf("%-55s %s", c.name, clipLine(reason))
+		})
+	}
 }
