@@ -51,7 +51,8 @@ type AccessConfig struct {
 	Token string `mapstructure:"token"`
 	// A role to assume (STS AssumeRole) with the credentials found above.
 	AssumeRole AssumeRoleConfig `mapstructure:"assume_role"`
-	// The EC2 endpoint, e.g. a VPC endpoint. `AWS_ENDPOINT_URL_EC2`,
+	// The EC2 endpoint, e.g. a VPC endpoint: an http(s) URL without
+	// credentials (`user:password@` is refused). `AWS_ENDPOINT_URL_EC2`,
 	// `AWS_ENDPOINT_URL_AUTOSCALING` and `AWS_ENDPOINT_URL_SSM` are honoured
 	// for every client as well.
 	CustomEndpointEC2 string `mapstructure:"custom_endpoint_ec2"`
@@ -76,9 +77,12 @@ type AccessConfig struct {
 type AssumeRoleConfig struct {
 	// The ARN of the role, e.g. `arn:aws:iam::123456789012:role/packer-lifecycle`.
 	RoleARN string `mapstructure:"role_arn"`
-	// The external id the role's trust policy asks for.
+	// The external id the role's trust policy asks for: 2 to 1224 letters,
+	// digits and `+=,.@:/-_`. It is a shared secret: never shown, not even
+	// in the error about a bad one.
 	ExternalID string `mapstructure:"external_id"`
-	// The session name shown in CloudTrail. Defaults to the SDK's.
+	// The session name shown in CloudTrail: 2 to 64 letters, digits and
+	// `+=,.@-_`. Defaults to the SDK's.
 	SessionName string `mapstructure:"session_name"`
 	// The session duration in seconds, 900 to 43200. Defaults to 3600.
 	DurationSeconds int `mapstructure:"duration_seconds"`

@@ -110,8 +110,9 @@ type Config struct {
 	// Retire per policy without recording the build's artifact (for a
 	// scheduled clean-up build that uses the `null` builder).
 	Sweep bool `mapstructure:"sweep"`
-	// Bring these releases (ids) back from deprecated or disabled to active,
-	// instead of retiring anything; needs `sweep = true`. Pin a restored
+	// Bring these releases (ids, or `region:id`: AMI ids on AWS, catalog ids
+	// locally; checked at validate) back from deprecated or disabled to
+	// active, instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
 	// Pin these existing releases (ids, or `region:id`): they are kept
