@@ -97,7 +97,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, reqID string) 
 	s.stsSeq++
 	n := s.stsSeq
 	c := AssumeRoleCall{CallerKey: key, RoleARN: arn, ExternalID: r.Form.Get("ExternalId"), SessionName: r.Form.Get("RoleSessionName"),
-		Duration: r.Form.Get("DurationSeconds"),
+		Duration:    r.Form.Get("DurationSeconds"),
 		AccessKeyID: fmt.Sprintf("ASIAEMU%013d", n), SecretAccessKey: fmt.Sprintf("emu-sts-secret-%08d", n), SessionToken: fmt.Sprintf("emu-sts-session-token-%08d", n)}
 	s.st.Accounts[c.AccessKeyID] = m[1]
 	s.assumed = append(s.assumed, c)
