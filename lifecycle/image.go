@@ -50,6 +50,11 @@ type Image struct {
 	// Description of the image as the backend shows it (AMIs): where a
 	// release's metadata is published for other accounts (see Stamp).
 	Description string
+
+	// BadMetadata says which recorded time could not be read (FromTags),
+	// "" when all could: the planner never retires such an image, whose
+	// delays it cannot measure.
+	BadMetadata string
 }
 
 // Consumer kinds. Backends report who uses an image with one of these; a

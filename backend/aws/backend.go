@@ -336,7 +336,7 @@ func (b *Backend) image(region string, im types.Image) lifecycle.Image {
 		read = cloneTags(tags)
 		read[lifecycle.TagStage] = string(lifecycle.StageActive)
 	}
-	img, _ = lifecycle.FromTags(img, read) // a bad tag is kept as read; the planner skips an unknown stage
+	img, _ = lifecycle.FromTags(img, read) // a bad tag is kept as read; the planner skips an unknown stage or an unreadable time
 	img.Tags = tags
 	if pending && img.State == lifecycle.StateAvailable {
 		img.State = backend.StatePending

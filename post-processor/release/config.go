@@ -26,9 +26,9 @@ import (
 // Limits on names: ids and tags are built from them (local ids are at most
 // 200 characters, EC2 tag values 256).
 const (
-	maxFamily  = 100
-	maxVersion = 64
-	maxChannel = 64
+	maxFamily  = lifecycle.MaxFamily
+	maxVersion = lifecycle.MaxVersion
+	maxChannel = lifecycle.MaxChannel
 	maxParent  = 256
 )
 
@@ -110,8 +110,9 @@ type Config struct {
 	// Retire per policy without recording the build's artifact (for a
 	// scheduled clean-up build that uses the `null` builder).
 	Sweep bool `mapstructure:"sweep"`
-	// Bring these releases (ids) back from deprecated or disabled to active,
-	// instead of retiring anything; needs `sweep = true`. Pin a restored
+	// Bring these releases (ids, or `region:id`: AMI ids on AWS, catalog ids
+	// locally; checked at validate) back from deprecated or disabled to
+	// active, instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
 	// Pin these existing releases (ids, or `region:id`): they are kept
@@ -170,9 +171,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	for i, id := range c.Restore {
-		if strings.TrimSpace(id) == "" {
-			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
+	for field, ids := range map[string][]string{"restore": c.Restore, "pin_releases": c.PinReleases, "unpin_releases": c.UnpinReleases} {
+		for i, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				errs = append(errs, fmt.Errorf("%s[%d]: must be a release id (or region:id), got %q", field, i, id))
+			} else if err := c.Config.CheckRef(id); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+			}
 		}
 	}
 	if now, err := clock.Now(); err != nil {
