@@ -41,7 +41,8 @@ const secretsAccess = `
 const secretsDataSource = requireLifecycle + `
 variable "endpoint" { type = string }
 data "lifecycle-image" "base" {
-  family = "web"
+  family               = "web"
+  allow_simulated_time = true
 ` + secretsAccess + `
 }
 source "null" "x" { communicator = "none" }
