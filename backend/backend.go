@@ -29,6 +29,11 @@ type Query struct {
 	Family  string
 	Channel string
 	Regions []string
+	// Shared reads what the owners publish for the accounts they share
+	// images with (lifecycle.Stamp in the AMI description) instead of
+	// tags, which belong to the account that wrote them: a consumer
+	// account's view, for reading only. Backends without accounts ignore it.
+	Shared bool
 }
 
 // Listing is what List could see. A region (or catalog) that could not be

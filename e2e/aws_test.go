@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func newAWSRun(t *testing.T, start time.Time, opts ...ec2emu.Option) *awsRun {
 	clock := ec2emu.NewFakeClock(start)
 	s.SetClock(clock)
 	dir := t.TempDir()
-	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl"} {
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl", "consumer.pkr.hcl"} {
 		body, err := os.ReadFile(filepath.Join("testdata", "aws", name))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name[:strings.Index(name, ".")]+".pkr.hcl"), body, 0o644))
@@ -64,6 +65,21 @@ func (a *awsRun) packer(template string, vars ...string) result {
 	r := packerEnv(sub, a.env(), append(args, ".")...)
 	a.t.Logf("packer %s %v at %s took %s", template, vars, a.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
 	noPublicEndpoint(a.t, r)
+	return r
+}
+
+// consume reads the family as account consumer, which the producer's
+// releases are shared with, through the data source.
+func (a *awsRun) consume(consumer string) result {
+	a.t.Helper()
+	sub := filepath.Join(a.dir, "consumer")
+	require.NoError(a.t, os.MkdirAll(sub, 0o755))
+	body, err := os.ReadFile(filepath.Join(a.dir, "consumer.pkr.hcl"))
+	require.NoError(a.t, err)
+	require.NoError(a.t, os.WriteFile(filepath.Join(sub, "consumer.pkr.hcl"), body, 0o644))
+	r := packerEnv(sub, append(a.env(), "AWS_ACCESS_KEY_ID=AKIDCONSUMER"), "build", "-color=false", "-var", "producer="+ec2emu.DefaultAccount, ".")
+	noPublicEndpoint(a.t, r)
+	mustSucceed(a.t, r)
 	return r
 }
 
@@ -262,19 +278,25 @@ func TestAWSFamilyRetiresOverWeeks(t *testing.T) {
 func TestAWSChildBuildStartsFromSupportedParent(t *testing.T) {
 	start := time.Date(2026, 4, 6, 9, 0, 0, 0, time.UTC)
 	a := newAWSRun(t, start)
+	const consumer = "111122223333"
+	a.s.AddAccount("AKIDCONSUMER", consumer)
 	source := seedImage(a.s, ec2emu.DefaultAccount, "os-1", start.Add(-time.Hour), nil)
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
 		a.clock.Set(start.Add(time.Duration(i) * 24 * time.Hour))
-		a.build(source, v, "keep=3")
+		a.build(source, v, "keep=3", `ami_users=["`+consumer+`"]`)
 	}
 	imgs := a.images("us-east-1")
+	// The consumer account sees the producer's newest release, from the stamp.
+	mustContain(t, a.consume(consumer).stdout, "CONSUMER id="+imgs["web-1.2.0"].ID+" version=1.2.0 owner="+ec2emu.DefaultAccount)
 	a.s.Update(func(st *ec2emu.State) {
 		r := st.Region("us-east-1")
 		at := a.clock.Now().Add(time.Hour).Truncate(time.Minute)
 		r.Images[imgs["web-1.2.0"].ID].DeprecationTime = &at // as EC2 does at expires_at
-		r.Images[imgs["web-1.1.0"].ID].State = "disabled"    // by hand
+		disabled := r.Images[imgs["web-1.1.0"].ID]           // by hand: EC2 unshares it
+		disabled.State, disabled.LaunchUsers = "disabled", nil
 	})
 	a.clock.Advance(2 * time.Hour)
+	mustContain(t, a.consume(consumer).stdout, "CONSUMER id="+imgs["web-1.0.0"].ID+" version=1.0.0 owner="+ec2emu.DefaultAccount)
 
 	r := a.packer("child.pkr.hcl", "endpoint="+a.url)
 	mustSucceed(t, r)
@@ -295,19 +317,26 @@ func TestExampleAWS(t *testing.T) {
 	body, err := os.ReadFile(filepath.Join(repoRoot, "example", "aws", "web.pkr.hcl"))
 	require.NoError(t, err)
 	dir := template(t, "web.pkr.hcl", string(body))
-	r := packerEnv(dir, a.env(), "build", "-color=false", "-var", "endpoint="+a.url, "-var", "source_ami="+source, "-var", "release=1.0.0", ".")
+	// As shipped, so at the wall clock: the example does not allow a
+	// simulated time (and must not: users copy it).
+	env := slices.DeleteFunc(a.env(), func(v string) bool { return strings.HasPrefix(v, "PACKER_LIFECYCLE_NOW=") })
+	r := packerEnv(dir, env, "build", "-color=false", "-var", "endpoint="+a.url, "-var", "source_ami="+source, "-var", "release=1.0.0", ".")
 	noPublicEndpoint(t, r)
 	mustSucceed(t, r)
 	for _, region := range []string{"us-east-1", "eu-west-1"} {
 		img := a.images(region)["web-1.0.0"]
 		require.Equal(t, "active", a.tags(region, img.ID)[lifecycle.TagStage], region)
 		require.NotNil(t, img.DeprecationTime, "%s: expire_after sets EC2's deprecation", region)
-		require.Equal(t, start.Add(180*24*time.Hour), *img.DeprecationTime)
 	}
 	rep := report.Report{}
 	data, err := os.ReadFile(filepath.Join(dir, "lifecycle-report.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
+	require.False(t, rep.SimulatedTime)
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		// EC2 rounds deprecation times to the minute.
+		require.WithinDuration(t, rep.Time.Add(180*24*time.Hour), *a.images(region)["web-1.0.0"].DeprecationTime, time.Minute, region)
+	}
 	require.Equal(t, "recorded", rep.NewBuildStatus)
 	require.Equal(t, "aws", rep.Backend)
 	require.Empty(t, rep.FailedRegions, "us-west-2 is swept too")

@@ -143,11 +143,13 @@ func mustSucceed(t *testing.T, r result) {
 }
 
 // mustContain checks for each needle with white space folded, because Packer
-// wraps long diagnostics.
-func mustContain(t *testing.T, haystack string, needles ...string) {
+// wraps long diagnostics, and says whether all were there.
+func mustContain(t *testing.T, haystack string, needles ...string) bool {
 	t.Helper()
 	folded := strings.Join(strings.Fields(haystack), " ")
+	ok := true
 	for _, n := range needles {
-		assert.True(t, strings.Contains(folded, strings.Join(strings.Fields(n), " ")), "output lacks %q:\n%s", n, haystack)
+		ok = assert.True(t, strings.Contains(folded, strings.Join(strings.Fields(n), " ")), "output lacks %q:\n%s", n, haystack) && ok
 	}
+	return ok
 }

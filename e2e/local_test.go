@@ -417,6 +417,7 @@ expire_after = "30d"`))
 data "lifecycle-image" "svc" {
   family  = "svc"
   channel = "rc"
+  allow_simulated_time = true
 }
 source "null" "x" { communicator = "none" }
 build {

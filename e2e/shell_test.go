@@ -140,7 +140,10 @@ disable_after = "1d"`)
 func readParent(t *testing.T, dir string, env []string) string {
 	t.Helper()
 	reader := requireLifecycle + `
-data "lifecycle-image" "svc" { family = "svc" }
+data "lifecycle-image" "svc" {
+  family               = "svc"
+  allow_simulated_time = true
+}
 source "null" "x" { communicator = "none" }
 build {
   sources = ["source.null.x"]
@@ -207,6 +210,7 @@ build {
     family        = "svc"
     version       = var.version
     keep_releases = 5
+    allow_simulated_time = true
   }
 }
 `)

@@ -29,6 +29,8 @@ func (img Image) Unsupported(now time.Time) string {
 	switch {
 	case !img.Managed:
 		return "not managed"
+	case img.BadMetadata != "" || foreignMetadata(img) != "":
+		return "unreadable metadata" // its expiry or stage cannot be trusted
 	case st != StageActive:
 		return string(st)
 	case img.State != "" && img.State != StateAvailable:

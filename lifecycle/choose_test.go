@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ func TestChoose(t *testing.T) {
 		img("h", "2.2.0", func(i *Image) { i.DeprecationTime = now.Add(-time.Second) }),
 		img("i", "1.9.5", func(i *Image) { i.ExpiresAt = now.Add(time.Hour) }),
 		img("j", "9.0.0", func(i *Image) { i.State = "pending"; i.Family = "other" }),
+		// Crafted metadata: an unreadable expiry, a version no build writes.
+		img("k", "5.0.0", func(i *Image) { i.BadMetadata = "lifecycle:expires-at: not a time" }),
+		img("l", "5.1.0"+strings.Repeat("9", 70), nil),
 	}
 	cases := []struct {
 		name    string
@@ -40,7 +44,7 @@ func TestChoose(t *testing.T) {
 		{"other channel", Choice{Family: "base", Channel: "rc"}, "g", ""},
 		{"any channel", Choice{Family: "base"}, "g", ""},
 		{"nothing in range explains why", Choice{Family: "base", Channel: "stable", Constraint: ">= 4"}, "",
-			"no supported release of family base, channel stable: passed over 1 disabled, 1 expired, 1 not managed, 2 deprecated, 3 outside >= 4"},
+			"no supported release of family base, channel stable: passed over 1 disabled, 1 expired, 1 not managed, 2 deprecated, 2 unreadable metadata, 3 outside >= 4"},
 		{"pending is not handed out", Choice{Family: "other"}, "", "passed over 1 state pending"},
 		{"unknown family", Choice{Family: "web"}, "", "no release of family web exists"},
 		{"bad constraint", Choice{Family: "base", Constraint: "newest"}, "", `version constraint "newest"`},

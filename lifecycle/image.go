@@ -47,6 +47,14 @@ type Image struct {
 	Snapshots []string          // EC2 snapshot ids or local artifact files
 	Size      int64             // bytes of storage held (files, snapshots); 0 when unknown
 	Tags      map[string]string // every tag as read, for reports and custom rules
+	// Description of the image as the backend shows it (AMIs): where a
+	// release's metadata is published for other accounts (see Stamp).
+	Description string
+
+	// BadMetadata says which recorded time could not be read (FromTags),
+	// "" when all could: the planner never retires such an image, whose
+	// delays it cannot measure.
+	BadMetadata string
 }
 
 // Consumer kinds. Backends report who uses an image with one of these; a

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Plan decides what to do with every image: exactly one Decision per input
@@ -418,6 +420,38 @@ func skipReason(img Image, owners []string) string {
 		return fmt.Sprintf("skipped: unknown stage %q", clip(string(img.Stage)))
 	case !usableState(img.State):
 		return fmt.Sprintf("skipped: state %q", clip(img.State))
+	}
+	if r := foreignMetadata(img); r != "" {
+		return "skipped: " + r
+	}
+	if img.BadMetadata != "" {
+		return "skipped: unreadable metadata (" + img.BadMetadata + ")"
+	}
+	return ""
+}
+
+// The longest names the plugin writes (the post-processor refuses longer
+// ones at validate): metadata beyond them, or with control characters, was
+// written by someone else, so the image is not ours to judge.
+const (
+	MaxFamily  = 100
+	MaxVersion = 64
+	MaxChannel = 64
+)
+
+// foreignMetadata says why img's release metadata cannot be the plugin's
+// own, or "" when it can.
+func foreignMetadata(img Image) string {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"family", img.Family, MaxFamily}, {"version", img.Version, MaxVersion}, {"channel", img.Channel, MaxChannel}} {
+		if n := utf8.RuneCountInString(f.v); n > f.max {
+			return fmt.Sprintf("%s of %d characters, longer than the plugin ever writes (%d)", f.name, n, f.max)
+		}
+		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return fmt.Sprintf("%s %q has a control character, which the plugin never writes", f.name, clip(f.v))
+		}
 	}
 	return ""
 }

@@ -79,6 +79,7 @@ func IsManaged(tags map[string]string, managedBy string) bool {
 func FromTags(img Image, tags map[string]string) (Image, error) {
 	var errs []error
 	img.Tags = maps.Clone(tags)
+	img.BadMetadata = ""
 	str := func(key string, dst *string) {
 		if v, ok := tags[key]; ok {
 			*dst = v
@@ -96,6 +97,9 @@ func FromTags(img Image, tags map[string]string) (Image, error) {
 		t, err := parseTagTime(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			if img.BadMetadata == "" {
+				img.BadMetadata = fmt.Sprintf("%s: %v", key, err)
+			}
 			return
 		}
 		*dst = t

@@ -199,19 +199,24 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 	if q.Channel != "" {
 		filters = append(filters, types.Filter{Name: aws.String("tag:" + lifecycle.TagChannel), Values: []string{q.Channel}})
 	}
+	image := b.image
+	if q.Shared {
+		filters = []types.Filter{{Name: aws.String("description"), Values: []string{lifecycle.StampFilter(q.Family, q.Channel)}}}
+		image = b.sharedImage
+	}
 	var mu sync.Mutex
 	var l backend.Listing
 	l.Images = []lifecycle.Image{}
 	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
-		imgs, err := b.describe(ctx, region, filters)
+		raw, err := b.describeRaw(ctx, region, filters)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			l.Failed = append(l.Failed, backend.RegionError{Region: region, Err: err})
 			return
 		}
-		for _, img := range imgs {
-			if img.State != lifecycle.StateDeregistered {
+		for _, im := range raw {
+			if img := image(region, im); img.State != lifecycle.StateDeregistered {
 				l.Images = append(l.Images, img)
 			}
 		}
@@ -312,6 +317,7 @@ func (b *Backend) image(region string, im types.Image) lifecycle.Image {
 	img := lifecycle.Image{
 		ID: aws.ToString(im.ImageId), Region: region, Name: aws.ToString(im.Name),
 		State: string(im.State), Owner: aws.ToString(im.OwnerId), Parent: aws.ToString(im.SourceImageId),
+		Description: aws.ToString(im.Description),
 	}
 	img.BuildTime, _ = time.Parse(time.RFC3339, aws.ToString(im.CreationDate))
 	if dt := aws.ToString(im.DeprecationTime); dt != "" {
@@ -330,7 +336,7 @@ func (b *Backend) image(region string, im types.Image) lifecycle.Image {
 		read = cloneTags(tags)
 		read[lifecycle.TagStage] = string(lifecycle.StageActive)
 	}
-	img, _ = lifecycle.FromTags(img, read) // a bad tag is kept as read; the planner skips an unknown stage
+	img, _ = lifecycle.FromTags(img, read) // a bad tag is kept as read; the planner skips an unknown stage or an unreadable time
 	img.Tags = tags
 	if pending && img.State == lifecycle.StateAvailable {
 		img.State = backend.StatePending
@@ -338,6 +344,27 @@ func (b *Backend) image(region string, im types.Image) lifecycle.Image {
 	// AWS Backup's images are Backup's to retire, never ours.
 	_, backup := tags["aws:backup:source-resource"]
 	img.Managed = lifecycle.IsManaged(tags, b.opts.ManagedBy) && !backup && b.ownerAllowed(img.Owner)
+	return img
+}
+
+// sharedImage converts an image as an account it is shared with sees it:
+// the metadata from the stamp its owner published in the description (the
+// owner's tags are not visible there), stage from EC2 alone (a disabled
+// AMI is no longer shared; deprecation shows as DeprecationTime). An image
+// without a valid stamp of its own is not managed, so never chosen.
+func (b *Backend) sharedImage(region string, im types.Image) lifecycle.Image {
+	img := b.image(region, types.Image{
+		ImageId: im.ImageId, Name: im.Name, State: im.State, OwnerId: im.OwnerId, SourceImageId: im.SourceImageId,
+		CreationDate: im.CreationDate, DeprecationTime: im.DeprecationTime, BlockDeviceMappings: im.BlockDeviceMappings,
+		DeregistrationProtection: im.DeregistrationProtection, Description: im.Description,
+	})
+	tags, err := lifecycle.ParseStamp(img.Description, img.ID)
+	if err != nil {
+		img.Managed = false
+		return img
+	}
+	img, _ = lifecycle.FromTags(img, tags)
+	img.Managed = lifecycle.IsManaged(tags, b.opts.ManagedBy) && b.ownerAllowed(img.Owner)
 	return img
 }
 

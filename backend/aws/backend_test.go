@@ -2,6 +2,8 @@ package aws
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -269,4 +271,72 @@ func TestPinKeepsAReleaseAndUnpinReleasesIt(t *testing.T) {
 	require.False(t, f.be.Pin(f.ctx, []lifecycle.Image{img}, true, false)[0].Changed, "pinning what is pinned changes nothing")
 	require.True(t, f.be.Pin(f.ctx, []lifecycle.Image{img}, false, false)[0].Changed)
 	require.False(t, f.listed("web")[img.Ref()].Pinned)
+}
+
+// TestConsumerAccountReadsTheStampedRelease: the owner's tags are invisible
+// to the accounts an AMI is shared with; the stamp in its description is
+// what such an account reads, with one DescribeImages, and EC2's own state
+// tells it the rest (a disabled AMI is no longer shared).
+func TestConsumerAccountReadsTheStampedRelease(t *testing.T) {
+	const consumer = "111122223333"
+	f := newFixture(t, Options{})
+	f.s.AddAccount("AKIDCONSUMER", consumer)
+	f.s.Update(func(st *ec2emu.State) { st.Region("us-east-1").Images = map[string]*ec2emu.Image{} })
+	old := f.build("web", "1.0.0", "us-east-1")["us-east-1"]
+	f.at = f.at.Add(time.Hour)
+	newer := f.build("web", "1.1.0", "us-east-1")["us-east-1"]
+	// An AMI of the owner, not recorded, whose builder copied 1.1.0's
+	// description ("based on {{ .SourceAMIDescription }}").
+	copied := f.ami("us-east-1", account, "app-1", nil)
+	f.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		r.Images[copied].Description = "based on " + r.Images[newer.ID].Description
+		for _, id := range []string{old.ID, newer.ID, copied} {
+			r.Images[id].LaunchUsers = []string{consumer}
+		}
+	})
+	require.Contains(t, f.image("us-east-1", newer.ID).Description, "[lifecycle/1 family=web&channel=stable&version=1.1.0&")
+
+	reader := f.backend(Options{Config: f.config("us-east-1", "AKIDCONSUMER"), Owners: []string{account}})
+	list := func(shared bool) map[string]lifecycle.Image {
+		f.s.ResetCounters()
+		l, err := reader.List(f.ctx, backend.Query{Family: "web", Channel: "stable", Shared: shared})
+		require.NoError(t, err)
+		require.Empty(t, l.Failed)
+		require.Equal(t, 1, f.s.Calls("us-east-1", "DescribeImages"), "one call, no other")
+		out := map[string]lifecycle.Image{}
+		for _, img := range l.Images {
+			out[img.ID] = img
+		}
+		return out
+	}
+	require.Empty(t, list(false), "the owner's tags are not visible to a consumer")
+	got := list(true)
+	require.Len(t, got, 3, "the copy matches the filter, by its parent's stamp")
+	require.False(t, got[copied].Managed, "a stamp copied from another AMI is not this AMI's")
+	for _, img := range []lifecycle.Image{old, newer} {
+		r := got[img.ID]
+		require.True(t, r.Managed, img.Version)
+		require.Equal(t, img.Version, r.Version)
+		require.Equal(t, "stable", r.Channel)
+		require.Equal(t, account, r.Owner)
+		require.True(t, r.ReleasedAt.Equal(img.ReleasedAt), "%v != %v", r.ReleasedAt, img.ReleasedAt)
+	}
+	chosen, err := lifecycle.Choose(slices.Collect(maps.Values(got)), lifecycle.Choice{Family: "web", Channel: "stable"}, f.at)
+	require.NoError(t, err)
+	require.Equal(t, newer.ID, chosen.ID)
+
+	// The owner disables 1.1.0: EC2 stops sharing it, the consumer gets 1.0.0.
+	f.at = f.at.Add(time.Hour)
+	owner := f.listed("web")[newer.Ref()]
+	for _, a := range []lifecycle.Action{lifecycle.ActionDeprecate, lifecycle.ActionDisable} {
+		rs := f.be.Apply(f.ctx, []lifecycle.Decision{{Image: owner, Action: a, To: a.Target()}}, false)
+		require.NoError(t, rs[0].Err)
+		owner = f.listed("web")[newer.Ref()]
+	}
+	got = list(true)
+	require.NotContains(t, got, newer.ID)
+	chosen, err = lifecycle.Choose(slices.Collect(maps.Values(got)), lifecycle.Choice{Family: "web", Channel: "stable"}, f.at)
+	require.NoError(t, err)
+	require.Equal(t, old.ID, chosen.ID)
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,7 +36,9 @@ type AccessConfig struct {
 	// The accounts whose AMIs may be listed and retired (12-digit account
 	// ids, or `self`). Defaults to the caller's own account, resolved by EC2
 	// at run time. The data source reads a producer's shared family with
-	// the producer's account id here.
+	// the producer's account id here: it then reads the release metadata
+	// the post-processor publishes in each AMI's description (EC2 shows
+	// the accounts an AMI is shared with none of the owner's tags).
 	Owners []string `mapstructure:"owners"`
 	// The shared-config profile, as with the amazon plugin.
 	Profile string `mapstructure:"profile"`
@@ -50,7 +53,8 @@ type AccessConfig struct {
 	Token string `mapstructure:"token"`
 	// A role to assume (STS AssumeRole) with the credentials found above.
 	AssumeRole AssumeRoleConfig `mapstructure:"assume_role"`
-	// The EC2 endpoint, e.g. a VPC endpoint. `AWS_ENDPOINT_URL_EC2`,
+	// The EC2 endpoint, e.g. a VPC endpoint: an http(s) URL without
+	// credentials (`user:password@` is refused). `AWS_ENDPOINT_URL_EC2`,
 	// `AWS_ENDPOINT_URL_AUTOSCALING` and `AWS_ENDPOINT_URL_SSM` are honoured
 	// for every client as well.
 	CustomEndpointEC2 string `mapstructure:"custom_endpoint_ec2"`
@@ -75,9 +79,12 @@ type AccessConfig struct {
 type AssumeRoleConfig struct {
 	// The ARN of the role, e.g. `arn:aws:iam::123456789012:role/packer-lifecycle`.
 	RoleARN string `mapstructure:"role_arn"`
-	// The external id the role's trust policy asks for.
+	// The external id the role's trust policy asks for: 2 to 1224 letters,
+	// digits and `+=,.@:/-_`. It is a shared secret: never shown, not even
+	// in the error about a bad one.
 	ExternalID string `mapstructure:"external_id"`
-	// The session name shown in CloudTrail. Defaults to the SDK's.
+	// The session name shown in CloudTrail: 2 to 64 letters, digits and
+	// `+=,.@-_`. Defaults to the SDK's.
 	SessionName string `mapstructure:"session_name"`
 	// The session duration in seconds, 900 to 43200. Defaults to 3600.
 	DurationSeconds int `mapstructure:"duration_seconds"`
@@ -87,7 +94,26 @@ var (
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	accountRE = regexp.MustCompile(`^\d{12}$`)
 	roleRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	// STS's own limits on AssumeRole's ExternalId and RoleSessionName.
+	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`) // 2 to 1224 characters
+	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 )
+
+// CheckRef checks a release reference as `restore`, `pin_releases` and
+// `unpin_releases` take it on AWS: an AMI id, or region:AMI id.
+func CheckRef(s string) error {
+	region, id, ok := strings.Cut(s, ":")
+	if !ok {
+		region, id = "", s
+	}
+	if ok && !regionRE.MatchString(region) {
+		return fmt.Errorf("%q: %q is not a region name like us-east-1 (want an AMI id, or region:AMI id)", s, region)
+	}
+	if !amiRE.MatchString(id) {
+		return fmt.Errorf("%q is not an AMI id like ami-0123456789abcdef0 (or region:AMI id)", s)
+	}
+	return nil
+}
 
 // Set says whether any AWS option was given (a local backend ignores them).
 func (c *AccessConfig) Set() bool {
@@ -124,12 +150,24 @@ func (c *AccessConfig) Prepare() []error {
 	} else if a.RoleARN == "" && (a.ExternalID != "" || a.SessionName != "" || a.DurationSeconds != 0) {
 		bad("assume_role.role_arn: must be set when assume_role is")
 	}
+	// The external id is a shared secret: the error never shows it.
+	if x := c.AssumeRole.ExternalID; x != "" && (len(x) < 2 || len(x) > 1224 || !externalIDRE.MatchString(x)) {
+		bad("assume_role.external_id: must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (the value is not shown: it is a secret)")
+	}
+	if n := c.AssumeRole.SessionName; n != "" && !sessionNameRE.MatchString(n) {
+		bad("assume_role.session_name: %q must be 2 to 64 characters of letters, digits and +=,.@-_", n)
+	}
 	if d := c.AssumeRole.DurationSeconds; d != 0 && (d < 900 || d > 43200) {
 		bad("assume_role.duration_seconds: %d is not between 900 and 43200", d)
 	}
 	if e := c.CustomEndpointEC2; e != "" {
-		if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("custom_endpoint_ec2: %q is not an http(s) URL", e)
+		u, err := url.Parse(e)
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			// The value may carry user:password@: show it only redacted.
+			bad("custom_endpoint_ec2: %q is not an http(s) URL", redactURL(e))
+		case u.User != nil:
+			bad("custom_endpoint_ec2: %q carries credentials (user:password@); give them as access_key and secret_key", u.Redacted())
 		}
 	}
 	if c.MaxRetries < 0 {
@@ -196,6 +234,21 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 
 // AppID names the plugin in the User-Agent of every AWS call it makes.
 const AppID = "packer-plugin-lifecycle"
+
+// redactURL hides the password of what looks like a URL with userinfo,
+// even when it does not parse.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		if scheme := strings.Index(s, "://"); scheme >= 0 && scheme < at {
+			return s[:scheme+3] + "xxxxx" + s[at:]
+		}
+		return "xxxxx" + s[at:]
+	}
+	return s
+}
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 

@@ -2,10 +2,16 @@ package aws
 
 import (
 	"context"
-	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 )
 
 func TestAccessConfigPrepareNamesTheField(t *testing.T) {
@@ -22,7 +28,7 @@ func TestAccessConfigPrepareNamesTheField(t *testing.T) {
 		{"half a key", AccessConfig{AccessKey: "AKID"}, []string{"access_key, secret_key: set both or neither"}},
 		{"token alone", AccessConfig{Token: "t"}, []string{"token: goes with access_key"}},
 		{"role arn", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123:user/x"}}, []string{"assume_role.role_arn:"}},
-		{"role missing", AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "x"}}, []string{"assume_role.role_arn: must be set"}},
+		{"role missing", AccessConfig{AssumeRole: AssumeRoleConfig{ExternalID: "xy"}}, []string{"assume_role.role_arn: must be set"}},
 		{"duration", AccessConfig{AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", DurationSeconds: 60}}, []string{"assume_role.duration_seconds: 60"}},
 		{"endpoint", AccessConfig{CustomEndpointEC2: "ec2.internal"}, []string{`custom_endpoint_ec2: "ec2.internal"`}},
 		{"retries", AccessConfig{MaxRetries: -1}, []string{"max_retries"}},
@@ -45,18 +51,49 @@ func TestAccessConfigPrepareNamesTheField(t *testing.T) {
 func TestLoadConfigContactsNothing(t *testing.T) {
 	// A role to assume and static keys resolve lazily: loading the
 	// configuration (what `packer validate` and Open do) makes no call.
+	var calls atomic.Int32
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no STS here", http.StatusForbidden)
+	}))
+	t.Cleanup(sts.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "s", MaxRetries: 7,
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "eu-west-1", AccessKey: "AKID", SecretKey: "s", MaxRetries: 1,
 		AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/r", ExternalID: "x"}})
 	require.NoError(t, err)
 	require.Equal(t, "eu-west-1", cfg.Region)
-	require.Equal(t, 7, cfg.Retryer().MaxAttempts())
-	// Resolving the role's credentials would call STS: with no endpoint
-	// reachable in the loopback-only namespace it fails, rather than
-	// having been called already.
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = cfg.Credentials.Retrieve(ctx)
-	require.True(t, err != nil && errors.Is(err, context.Canceled), "%v", err)
+	require.Equal(t, 1, cfg.Retryer().MaxAttempts())
+	require.Zero(t, calls.Load(), "loading the configuration called STS")
+	// Resolving the role's credentials is what calls STS, and only then.
+	_, err = cfg.Credentials.Retrieve(context.Background())
+	require.Error(t, err)
+	require.Equal(t, int32(1), calls.Load())
+}
+
+// TestAssumeRoleSendsTheExternalID: the role is assumed through STS (the
+// emulator's, via AWS_ENDPOINT_URL_STS) with the static keys, the external
+// id and the session options, and EC2 is then called with the temporary
+// credentials, as the role's account.
+func TestAssumeRoleSendsTheExternalID(t *testing.T) {
+	s := ec2emu.New()
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	t.Setenv("AWS_ENDPOINT_URL_STS", hs.URL)
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDCALLER", SecretKey: "s",
+		AssumeRole: AssumeRoleConfig{RoleARN: "arn:aws:iam::210987654321:role/packer", ExternalID: "xid-42", SessionName: "ci", DurationSeconds: 900}})
+	require.NoError(t, err)
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	require.NoError(t, err)
+	calls := s.AssumeRoleCalls()
+	require.Len(t, calls, 1)
+	require.Equal(t, ec2emu.AssumeRoleCall{CallerKey: "AKIDCALLER", RoleARN: "arn:aws:iam::210987654321:role/packer", ExternalID: "xid-42",
+		SessionName: "ci", Duration: "900", AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}, calls[0])
+	// The emulator knows the temporary key as the role's account.
+	s.Deny("210987654321", "DescribeImages")
+	_, err = ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(hs.URL) }).DescribeImages(context.Background(), &ec2.DescribeImagesInput{})
+	require.ErrorContains(t, err, "UnauthorizedOperation")
 }

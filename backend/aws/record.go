@@ -53,7 +53,7 @@ func (b *Backend) recordRegion(ctx context.Context, region string, images []life
 		return
 	}
 	w := newTagWriter()
-	var expire []int
+	var expire, stamped []int
 	for _, i := range idx {
 		img := images[i]
 		c, ok := cur[img.ID]
@@ -87,6 +87,18 @@ func (b *Backend) recordRegion(ctx context.Context, region string, images []life
 		if pending && c.State == lifecycle.StateAvailable {
 			out.State = backend.StatePending
 		}
+		if !pending {
+			stamp, ok := lifecycle.Stamp(img, b.opts.ManagedBy)
+			if !ok {
+				fail(i, fmt.Errorf("aws: record %s: family, version and channel do not fit the %d characters of an AMI description, where the release is published for the accounts it is shared with: shorten them", img.Ref(), lifecycle.MaxDescription))
+				continue
+			}
+			if d := lifecycle.StampedDescription(c.Description, stamp); d != c.Description {
+				out.Description = d
+				stamped = append(stamped, i)
+				results[i].Changed = true
+			}
+		}
 		results[i].Image = out
 		if !subset(want, c.Tags) {
 			results[i].Changed = true
@@ -102,6 +114,17 @@ func (b *Backend) recordRegion(ctx context.Context, region string, images []life
 	}
 	cl := b.client(region)
 	w.flush(ctx, cl.ec2, func(i int, err error) { fail(i, fmt.Errorf("aws: record %s: %w", images[i].Ref(), err)) })
+	// The stamp goes after the tags: an account the AMI is shared with
+	// must never see a build as released before its owner does.
+	for _, i := range stamped {
+		if results[i].Err != nil {
+			continue
+		}
+		d := results[i].Image.Description
+		if _, err := cl.ec2.ModifyImageAttribute(ctx, &ec2.ModifyImageAttributeInput{ImageId: aws.String(images[i].ID), Description: &types.AttributeValue{Value: aws.String(d)}}); err != nil {
+			fail(i, fmt.Errorf("aws: record %s: publishing the release in its description: %w", images[i].Ref(), err))
+		}
+	}
 	for _, i := range expire {
 		if results[i].Err != nil {
 			continue

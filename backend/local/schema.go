@@ -99,6 +99,10 @@ const ActionRecord lifecycle.Action = "record"
 // separators, no "..", nothing a shell or a path join can misread.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$`)
 
+// CheckID checks an entry id as `restore`, `pin_releases` and
+// `unpin_releases` take it on the local backend.
+func CheckID(id string) error { return validID(id) }
+
 func validID(id string) error {
 	if !idPattern.MatchString(id) || strings.Contains(id, "..") {
 		return fmt.Errorf("invalid catalog id %q: use letters, digits, '.', '_', '+', '-' (no '..', no '/')", id)

@@ -100,6 +100,27 @@ func (c *Config) Prepare(builderType string) []error {
 	return errs
 }
 
+// CheckRef checks a release reference (`restore`, `pin_releases`,
+// `unpin_releases`) for the prepared backend: on AWS an AMI id or
+// region:AMI id, locally a catalog id (or local:id).
+func (c *Config) CheckRef(s string) error {
+	switch c.Backend {
+	case AWS:
+		return awsbackend.CheckRef(s)
+	case Local:
+		// The region part is checked like an id: a run that finds no
+		// release in it says so.
+		region, id, ok := strings.Cut(s, ":")
+		if !ok {
+			id = s
+		} else if err := local.CheckID(region); err != nil {
+			return fmt.Errorf("%q: bad region %q (the local backend's is %s)", s, region, local.Region)
+		}
+		return local.CheckID(id)
+	}
+	return nil
+}
+
 // Open returns the backend the prepared configuration names; now is the
 // run's clock.
 func Open(c Config, now func() time.Time) (backend.Backend, error) {

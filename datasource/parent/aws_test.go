@@ -56,6 +56,7 @@ func awsFamily(t *testing.T, versions map[string]func(img *ec2emu.Image, tags ma
 }
 
 func execute(t *testing.T, cfg map[string]interface{}) (DatasourceOutput, error) {
+	cfg["allow_simulated_time"] = true // the tests choose at awsNow
 	d := &Datasource{}
 	require.NoError(t, d.Configure(cfg))
 	return d.newest()
@@ -101,4 +102,44 @@ func TestAWSNewestSupportedRelease(t *testing.T) {
 
 	_, err = execute(t, map[string]interface{}{"family": "base", "owners": []string{"210987654321"}})
 	require.ErrorContains(t, err, "no release of family base", "another account's family is not ours")
+}
+
+// TestAWSConsumerReadsAProducersSharedFamily: an account the family is
+// shared with names the producer in owners and reads the stamps the
+// producer published in the descriptions (it sees none of its tags).
+func TestAWSConsumerReadsAProducersSharedFamily(t *testing.T) {
+	const consumer = "111122223333"
+	past := awsNow.Add(-time.Hour)
+	stamp := func(shared bool) func(img *ec2emu.Image, tags map[string]string) {
+		return func(img *ec2emu.Image, tags map[string]string) {
+			rel, _ := lifecycle.FromTags(lifecycle.Image{ID: img.ID}, tags)
+			s, ok := lifecycle.Stamp(rel, lifecycle.DefaultManagedBy)
+			require.True(t, ok)
+			img.Description = lifecycle.StampedDescription("base image", s)
+			if shared {
+				img.LaunchUsers = []string{consumer}
+			}
+		}
+	}
+	s, ids := awsFamily(t, map[string]func(*ec2emu.Image, map[string]string){
+		"1.0.0": stamp(true),
+		"1.1.0": func(img *ec2emu.Image, tags map[string]string) { stamp(true)(img, tags); img.DeprecationTime = &past },
+		"1.2.0": stamp(false),                                                                          // not shared with the consumer
+		"1.3.0": func(img *ec2emu.Image, _ map[string]string) { img.LaunchUsers = []string{consumer} }, // recorded before stamps
+	})
+	s.AddAccount("AKIDCONSUMER", consumer)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCONSUMER")
+
+	out, err := execute(t, map[string]interface{}{"family": "base", "owners": []string{ec2emu.DefaultAccount}})
+	require.NoError(t, err)
+	require.Equal(t, ids["1.0.0"], out.ID)
+	require.Equal(t, "1.0.0", out.Version)
+	require.Equal(t, ec2emu.DefaultAccount, out.Owner)
+	require.Equal(t, "base", out.Tags[lifecycle.TagFamily], "tags: the metadata read from the stamp")
+
+	_, err = execute(t, map[string]interface{}{"family": "base", "owners": []string{ec2emu.DefaultAccount}, "version_constraint": ">= 1.1"})
+	require.ErrorContains(t, err, "passed over 1 deprecated")
+
+	_, err = execute(t, map[string]interface{}{"family": "base", "owners": []string{"self"}})
+	require.ErrorContains(t, err, "no release of family base", "the consumer owns none")
 }

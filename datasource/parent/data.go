@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -25,7 +26,12 @@ import (
 
 // Config is the data source's configuration. With the AWS backend it reads
 // one region, `region` (default: the SDK's), and only AMIs of `owners`
-// (default: the caller's account).
+// (default: the caller's account). With `owners` naming account ids (and
+// not `self`), it reads as an account the AMIs are shared with: EC2 shows
+// such an account none of the owner's tags, so it reads the release
+// metadata the post-processor publishes at the end of each release's AMI
+// description, and EC2's own state for the rest (a disabled AMI is no
+// longer shared; a deprecated one shows its deprecation time).
 type Config struct {
 	store.Config `mapstructure:",squash"`
 
@@ -37,6 +43,12 @@ type Config struct {
 	// (hashicorp/go-version syntax). Releases whose version is not semantic
 	// never match a constraint.
 	VersionConstraint string `mapstructure:"version_constraint"`
+	// Choose at the time in the `PACKER_LIFECYCLE_NOW` environment variable
+	// (RFC 3339) instead of the wall clock, for rehearsals over simulated
+	// time. Without it a set variable fails the data source at validate: a
+	// stray value in the past could otherwise hand out a parent that has
+	// expired since.
+	AllowSimulatedTime bool `mapstructure:"allow_simulated_time"`
 }
 
 // DatasourceOutput is what templates read as `data.lifecycle-image.NAME.*`.
@@ -106,8 +118,11 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	if c.Family == "" {
 		errs = append(errs, errors.New("family: must be set"))
 	}
-	if _, err := clock.Now(); err != nil {
+	if now, err := clock.Now(); err != nil {
 		errs = append(errs, err)
+	} else if clock.Simulated() && !c.AllowSimulatedTime {
+		errs = append(errs, fmt.Errorf("allow_simulated_time: %s is set (%s); set allow_simulated_time = true to choose a parent at that time, or unset %[1]s",
+			clock.Env, now.Format(time.RFC3339)))
 	}
 	for field, v := range map[string]string{"family": c.Family, "channel": c.Channel} {
 		if n := utf8.RuneCountInString(v); n > 100 {

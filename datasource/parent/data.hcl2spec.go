@@ -30,6 +30,7 @@ type FlatConfig struct {
 	Family                   *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
 	Channel                  *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
 	VersionConstraint        *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
+	AllowSimulatedTime       *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -63,6 +64,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
 		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
 		"version_constraint":         &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
+		"allow_simulated_time":       &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
 	}
 	return s
 }

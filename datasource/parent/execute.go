@@ -34,7 +34,10 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
-	listing, err := be.List(ctx, backend.Query{Family: c.Family, Channel: c.Channel})
+	// Owners named by account id (no "self"): read as an account the AMIs
+	// are shared with, from what the owner published for it.
+	shared := len(accounts(c.Owners)) > 0
+	listing, err := be.List(ctx, backend.Query{Family: c.Family, Channel: c.Channel, Shared: shared})
 	if err != nil {
 		return DatasourceOutput{}, err
 	}

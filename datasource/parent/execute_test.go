@@ -40,6 +40,9 @@ func img(id, version string, mod func(*lifecycle.Image)) lifecycle.Image {
 
 func configure(t *testing.T, raw map[string]interface{}) *Datasource {
 	t.Helper()
+	if _, ok := raw["allow_simulated_time"]; !ok {
+		raw["allow_simulated_time"] = true // the tests choose at now
+	}
 	var d Datasource
 	require.NoError(t, d.Configure(raw))
 	return &d
@@ -109,4 +112,10 @@ func TestHostileDataSourceInput(t *testing.T) {
 	t.Setenv(clock.Env, "2026-13-01")
 	var d Datasource
 	require.ErrorContains(t, d.Configure(map[string]interface{}{"family": "base"}), `PACKER_LIFECYCLE_NOW: "2026-13-01" is not an RFC 3339 time`)
+	// A stray rehearsal time in the past could hand out a parent that has
+	// expired since: honoured only when the template allows it.
+	t.Setenv(clock.Env, "2020-01-01T00:00:00Z")
+	require.ErrorContains(t, (&Datasource{}).Configure(map[string]interface{}{"family": "base"}),
+		"allow_simulated_time: PACKER_LIFECYCLE_NOW is set (2020-01-01T00:00:00Z)")
+	require.NoError(t, (&Datasource{}).Configure(map[string]interface{}{"family": "base", "allow_simulated_time": true}))
 }

@@ -28,5 +28,10 @@ func Now() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time", Env, v)
 	}
+	// The same range as the lifecycle tags' times: anything else is a typo
+	// (and could not be written back into a tag).
+	if y := t.UTC().Year(); y < 1970 || y > 9999 {
+		return time.Time{}, fmt.Errorf("%s: %q: year %d is out of range 1970..9999", Env, v, y)
+	}
 	return t.UTC(), nil
 }

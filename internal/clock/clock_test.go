@@ -17,6 +17,9 @@ func TestNow(t *testing.T) {
 	t.Setenv(Env, "tomorrow")
 	_, err = Now()
 	assert.Error(t, err, "a bad %s was accepted", Env)
+	t.Setenv(Env, "0001-01-01T00:00:00Z")
+	_, err = Now()
+	assert.ErrorContains(t, err, "year 1 is out of range 1970..9999")
 	t.Setenv(Env, "")
 	got, err = Now()
 	if assert.NoError(t, err, "wall clock") {

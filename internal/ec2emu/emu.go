@@ -38,6 +38,8 @@ type Server struct {
 	deregVisible  time.Duration
 	usageDelay    time.Duration
 	reqSeq        uint64
+	stsSeq        uint64
+	assumed       []AssumeRoleCall
 
 	faultMu    sync.Mutex
 	faults     []Fault

@@ -53,8 +53,8 @@ func scope(r *http.Request, form url.Values) (accessKey, region, service string)
 	return "", "", ""
 }
 
-// ServeHTTP answers EC2 and Auto Scaling Query requests, SSM JSON requests and Recycle
-// Bin REST-JSON requests on one endpoint; /_emu/ is the admin hook.
+// ServeHTTP answers EC2, Auto Scaling and STS (AssumeRole) Query requests, SSM JSON
+// requests and Recycle Bin REST-JSON requests on one endpoint; /_emu/ is the admin hook.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/_emu/") {
 		s.serveAdmin(w, r)
@@ -71,6 +71,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, reqID, errf(400, "MalformedQueryString", "cannot parse form: %v", err))
+		return
+	}
+	if isSTS(r) {
+		s.serveSTS(w, r, reqID)
 		return
 	}
 	c := s.newCall(r, r.Form)

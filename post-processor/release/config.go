@@ -26,9 +26,9 @@ import (
 // Limits on names: ids and tags are built from them (local ids are at most
 // 200 characters, EC2 tag values 256).
 const (
-	maxFamily  = 100
-	maxVersion = 64
-	maxChannel = 64
+	maxFamily  = lifecycle.MaxFamily
+	maxVersion = lifecycle.MaxVersion
+	maxChannel = lifecycle.MaxChannel
 	maxParent  = 256
 )
 
@@ -110,8 +110,9 @@ type Config struct {
 	// Retire per policy without recording the build's artifact (for a
 	// scheduled clean-up build that uses the `null` builder).
 	Sweep bool `mapstructure:"sweep"`
-	// Bring these releases (ids) back from deprecated or disabled to active,
-	// instead of retiring anything; needs `sweep = true`. Pin a restored
+	// Bring these releases (ids, or `region:id`: AMI ids on AWS, catalog ids
+	// locally; checked at validate) back from deprecated or disabled to
+	// active, instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
 	// Pin these existing releases (ids, or `region:id`): they are kept
@@ -170,9 +171,13 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	for i, id := range c.Restore {
-		if strings.TrimSpace(id) == "" {
-			errs = append(errs, fmt.Errorf("restore[%d]: must be a release id (or region:id), got %q", i, id))
+	for field, ids := range map[string][]string{"restore": c.Restore, "pin_releases": c.PinReleases, "unpin_releases": c.UnpinReleases} {
+		for i, id := range ids {
+			if strings.TrimSpace(id) == "" {
+				errs = append(errs, fmt.Errorf("%s[%d]: must be a release id (or region:id), got %q", field, i, id))
+			} else if err := c.Config.CheckRef(id); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+			}
 		}
 	}
 	if now, err := clock.Now(); err != nil {
@@ -181,6 +186,15 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("allow_simulated_time: %s is set (%s) and this run changes images; "+
 			"set dry_run = true to rehearse, or allow_simulated_time = true to act at that time, or unset %[1]s",
 			clock.Env, now.Format(time.RFC3339)))
+	}
+	if c.Backend == store.AWS && !c.Sweep && c.Family != "" && c.Version != "" {
+		// Worst case: an expiry and the longest AMI id; a parent that does
+		// not fit is left out of the stamp.
+		probe := lifecycle.Image{ID: "ami-" + strings.Repeat("0", 17), Family: c.Family, Version: c.Version, Channel: c.Channel,
+			ReleasedAt: time.Unix(0, 0), ExpiresAt: time.Unix(0, 0)}
+		if _, fits := lifecycle.Stamp(probe, c.ManagedBy); !fits {
+			errs = append(errs, fmt.Errorf("family, version, channel, managed_by: together too long to publish in an AMI description (%d characters, where the accounts an AMI is shared with read its release metadata): shorten them", lifecycle.MaxDescription))
+		}
 	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))

@@ -65,6 +65,8 @@ func TestHostileInputIsRefusedAtValidate(t *testing.T) {
 		{"deregister_after garbage", base("deregister_after", "1.5.d"), "deregister_after: invalid duration"},
 		{"backend unknown", base("backend", "gcp"), `backend: "gcp" is not one of auto, local, aws`},
 		{"backend wrong case", base("backend", "LOCAL"), `backend: "LOCAL" is not one of auto, local, aws`},
+		{"aws release too long to publish", base("backend", "aws", "family", long(100), "version", long(64), "channel", long(64)),
+			"family, version, channel, managed_by: together too long to publish in an AMI description"},
 		{"managed_by too long", base("managed_by", long(257)), "managed_by: at most 256 characters, got 257"},
 		{"managed_by control", base("managed_by", "team\r"), "managed_by: \"team\\r\" contains a control character"},
 		{"catalog_dir at the root", base("catalog_dir", "/cat"), "catalog_dir: \"/cat\" would make /, the whole file system, the artifact root"},

@@ -25,6 +25,12 @@ variable "release" {
   type = string
 }
 
+# Accounts the release is shared with (launch permissions).
+variable "ami_users" {
+  type    = list(string)
+  default = []
+}
+
 variable "keep" {
   type    = number
   default = 1
@@ -41,6 +47,8 @@ source "amazon-ebs" "web" {
   source_ami                 = var.source_ami
   instance_type              = "t3.micro"
   ami_name                   = "web-${var.release}"
+  ami_description            = "web ${var.release}"
+  ami_users                  = var.ami_users
   communicator               = "none"
 }
 

@@ -17,8 +17,9 @@ variable "endpoint" {
 
 # The newest supported release of the base family in us-east-1 (AWS_REGION).
 data "lifecycle-image" "base" {
-  family = "web"
-  owners = ["self"]
+  family               = "web"
+  owners               = ["self"]
+  allow_simulated_time = true # the test plays simulated days
 }
 
 # The same question asked of the amazon plugin, for comparison: it returns

@@ -25,6 +25,7 @@ data "lifecycle-image" "base" {
   family             = "base"
   channel            = "stable"
   version_constraint = ">= 1.0, < 2.0"
+  allow_simulated_time = var.rehearse
 }
 
 source "file" "app" {

@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+)
+
+// hostileCase is one bad input: the attribute lines of one post-processor
+// block or data source block, and what the error must say (the field
+// first).
+type hostileCase struct {
+	component string // pp or ds
+	backend   string // local or aws
+	category  string // types, durations, versions, names, ids, regions, ARNs, owners, paths, constraints, report paths, env, endpoints, credentials
+	name      string
+	body      string
+	want      []string
+	env       []string // a case of its own process: its environment
+}
+
+// hostileCases are the bad inputs refused by `packer validate`. The AWS
+// ones set custom_endpoint_ec2 to the test's listener (see
+// TestValidateRefusesHostileInput), written here as ENDPOINT.
+var hostileCases = []hostileCase{
+	// post-processor, local backend
+	{"pp", "local", "names", "family with a tab", `family = "a\tb"`, []string{`family: "a\tb" contains a control character`}, nil},
+	{"pp", "local", "names", "family too long", `family = "` + strings.Repeat("f", 101) + `"`, []string{"family: at most 100 characters, got 101"}, nil},
+	{"pp", "local", "names", "channel too long", `channel = "` + strings.Repeat("c", 65) + `"`, []string{"channel: at most 64 characters, got 65"}, nil},
+	{"pp", "local", "names", "parent too long", `parent = "` + strings.Repeat("p", 257) + `"`, []string{"parent: at most 256 characters, got 257"}, nil},
+	{"pp", "local", "names", "managed_by too long", `managed_by = "` + strings.Repeat("m", 257) + `"`, []string{"managed_by: at most 256 characters, got 257"}, nil},
+	{"pp", "local", "names", "managed_by with a newline", `managed_by = "team\nb"`, []string{`managed_by: "team\nb" contains a control character`}, nil},
+	{"pp", "local", "names", "channel_policy name with escape", "channel_policy {\n name = \"rc\\u001b[0m\"\n}", []string{"channel_policy[0].name:", "contains a control character"}, nil},
+	{"pp", "local", "versions", "version empty", `version = ""`, []string{"version: must be set"}, nil},
+	{"pp", "local", "versions", "version too long", `version = "` + strings.Repeat("1", 65) + `"`, []string{"version: at most 64 characters, got 65"}, nil},
+	{"pp", "local", "versions", "version with a newline", `version = "1.0\n2.0"`, []string{`version: "1.0\n2.0" contains a control character`}, nil},
+	{"pp", "local", "durations", "expire_after forever", `expire_after = "forever"`, []string{`expire_after: invalid duration "forever"`}, nil},
+	{"pp", "local", "durations", "deprecate_after in years", `deprecate_after = "1y"`, []string{`deprecate_after: invalid duration "1y"`}, nil},
+	{"pp", "local", "durations", "disable_after negative", `disable_after = "-1d"`, []string{"disable_after:"}, nil},
+	{"pp", "local", "durations", "deregister_after beyond 100 years", `deregister_after = "99999999d"`, []string{"deregister_after:"}, nil},
+	{"pp", "local", "durations", "channel_policy min_age words", "channel_policy {\n name = \"rc\"\n min_age = \"soon\"\n}", []string{`channel_policy[0].min_age: invalid duration "soon"`}, nil},
+	{"pp", "local", "constraints", "keep_releases negative", `keep_releases = -3`, []string{"keep_releases: must be at least 1 (the newest release is always kept), got -3"}, nil},
+	{"pp", "local", "constraints", "channel_policy keep 0", "channel_policy {\n name = \"rc\"\n keep_releases = 0\n}", []string{"channel_policy[0].keep_releases: must be at least 1, got 0"}, nil},
+	{"pp", "local", "constraints", "channel_policy twice", "channel_policy {\n name = \"rc\"\n}\nchannel_policy {\n name = \"rc\"\n}", []string{`channel_policy[1].name: channel "rc" has more than one channel_policy`}, nil},
+	{"pp", "local", "constraints", "never_expire and expire_after", "channel_policy {\n name = \"rc\"\n never_expire = true\n expire_after = \"1d\"\n}", []string{"channel_policy[0]: never_expire and expire_after contradict each other"}, nil},
+	{"pp", "local", "constraints", "pin_releases without sweep", `pin_releases = ["web-1.0.0-0123456789ab"]`, []string{"pin_releases: needs sweep = true"}, nil},
+	{"pp", "local", "constraints", "pinned and unpinned", "sweep = true\npin_releases = [\"x1\"]\nunpin_releases = [\"x1\"]", []string{"pin_releases, unpin_releases: x1 is in both"}, nil},
+	{"pp", "local", "constraints", "backend unknown", `backend = "gcp"`, []string{`backend: "gcp" is not one of auto, local, aws`}, nil},
+	{"pp", "local", "ids", "restore a path", "sweep = true\nrestore = [\"../../etc/passwd\"]", []string{`restore[0]: invalid catalog id "../../etc/passwd"`}, nil},
+	{"pp", "local", "ids", "pin a slash", "sweep = true\npin_releases = [\"web/1\"]", []string{`pin_releases[0]: invalid catalog id "web/1"`}, nil},
+	{"pp", "local", "ids", "unpin blank", "sweep = true\nunpin_releases = [\" \"]", []string{`unpin_releases[0]: must be a release id (or region:id), got " "`}, nil},
+	{"pp", "local", "ids", "restore with a bad region", "sweep = true\nrestore = [\"../x:web-1\"]", []string{`restore[0]: "../x:web-1": bad region "../x"`}, nil},
+	{"pp", "local", "paths", "catalog_dir at the root", `catalog_dir = "/catalog"`, []string{"catalog_dir:", "the whole file system, the artifact root"}, nil},
+	{"pp", "local", "paths", "catalog_dir is a file", `catalog_dir = "t.pkr.hcl"`, []string{`catalog_dir: "t.pkr.hcl" exists and is not a directory`}, nil},
+	{"pp", "local", "report paths", "report not json", `report_path = "report.txt"`, []string{`report_path: "report.txt" should end in .json`}, nil},
+	{"pp", "local", "report paths", "report in the quarantine", `report_path = ".packer-lifecycle/quarantine/x/r.json"`, []string{"report_path:", "lies inside catalog_dir"}, nil},
+	{"pp", "local", "report paths", "report over the catalog via ..", `report_path = ".packer-lifecycle/reports/../catalog.json.bak.json"`, []string{"report_path:", "lies inside catalog_dir"}, nil},
+	{"pp", "local", "report paths", "report is a symlink", `report_path = "link.json"`, []string{`report_path: "link.json" is a symlink; name the file itself`}, nil},
+	{"pp", "local", "report paths", "report is a directory", `report_path = "dir.json"`, []string{`report_path: "dir.json" exists and is not a regular file`}, nil},
+	{"pp", "local", "types", "dry_run not a bool", `dry_run = "maybe"`, []string{`attribute "dry_run": a bool is required`}, nil},
+	{"pp", "local", "types", "restore not a list", "sweep = true\nrestore = \"x\"", []string{`attribute "restore": list of string required`}, nil},
+	{"pp", "local", "types", "channel_policy as an attribute", `channel_policy = "rc"`, []string{`An argument named "channel_policy" is not expected here`}, nil},
+	{"pp", "local", "env", "rehearsal clock in year 1", `dry_run = true`, []string{`PACKER_LIFECYCLE_NOW: "0001-01-01T00:00:00Z": year 1 is out of range`}, []string{"PACKER_LIFECYCLE_NOW=0001-01-01T00:00:00Z"}},
+	{"pp", "local", "env", "rehearsal clock without a zone", `dry_run = true`, []string{`PACKER_LIFECYCLE_NOW: "2030-01-01 00:00:00" is not an RFC 3339 time`}, []string{"PACKER_LIFECYCLE_NOW=2030-01-01 00:00:00"}},
+
+	// post-processor, AWS backend
+	{"pp", "aws", "regions", "region upper case", `region = "US-EAST-1"`, []string{`region: "US-EAST-1" is not a region name`}, nil},
+	{"pp", "aws", "regions", "region without number", `region = "eu-west"`, []string{`region: "eu-west" is not a region name`}, nil},
+	{"pp", "aws", "regions", "regions entry with underscore", `regions = ["us-east-1", "eu_west_1"]`, []string{`regions[1]: "eu_west_1" is not a region name`}, nil},
+	{"pp", "aws", "regions", "regions entry empty", `regions = [""]`, []string{`regions[0]: "" is not a region name`}, nil},
+	{"pp", "aws", "owners", "owner of 11 digits", `owners = ["12345678901"]`, []string{`owners[0]: "12345678901" is not a 12-digit account id or self`}, nil},
+	{"pp", "aws", "owners", "owner an ARN", `owners = ["arn:aws:iam::123456789012:root"]`, []string{`owners[0]: "arn:aws:iam::123456789012:root" is not a 12-digit account id`}, nil},
+	{"pp", "aws", "owners", "owner empty", `owners = ["self", ""]`, []string{`owners[1]: "" is not a 12-digit account id`}, nil},
+	{"pp", "aws", "owners", "owner an alias", `owners = ["aws-marketplace"]`, []string{`owners[0]: "aws-marketplace" is not a 12-digit account id`}, nil},
+	{"pp", "aws", "ARNs", "role_arn of a user", "assume_role {\n role_arn = \"arn:aws:iam::123456789012:user/ci\"\n}", []string{`assume_role.role_arn: "arn:aws:iam::123456789012:user/ci" is not an IAM role ARN`}, nil},
+	{"pp", "aws", "ARNs", "role_arn short account", "assume_role {\n role_arn = \"arn:aws:iam::12345:role/ci\"\n}", []string{`assume_role.role_arn: "arn:aws:iam::12345:role/ci" is not an IAM role ARN`}, nil},
+	{"pp", "aws", "ARNs", "external_id without role", "assume_role {\n external_id = \"xid-1\"\n}", []string{"assume_role.role_arn: must be set when assume_role is"}, nil},
+	{"pp", "aws", "ARNs", "external_id with a space", "assume_role {\n role_arn = \"arn:aws:iam::123456789012:role/ci\"\n external_id = \"a b\"\n}", []string{"assume_role.external_id: must be 2 to 1224 characters"}, nil},
+	{"pp", "aws", "ARNs", "session_name with a space", "assume_role {\n role_arn = \"arn:aws:iam::123456789012:role/ci\"\n session_name = \"my session\"\n}", []string{`assume_role.session_name: "my session" must be 2 to 64 characters`}, nil},
+	{"pp", "aws", "durations", "assume_role duration too short", "assume_role {\n role_arn = \"arn:aws:iam::123456789012:role/ci\"\n duration_seconds = 60\n}", []string{"assume_role.duration_seconds: 60 is not between 900 and 43200"}, nil},
+	{"pp", "aws", "durations", "assume_role duration too long", "assume_role {\n role_arn = \"arn:aws:iam::123456789012:role/ci\"\n duration_seconds = 50000\n}", []string{"assume_role.duration_seconds: 50000 is not between 900 and 43200"}, nil},
+	{"pp", "aws", "endpoints", "endpoint a host name", `custom_endpoint_ec2 = "ec2.internal"`, []string{`custom_endpoint_ec2: "ec2.internal" is not an http(s) URL`}, nil},
+	{"pp", "aws", "endpoints", "endpoint ftp", `custom_endpoint_ec2 = "ftp://127.0.0.1/"`, []string{`custom_endpoint_ec2: "ftp://127.0.0.1/" is not an http(s) URL`}, nil},
+	{"pp", "aws", "endpoints", "endpoint with credentials", `custom_endpoint_ec2 = "http://user:hunter2@127.0.0.1:1/"`, []string{`custom_endpoint_ec2: "http://user:xxxxx@127.0.0.1:1/" carries credentials`}, nil},
+	{"pp", "aws", "constraints", "max_retries negative", `max_retries = -1`, []string{"max_retries: must not be negative"}, nil},
+	{"pp", "aws", "constraints", "launch_template_versions latest", `launch_template_versions = "latest"`, []string{`launch_template_versions: "latest" is not one of all, default_and_latest, default, asg_used`}, nil},
+	{"pp", "aws", "constraints", "launch_template_versions upper case", `launch_template_versions = "ALL"`, []string{`launch_template_versions: "ALL" is not one of`}, nil},
+	{"pp", "aws", "credentials", "access_key without secret", `access_key = "AKIAEXAMPLE"`, []string{"access_key, secret_key: set both or neither"}, nil},
+	{"pp", "aws", "credentials", "token without keys", `token = "tok"`, []string{"token: goes with access_key and secret_key"}, nil},
+	{"pp", "aws", "ids", "restore ami-xyz", "sweep = true\nrestore = [\"ami-xyz\"]", []string{`restore[0]: "ami-xyz" is not an AMI id`}, nil},
+	{"pp", "aws", "ids", "restore on the moon", "sweep = true\nrestore = [\"moon-1:ami-0123456789abcdef0\"]", []string{`restore[0]: "moon-1:ami-0123456789abcdef0": "moon-1" is not a region name`}, nil},
+	{"pp", "aws", "ids", "pin an instance id", "sweep = true\npin_releases = [\"i-0123456789abcdef0\"]", []string{`pin_releases[0]: "i-0123456789abcdef0" is not an AMI id`}, nil},
+	{"pp", "aws", "ids", "unpin a short ami", "sweep = true\nunpin_releases = [\"us-east-1:ami-12\"]", []string{`unpin_releases[0]: "us-east-1:ami-12" is not an AMI id`}, nil},
+	{"pp", "aws", "types", "regions a string", `regions = "us-east-1"`, []string{`attribute "regions": list of string required`}, nil},
+	{"pp", "aws", "types", "assume_role as an attribute", `assume_role = "arn:aws:iam::123456789012:role/ci"`, []string{`An argument named "assume_role" is not expected here`}, nil},
+	{"pp", "aws", "types", "max_retries a word", `max_retries = "three"`, []string{`attribute "max_retries": a number is required`}, nil},
+	{"pp", "aws", "env", "stray rehearsal clock in a real AWS run", ``, []string{"allow_simulated_time: PACKER_LIFECYCLE_NOW is set (2999-01-01T00:00:00Z) and this run changes images"}, []string{"PACKER_LIFECYCLE_NOW=2999-01-01T00:00:00Z"}},
+
+	// data source, local backend
+	{"ds", "local", "names", "ds family missing", `channel = "stable"`, []string{"family: must be set"}, nil},
+	{"ds", "local", "names", "ds family too long", `family = "` + strings.Repeat("f", 101) + `"`, []string{"family: at most 100 characters, got 101"}, nil},
+	{"ds", "local", "names", "ds channel with a newline", `channel = "stable\nrc"`, []string{`channel: "stable\nrc" contains a control character`}, nil},
+	{"ds", "local", "names", "ds managed_by too long", `managed_by = "` + strings.Repeat("m", 257) + `"`, []string{"managed_by: at most 256 characters, got 257"}, nil},
+	{"ds", "local", "constraints", "ds constraint with a double comma", `version_constraint = ">= 1.0,, < 2.0"`, []string{"version_constraint:"}, nil},
+	{"ds", "local", "constraints", "ds constraint not a version", `version_constraint = "~> x"`, []string{"version_constraint:", "~> x"}, nil},
+	{"ds", "local", "constraints", "ds backend unknown", `backend = "s3"`, []string{`backend: "s3" is not one of auto, local, aws`}, nil},
+	{"ds", "local", "paths", "ds catalog_dir at the root", `catalog_dir = "/catalog"`, []string{"catalog_dir:", "the whole file system, the artifact root"}, nil},
+	{"ds", "local", "paths", "ds catalog_dir is a file", `catalog_dir = "t.pkr.hcl"`, []string{`catalog_dir: "t.pkr.hcl" exists and is not a directory`}, nil},
+	{"ds", "local", "types", "ds keep_releases unknown", `keep_releases = 2`, []string{`An argument named "keep_releases" is not expected here`}, nil},
+	{"ds", "local", "env", "ds rehearsal clock garbage", ``, []string{`PACKER_LIFECYCLE_NOW: "next week" is not an RFC 3339 time`}, []string{"PACKER_LIFECYCLE_NOW=next week"}},
+
+	// data source, AWS backend (auto picks aws when an AWS option is set)
+	{"ds", "aws", "regions", "ds region on the moon", `region = "moon-1"`, []string{`region: "moon-1" is not a region name`}, nil},
+	{"ds", "aws", "owners", "ds owner empty", `owners = [""]`, []string{`owners[0]: "" is not a 12-digit account id`}, nil},
+	{"ds", "aws", "owners", "ds owner an ARN", `owners = ["arn:aws:iam::123456789012:root"]`, []string{`owners[0]: "arn:aws:iam::123456789012:root" is not a 12-digit account id`}, nil},
+	{"ds", "aws", "ARNs", "ds role_arn a name", "assume_role {\n role_arn = \"producer\"\n}", []string{`assume_role.role_arn: "producer" is not an IAM role ARN`}, nil},
+	{"ds", "aws", "endpoints", "ds endpoint not a URL", `custom_endpoint_ec2 = "::"`, []string{`custom_endpoint_ec2: "::" is not an http(s) URL`}, nil},
+	{"ds", "aws", "constraints", "ds max_retries negative", `max_retries = -5`, []string{"max_retries: must not be negative"}, nil},
+	{"ds", "aws", "constraints", "ds launch_template_versions", `launch_template_versions = "none"`, []string{`launch_template_versions: "none" is not one of`}, nil},
+	{"ds", "aws", "types", "ds owners a number", `owners = 123456789012`, []string{`attribute "owners": list of string required`}, nil},
+}
+
+// TestValidateRefusesHostileInput: every bad input of hostileCases is
+// refused by the real `packer validate`, in the block it was written in,
+// with the field named; nothing is touched: no catalog, no report, no
+// file created, and not one connection to the endpoint every AWS client is
+// pointed at (custom_endpoint_ec2, AWS_ENDPOINT_URL_*). The post-processor
+// cases share one template per backend (Packer reports every
+// post-processor block); a data source or an environment needs a process
+// of its own.
+func TestValidateRefusesHostileInput(t *testing.T) {
+	var conns atomic.Int64
+	s := ec2emu.New()
+	hs := httptest.NewUnstartedServer(s)
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	env := []string{"AWS_ENDPOINT_URL_EC2=" + hs.URL, "AWS_ENDPOINT_URL_AUTO_SCALING=" + hs.URL, "AWS_ENDPOINT_URL_SSM=" + hs.URL,
+		"AWS_ENDPOINT_URL_STS=" + hs.URL, "AWS_ENDPOINT_URL=" + hs.URL, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AKIDHOSTILE", "AWS_SECRET_ACCESS_KEY=hostile-secret"}
+
+	// Every case once, counted.
+	seen := map[string]bool{}
+	count := map[string]int{}
+	categories := map[string]bool{}
+	for _, c := range hostileCases {
+		require.False(t, seen[c.name], "case %q twice", c.name)
+		seen[c.name] = true
+		count[c.component+"/"+c.backend]++
+		categories[c.category] = true
+	}
+	for _, want := range []string{"types", "durations", "versions", "names", "ids", "regions", "ARNs", "owners", "paths", "constraints", "report paths", "env"} {
+		require.True(t, categories[want], "no case of category %s", want)
+	}
+
+	type run struct {
+		name  string
+		cases []hostileCase
+		env   []string
+	}
+	var runs []run
+	for _, be := range []string{"local", "aws"} {
+		r := run{name: "post-processor " + be}
+		for _, c := range hostileCases {
+			if c.component == "pp" && c.backend == be && c.env == nil {
+				r.cases = append(r.cases, c)
+			}
+		}
+		runs = append(runs, r)
+	}
+	for _, c := range hostileCases {
+		if c.component == "ds" || c.env != nil {
+			runs = append(runs, run{name: c.name, cases: []hostileCase{c}, env: c.env})
+		}
+	}
+
+	var mu sync.Mutex
+	var rows []string
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			t.Parallel()
+			body, lines := hostileTemplate(r.cases, hs.URL)
+			dir := template(t, "t.pkr.hcl", body)
+			require.NoError(t, os.Mkdir(filepath.Join(dir, "dir.json"), 0o755))
+			require.NoError(t, os.Symlink("t.pkr.hcl", filepath.Join(dir, "link.json")))
+			before := treeOf(t, dir)
+			res := packerEnv(dir, append(append([]string{}, env...), r.env...), "validate", ".")
+			require.NotZero(t, res.code, "validate accepted %s: %s", r.name, res)
+			require.Equal(t, before, treeOf(t, dir), "validate touched the directory")
+			chunks := diagnosticsByBlock(res.stdout+res.stderr, lines)
+			for i, c := range r.cases {
+				got, ok := chunks[lines[i]]
+				if !ok {
+					t.Errorf("%s: no error for the block at line %d:\n%s", c.name, lines[i], res.stdout+res.stderr)
+					continue
+				}
+				if !mustContain(t, got, c.want...) {
+					continue
+				}
+				mu.Lock()
+				rows = append(rows, fmt.Sprintf("%-3s %-5s %-12s %-40s %s", c.component, c.backend, c.category, c.name, strings.Join(strings.Fields(c.want[0]), " ")))
+				mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() {
+		require.Zero(t, conns.Load(), "validate connected to the AWS endpoint")
+		require.Empty(t, s.Snapshot(), "validate called the emulator")
+		sort.Strings(rows)
+		t.Logf("%d hostile inputs refused at validate (%v):\n%s", len(rows), count, strings.Join(rows, "\n"))
+	})
+}
+
+// hostileTemplate writes one block per case: a post-processor block in a
+// build of the file builder, or a data source; lines are the blocks'
+// first lines, where Packer's diagnostics point.
+func hostileTemplate(cases []hostileCase, endpoint string) (string, []int) {
+	var b strings.Builder
+	b.WriteString(requireLifecycle)
+	if cases[0].component == "pp" {
+		b.WriteString("source \"file\" \"app\" {\n  content = \"x\"\n  target  = \"out/app.img\"\n}\nbuild {\n  sources = [\"source.file.app\"]\n")
+	}
+	var lines []int
+	for _, c := range cases {
+		attrs := map[string]bool{}
+		for _, l := range strings.Split(c.body, "\n") {
+			if k, _, ok := strings.Cut(l, "="); ok {
+				attrs[strings.TrimSpace(k)] = true
+			}
+		}
+		set := func(k, v string) {
+			if !attrs[k] && !strings.Contains(c.body, k+" {") {
+				fmt.Fprintf(&b, "%s = %s\n", k, v)
+			}
+		}
+		lines = append(lines, strings.Count(b.String(), "\n")+1)
+		if c.component == "pp" {
+			b.WriteString("post-processor \"lifecycle\" {\n")
+			set("family", `"web"`)
+			if !attrs["sweep"] {
+				set("version", `"1.0.0"`)
+			}
+			if c.backend == "aws" {
+				set("backend", `"aws"`)
+				set("custom_endpoint_ec2", strconv.Quote(endpoint))
+			}
+		} else {
+			b.WriteString("data \"lifecycle-image\" \"p\" {\n")
+			if c.name != "ds family missing" {
+				set("family", `"web"`)
+			}
+		}
+		b.WriteString(c.body + "\n}\n")
+	}
+	if cases[0].component == "pp" {
+		b.WriteString("}\n")
+	} else {
+		b.WriteString("source \"null\" \"x\" { communicator = \"none\" }\nbuild { sources = [\"source.null.x\"] }\n")
+	}
+	return b.String(), lines
+}
+
+var (
+	diagStartRE = regexp.MustCompile(`(?m)^Error: `)
+	diagLineRE  = regexp.MustCompile(`(?m)^\s*on t\.pkr\.hcl line (\d+)`)
+)
+
+// diagnosticsByBlock splits Packer's output into its diagnostics (each
+// starts with "Error: ") and gives each to the block whose lines hold the
+// line it points at (a block's first line, or an attribute's line); blocks
+// are the blocks' first lines, in order.
+func diagnosticsByBlock(out string, blocks []int) map[int]string {
+	chunks := map[int]string{}
+	starts := diagStartRE.FindAllStringIndex(out, -1)
+	for i, loc := range starts {
+		end := len(out)
+		if i+1 < len(starts) {
+			end = starts[i+1][0]
+		}
+		d := out[loc[0]:end]
+		if m := diagLineRE.FindStringSubmatch(d); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			for b := len(blocks) - 1; b >= 0; b-- {
+				if blocks[b] <= n {
+					chunks[blocks[b]] += d
+					break
+				}
+			}
+		}
+	}
+	return chunks
+}
+
+// treeOf lists every path under dir with its mode and size.
+func treeOf(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(p, ".packer.d") {
+			return nil
+		}
+		out = append(out, fmt.Sprintf("%s %s %d", p, fi.Mode(), fi.Size()))
+		return nil
+	}))
+	return out
+}
