@@ -1,0 +1,105 @@
+//go:build bench
+
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/hermetic"
+)
+
+// The orchestrator (TestBenchmarks) runs every measured client in a child
+// process of its own, the test binary re-executed with roleEnv set: the
+// child's peak RSS is then the client's alone (the emulator lives in the
+// parent), read from the kernel when the child exits.
+const (
+	roleEnv = "PLC_BENCH_ROLE"
+	inEnv   = "PLC_BENCH_IN"
+	outEnv  = "PLC_BENCH_OUT"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(hermetic.Main(m, func(m *testing.M) int {
+		if role := os.Getenv(roleEnv); role != "" {
+			return child(role)
+		}
+		return m.Run()
+	}))
+}
+
+// childOutput is what a child reports: the wall time of what it measures
+// (set-up excluded) and the error that made it fail.
+type childOutput struct {
+	Wall time.Duration `json:"wall"`
+	Err  string        `json:"err,omitempty"`
+}
+
+func child(role string) int {
+	in, err := os.ReadFile(os.Getenv(inEnv))
+	var out childOutput
+	switch {
+	case err != nil:
+		out.Err = err.Error()
+	case role == "post-processor":
+		out = runPostProcessor(in)
+	case role == "serial":
+		out = runSerial(in)
+	default:
+		out.Err = "unknown role " + role
+	}
+	b, _ := json.Marshal(out)
+	if err := os.WriteFile(os.Getenv(outEnv), b, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// runChild runs role with in (as JSON) in a child process and returns what
+// it reported and its peak RSS in KiB.
+func runChild(dir, role string, in any) (childOutput, int64, error) {
+	var out childOutput
+	b, err := json.Marshal(in)
+	if err != nil {
+		return out, 0, err
+	}
+	inFile, err := os.CreateTemp(dir, role+"-in-*.json")
+	if err != nil {
+		return out, 0, err
+	}
+	defer os.Remove(inFile.Name())
+	if _, err := inFile.Write(b); err != nil {
+		return out, 0, err
+	}
+	inFile.Close()
+	outFile := inFile.Name() + ".out"
+	defer os.Remove(outFile)
+	self, err := os.Executable()
+	if err != nil {
+		return out, 0, err
+	}
+	cmd := exec.Command(self, "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"="+role, inEnv+"="+inFile.Name(), outEnv+"="+outFile)
+	combined, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, 0, fmt.Errorf("%s child: %v\n%s", role, err, combined)
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	res, err := os.ReadFile(outFile)
+	if err != nil {
+		return out, rss, fmt.Errorf("%s child: %v\n%s", role, err, combined)
+	}
+	if err := json.Unmarshal(res, &out); err != nil {
+		return out, rss, err
+	}
+	if out.Err != "" {
+		return out, rss, fmt.Errorf("%s child: %s", role, out.Err)
+	}
+	return out, rss, nil
+}
