@@ -172,9 +172,12 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 	id := aws.String(img.ID)
 	switch d.Action {
 	case lifecycle.ActionDeprecate:
-		// EC2 takes whole minutes, strictly in the future: the next one.
-		// The stage tag makes the image deprecated for the planner now.
-		at := now.Truncate(time.Minute).Add(time.Minute)
+		// EC2 takes whole minutes, strictly in the future of its own
+		// clock: the minute after now, moved on by how long the run has
+		// lasted (now is the run's start, and deprecating a thousand
+		// images at EC2's 5 calls a second takes minutes). The stage tag
+		// makes the image deprecated for the planner now.
+		at := now.Add(b.lasted()).Truncate(time.Minute).Add(time.Minute)
 		_, err := cl.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: aws.Time(at)})
 		return "", nil, wrap("EnableImageDeprecation", err)
 
