@@ -97,11 +97,14 @@ func (r *runner) postProcessor(s *ec2emu.Server, l ec2emu.RateLimits, k float64,
 	s.SetRateLimits(&l) // full buckets: the run starts after a quiet spell
 	s.ResetCounters()
 	cfg["report_path"] = filepath.Join(r.dir, "report.json")
-	out, rss, err := runChild(r.dir, "post-processor", ppInput{Config: cfg, BuilderID: builderID, ArtifactID: artifactID, Endpoint: r.sw.url, Scale: k})
+	emu := selfCPU()
+	out, u, err := runChild(r.dir, "post-processor", ppInput{Config: cfg, BuilderID: builderID, ArtifactID: artifactID, Endpoint: r.sw.url, Scale: k})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return collect(s, out.Wall, rss)
+	m := collect(s, out.Wall, u)
+	m.EmuCPU = selfCPU() - emu
+	return m
 }
 
 func (r *runner) serial(s *ec2emu.Server, l ec2emu.RateLimits, in serialInput) measured {
@@ -109,11 +112,14 @@ func (r *runner) serial(s *ec2emu.Server, l ec2emu.RateLimits, in serialInput) m
 	s.SetRateLimits(&l)
 	s.ResetCounters()
 	in.Endpoint = r.sw.url
-	out, rss, err := runChild(r.dir, "serial", in)
+	emu := selfCPU()
+	out, u, err := runChild(r.dir, "serial", in)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return collect(s, out.Wall, rss)
+	m := collect(s, out.Wall, u)
+	m.EmuCPU = selfCPU() - emu
+	return m
 }
 
 // expect fails the benchmark when a run did not make the decisions it

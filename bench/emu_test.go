@@ -118,7 +118,9 @@ type measured struct {
 	Throttled map[string]int
 	ByRegion  map[string]map[string]int // accepted calls
 	Peak      ec2emu.PeakInFlight
-	RSS       int64 // KiB
+	RSS       int64         // KiB
+	CPU       time.Duration // the client's, user + system
+	EmuCPU    time.Duration // the emulator's (the benchmark process's)
 }
 
 func (m measured) total() int { return sum(m.Calls) }
@@ -140,8 +142,8 @@ func sum(m map[string]int) int {
 }
 
 // collect reads the emulator's counters after a run.
-func collect(s *ec2emu.Server, wall time.Duration, rss int64) measured {
-	m := measured{Wall: wall, RSS: rss, Calls: map[string]int{}, Throttled: map[string]int{}, ByRegion: map[string]map[string]int{}, Peak: s.InFlightPeak()}
+func collect(s *ec2emu.Server, wall time.Duration, u usage) measured {
+	m := measured{Wall: wall, RSS: u.rss, CPU: u.cpu, Calls: map[string]int{}, Throttled: map[string]int{}, ByRegion: map[string]map[string]int{}, Peak: s.InFlightPeak()}
 	throttled := s.ThrottleSnapshot()
 	for region, acts := range s.Snapshot() {
 		m.ByRegion[region] = map[string]int{}

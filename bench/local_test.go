@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -44,7 +43,8 @@ func measureLocal(t *testing.T, dir string, runs int) localResult {
 				t.Fatalf("%s %s: no ns/op in\n%s", pkg, pattern, out)
 			}
 			ns, _ := strconv.ParseFloat(string(m[1]), 64)
-			ms = append(ms, measured{Wall: time.Duration(ns), RSS: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss})
+			u := usageOf(cmd.ProcessState)
+			ms = append(ms, measured{Wall: time.Duration(ns), RSS: u.rss, CPU: u.cpu})
 		}
 		best := fastest(ms)
 		t.Logf("%s %s: %s, RSS %d KiB", pkg, pattern, best.Wall, best.RSS)

@@ -61,36 +61,54 @@ func child(role string) int {
 	return 0
 }
 
+// usage is what the kernel says a child process used.
+type usage struct {
+	rss int64         // peak RSS, KiB
+	cpu time.Duration // user + system
+}
+
+func usageOf(ps *os.ProcessState) usage {
+	ru := ps.SysUsage().(*syscall.Rusage)
+	return usage{rss: ru.Maxrss, cpu: ps.UserTime() + ps.SystemTime()}
+}
+
+// selfCPU is this process's CPU time so far (the emulator's, in a run).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // runChild runs role with in (as JSON) in a child process and returns what
-// it reported and its peak RSS in KiB.
-func runChild(dir, role string, in any) (childOutput, int64, error) {
+// it reported and what it used.
+func runChild(dir, role string, in any) (childOutput, usage, error) {
 	var out childOutput
 	b, err := json.Marshal(in)
 	if err != nil {
-		return out, 0, err
+		return out, usage{}, err
 	}
 	inFile, err := os.CreateTemp(dir, role+"-in-*.json")
 	if err != nil {
-		return out, 0, err
+		return out, usage{}, err
 	}
 	defer os.Remove(inFile.Name())
 	if _, err := inFile.Write(b); err != nil {
-		return out, 0, err
+		return out, usage{}, err
 	}
 	inFile.Close()
 	outFile := inFile.Name() + ".out"
 	defer os.Remove(outFile)
 	self, err := os.Executable()
 	if err != nil {
-		return out, 0, err
+		return out, usage{}, err
 	}
 	cmd := exec.Command(self, "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"="+role, inEnv+"="+inFile.Name(), outEnv+"="+outFile)
 	combined, err := cmd.CombinedOutput()
 	if err != nil {
-		return out, 0, fmt.Errorf("%s child: %v\n%s", role, err, combined)
+		return out, usage{}, fmt.Errorf("%s child: %v\n%s", role, err, combined)
 	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	rss := usageOf(cmd.ProcessState)
 	res, err := os.ReadFile(outFile)
 	if err != nil {
 		return out, rss, fmt.Errorf("%s child: %v\n%s", role, err, combined)

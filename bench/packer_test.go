@@ -178,7 +178,7 @@ func (r *runner) dataSource(runs int, plugin string) dsResult {
 			if !strings.Contains(out, want) {
 				t.Fatalf("packer build (%s) chose something else than %s:\n%s", v, newest, out)
 			}
-			all[v] = append(all[v], collect(s, wall, rss))
+			all[v] = append(all[v], collect(s, wall, usage{rss: rss}))
 		}
 	}
 	res := dsResult{runs: map[string]measured{}, limits: l}
@@ -213,7 +213,7 @@ func runWatched(cmd *exec.Cmd) (time.Duration, int64, string, error) {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			for _, pid := range children(cmd.Process.Pid) {
+			for _, pid := range descendants(cmd.Process.Pid) {
 				exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 				if !strings.HasPrefix(filepath.Base(exe), "packer-plugin-") {
 					continue
@@ -239,14 +239,19 @@ func runWatched(cmd *exec.Cmd) (time.Duration, int64, string, error) {
 	return wall, peak, buf.String(), err
 }
 
-func children(pid int) []int {
+// descendants are pid's children, theirs and so on: Packer re-executes
+// itself (panicwrap), so its plugins are grandchildren.
+func descendants(pid int) []int {
 	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, f := range tasks {
-		b, _ := os.ReadFile(f)
-		for _, s := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(s); err == nil {
-				out = append(out, n)
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", queue[0]))
+		for _, f := range tasks {
+			b, _ := os.ReadFile(f)
+			for _, s := range strings.Fields(string(b)) {
+				if n, err := strconv.Atoi(s); err == nil {
+					out = append(out, n)
+					queue = append(queue, n)
+				}
 			}
 		}
 	}

@@ -189,12 +189,12 @@ func (r *report) writeCase1(w func(string, ...any)) {
 	c := r.case1
 	w("## Case 1: one build and retire, 3 regions × 50 releases\n\n")
 	w("Per region 15 disabled, 15 deprecated and 20 active releases and the new build (the estate of `TestAPICallsForOneBuildAndRetire`); the post-processor records the build in 3 regions and retires per policy (deprecate at once, disable and deregister after 7 days): 54 deprecations (the new build pushes one more release per region out of `keep_releases`), 45 disables, 45 deregistrations. EC2 rates and 20 ms latency, unscaled.\n\n")
-	w("| client | wall | calls (accepted) | by operation | peak in flight (all / per region) | peak RSS |\n|---|---|---|---|---|---|\n")
+	w("| client | wall | calls (accepted) | by operation | peak in flight (all / per region) | peak RSS | CPU client / emulator |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string
 		m    measured
 	}{{"post-processor", c.real}, {"serial baseline", c.serial}} {
-		w("| %s | %s | %d | %s | %d / %d | %s |\n", row.name, secs(row.m.Wall), row.m.total(), callList(row.m), row.m.Peak.All, row.m.peakRegion(), mib(row.m.RSS))
+		w("| %s | %s | %d | %s | %d / %d | %s | %s / %s |\n", row.name, secs(row.m.Wall), row.m.total(), callList(row.m), row.m.Peak.All, row.m.peakRegion(), mib(row.m.RSS), secs(row.m.CPU), secs(row.m.EmuCPU))
 	}
 	w("\nMinimum: %d calls (%s). Rate-limit floor: %s (everything fits in the bursts).\n\n", sum(c.min), minList(c.min), secs(c.floor))
 	w("| ratio | value | goal |\n|---|---|---|\n")
@@ -216,14 +216,14 @@ func case1CallsWhy(c *case1Result) string {
 func (r *report) writeSweep(w func(string, ...any), k float64) {
 	w("## Cases 2 and 3: sweep of 5 regions × 2,000 images, one stage per run, and its dry run\n\n")
 	w("Per region 2,000 releases of `web` and 2,000 of `api` beside them (never touched); of `web` the 997 oldest are past `min_age` (30 d) and retirable, the 1,003 newer are not, the newest 3 are kept by `keep_releases`, and 200 (10 %%) are used by 100 instances and 100 launch templates. Policy: deprecate, disable and deregister after 0 s with `delete_snapshots`, so each run takes the 997 one stage further: three runs, each measured, each with its dry run just before it on the same state. Time compressed %g× (see Method).\n\n", k)
-	w("| stage | client | wall (measured) | wall EC2-equivalent | calls (accepted) | by operation | peak in flight (all / per region) | peak RSS |\n|---|---|---|---|---|---|---|---|\n")
+	w("| stage | client | wall (measured) | wall EC2-equivalent | calls (accepted) | by operation | peak in flight (all / per region) | peak RSS | CPU client / emulator |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, st := range r.sweep {
 		for _, row := range []struct {
 			name string
 			m    measured
 		}{{"post-processor", st.real}, {"dry run", st.dry}, {"serial baseline", st.serial}} {
-			w("| %s | %s | %s | %s | %d | %s | %d / %d | %s |\n", st.name, row.name, secs(row.m.Wall), secs(time.Duration(float64(row.m.Wall)*k)),
-				row.m.total(), callList(row.m), row.m.Peak.All, row.m.peakRegion(), mib(row.m.RSS))
+			w("| %s | %s | %s | %s | %d | %s | %d / %d | %s | %s / %s |\n", st.name, row.name, secs(row.m.Wall), secs(time.Duration(float64(row.m.Wall)*k)),
+				row.m.total(), callList(row.m), row.m.Peak.All, row.m.peakRegion(), mib(row.m.RSS), secs(row.m.CPU), secs(row.m.EmuCPU))
 		}
 	}
 	w("\nMinimum calls and rate-limit floor per stage (at %g× the EC2-equivalent floor is %g× longer):\n\n| stage | minimum calls | floor (measured scale) | floor EC2-equivalent | dry-run minimum | dry-run floor EC2-eq. |\n|---|---|---|---|---|---|\n", k, k)
