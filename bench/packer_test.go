@@ -67,7 +67,10 @@ func fileSize(t *testing.T, path string) int64 {
 
 const dsImages = 2000
 
-const dsRequire = `packer {
+// dsTemplate is a null build that echoes what expr chose, with plugin
+// required and data declared.
+func dsTemplate(plugin, data, expr string) string {
+	return fmt.Sprintf(`packer {
   required_plugins {
 %s  }
 }
@@ -77,39 +80,34 @@ variable "endpoint" {
 source "null" "n" {
   communicator = "none"
 }
-`
+%s
+build {
+  sources = ["source.null.n"]
+  post-processor "shell-local" {
+    inline = ["echo CHOSEN=%s"]
+  }
+}
+`, plugin, data, expr)
+}
 
 var dsTemplates = map[string]string{
 	// Packer, a null build and shell-local alone: what the other two pay besides their data source.
-	"none": fmt.Sprintf(dsRequire, "") + `build {
-  sources = ["source.null.n"]
-  post-processor "shell-local" {
-    inline = ["echo CHOSEN=none"]
-  }
-}
-`,
-	"lifecycle-image": fmt.Sprintf(dsRequire, `    lifecycle = {
+	"none": dsTemplate("", "", "none"),
+	"lifecycle-image": dsTemplate(`    lifecycle = {
       source  = "github.com/packer-lifecycle/lifecycle"
       version = ">= 0.1.0"
     }
-`) + `data "lifecycle-image" "base" {
+`, `data "lifecycle-image" "base" {
   family              = "base"
   owners              = ["self"]
   region              = "us-east-1"
   custom_endpoint_ec2 = var.endpoint
-}
-build {
-  sources = ["source.null.n"]
-  post-processor "shell-local" {
-    inline = ["echo CHOSEN=${data.lifecycle-image.base.id}"]
-  }
-}
-`,
-	"amazon-ami": fmt.Sprintf(dsRequire, `    amazon = {
+}`, "${data.lifecycle-image.base.id}"),
+	"amazon-ami": dsTemplate(`    amazon = {
       source  = "github.com/hashicorp/amazon"
       version = "= 1.8.0"
     }
-`) + `data "amazon-ami" "base" {
+`, `data "amazon-ami" "base" {
   region                     = "us-east-1"
   custom_endpoint_ec2        = var.endpoint
   skip_credential_validation = true
@@ -119,14 +117,7 @@ build {
   }
   owners      = ["self"]
   most_recent = true
-}
-build {
-  sources = ["source.null.n"]
-  post-processor "shell-local" {
-    inline = ["echo CHOSEN=${data.amazon-ami.base.id}"]
-  }
-}
-`,
+}`, "${data.amazon-ami.base.id}"),
 }
 
 var dsVariants = []string{"none", "lifecycle-image", "amazon-ami"}
