@@ -292,3 +292,21 @@ func TestDeprecateLateInALongRunIsStillInTheFuture(t *testing.T) {
 	require.NotNil(t, got)
 	require.Equal(t, start.Add(4*time.Minute).Truncate(time.Minute), *got, "the minute after EC2's now")
 }
+
+// TestDeprecateInTheLastMomentOfAMinute: a deprecation computed in the
+// last moments of a minute reaches EC2 in the next one; it must still be
+// in the future there.
+func TestDeprecateInTheLastMomentOfAMinute(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.at = f.at.Add(59*time.Second + 990*time.Millisecond)
+	img := f.build("web", "1.0.0", "us-east-1")["us-east-1"]
+	run := f.at
+	be := f.backend(Options{})
+	be.clock = func() time.Time { return run }
+	f.at = f.at.Add(20 * time.Millisecond) // the call arrives in the next minute
+	rs := be.Apply(f.ctx, []lifecycle.Decision{{Image: img, Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated}}, false)
+	require.NoError(t, rs[0].Err)
+	got := f.image("us-east-1", img.ID).DeprecationTime
+	require.NotNil(t, got)
+	require.True(t, got.After(f.at), "deprecation time %s is not after EC2's now %s", got, f.at)
+}
