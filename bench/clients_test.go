@@ -168,7 +168,7 @@ func serialRegion(ctx context.Context, in serialInput, region string, now time.T
 		id := aws.String(d.Image.ID)
 		switch d.Action {
 		case lifecycle.ActionDeprecate:
-			_, err = cl.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: aws.Time(time.Now().UTC().Truncate(time.Minute).Add(time.Minute))})
+			_, err = cl.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: aws.Time(time.Now().UTC().Add(2 * time.Minute).Truncate(time.Minute))})
 		case lifecycle.ActionDisable:
 			_, err = cl.DisableImage(ctx, &ec2.DisableImageInput{ImageId: id})
 		case lifecycle.ActionDeregister:
