@@ -34,7 +34,8 @@ func measureLocal(t *testing.T, dir string, runs int) localResult {
 		for range runs {
 			cmd := exec.Command(bin, "-test.run=^$", "-test.bench="+pattern, "-test.benchtime=1x", "-test.count=1")
 			cmd.Dir = filepath.Join("..", pkg)
-			out, err := cmd.CombinedOutput()
+			_, rss, text, err := runWatched(cmd, filepath.Base(bin))
+			out := []byte(text)
 			if err != nil {
 				t.Fatalf("%s %s: %v\n%s", pkg, pattern, err, out)
 			}
@@ -43,8 +44,7 @@ func measureLocal(t *testing.T, dir string, runs int) localResult {
 				t.Fatalf("%s %s: no ns/op in\n%s", pkg, pattern, out)
 			}
 			ns, _ := strconv.ParseFloat(string(m[1]), 64)
-			u := usageOf(cmd.ProcessState)
-			ms = append(ms, measured{Wall: time.Duration(ns), RSS: u.rss, CPU: u.cpu})
+			ms = append(ms, measured{Wall: time.Duration(ns), RSS: rss, CPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()})
 		}
 		best := fastest(ms)
 		t.Logf("%s %s: %s, RSS %d KiB", pkg, pattern, best.Wall, best.RSS)

@@ -122,6 +122,10 @@ var dsTemplates = map[string]string{
 
 var dsVariants = []string{"none", "lifecycle-image", "amazon-ami"}
 
+// dsPlugin is the plugin whose peak RSS counts for a variant (Packer also
+// starts every installed plugin briefly to describe it).
+var dsPlugin = map[string]string{"lifecycle-image": "packer-plugin-lifecycle", "amazon-ami": "packer-plugin-amazon"}
+
 type dsResult struct {
 	runs   map[string]measured // fastest per variant
 	limits ec2emu.RateLimits
@@ -158,7 +162,7 @@ func (r *runner) dataSource(runs int, plugin string) dsResult {
 			s.SetRateLimits(&l)
 			s.ResetCounters()
 			cmd := packerCmd(dir, env, "build", "-color=false", "-var", "endpoint="+r.sw.url, ".")
-			wall, rss, out, err := runWatched(cmd)
+			wall, rss, out, err := runWatched(cmd, dsPlugin[v])
 			if err != nil {
 				t.Fatalf("packer build (%s): %v\n%s", v, err, out)
 			}
@@ -187,10 +191,10 @@ func packerCmd(dir string, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// runWatched runs Packer and returns its wall time and the peak RSS (KiB)
-// of the plugin processes it started, read from /proc (VmHWM) while they
-// run: Packer does not wait for them in a way getrusage would see.
-func runWatched(cmd *exec.Cmd) (time.Duration, int64, string, error) {
+// runWatched runs cmd and returns its wall time and the peak RSS (KiB,
+// VmHWM read from /proc every 5 ms) of the processes whose executable's
+// name starts with exe: cmd itself or its descendants (Packer's plugins).
+func runWatched(cmd *exec.Cmd, exe string) (time.Duration, int64, string, error) {
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	start := time.Now()
@@ -204,9 +208,9 @@ func runWatched(cmd *exec.Cmd) (time.Duration, int64, string, error) {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			for _, pid := range descendants(cmd.Process.Pid) {
-				exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-				if !strings.HasPrefix(filepath.Base(exe), "packer-plugin-") {
+			for _, pid := range append(descendants(cmd.Process.Pid), cmd.Process.Pid) {
+				path, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+				if exe == "" || !strings.HasPrefix(filepath.Base(path), exe) {
 					continue
 				}
 				if hwm := vmHWM(pid); hwm > 0 {
