@@ -275,7 +275,11 @@ func serialWhy(st stageResult, k float64) string {
 }
 
 func sweepCallsWhy(st stageResult) string {
-	return fmt.Sprintf("beyond the minimum: %d DescribeImageAttribute (one per disable, to save launch permissions EC2 drops), the re-read of the images before acting and the usage re-check of those to be disabled or deregistered (DescribeImages, DescribeImageReferences), the child-image lookups (2 DescribeImages per 200 ids) and the Auto Scaling lookups per region. They are the safety guarantees of docs/design.md (act on what is there now, never on a stale plan); the re-check could be skipped when the listing is seconds old, but that is a design decision, not a fix.", st.real.Calls["DescribeImageAttribute"])
+	attr := ""
+	if n := st.real.Calls["DescribeImageAttribute"]; n > 0 {
+		attr = fmt.Sprintf("%d DescribeImageAttribute (one per disable, to save launch permissions EC2 drops), ", n)
+	}
+	return "beyond the minimum: " + attr + "the re-read of the images before acting and the usage re-check of those to be disabled or deregistered (DescribeImages, DescribeImageReferences), the child-image lookups (2 DescribeImages per 200 ids) and the Auto Scaling lookups per region. They are the safety guarantees of docs/design.md (act on what is there now, never on a stale plan); the re-check could be skipped when the listing is seconds old, but that is a design decision, not a fix."
 }
 
 func (r *report) writeDS(w func(string, ...any)) {
