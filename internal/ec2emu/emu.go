@@ -49,6 +49,7 @@ type Server struct {
 	calls     map[string]map[string]int
 	throttled map[string]map[string]int
 	failed    map[string]map[string]int
+	inflight  inFlight
 
 	keyOnce sync.Once
 	keyPEM  string
