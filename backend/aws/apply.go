@@ -172,9 +172,14 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 	id := aws.String(img.ID)
 	switch d.Action {
 	case lifecycle.ActionDeprecate:
-		// EC2 takes whole minutes, strictly in the future: the next one.
-		// The stage tag makes the image deprecated for the planner now.
-		at := now.Truncate(time.Minute).Add(time.Minute)
+		// EC2 takes whole minutes, strictly in the future of its own
+		// clock when the call arrives: a whole minute at least after now,
+		// moved on by how long the run has lasted (now is the run's start,
+		// and deprecating a thousand images at EC2's 5 calls a second takes
+		// minutes). The next minute alone fails the calls made in the last
+		// moments of a minute. The stage tag makes the image deprecated for
+		// the planner now.
+		at := ceilMinute(now.Add(b.lasted() + time.Minute))
 		_, err := cl.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: id, DeprecateAt: aws.Time(at)})
 		return "", nil, wrap("EnableImageDeprecation", err)
 
@@ -278,6 +283,14 @@ func deleteSnapshots(ctx context.Context, cl ec2Client, img lifecycle.Image, d l
 		notes = append(notes, s+" "+code)
 	}
 	return strings.Join(notes, ", ")
+}
+
+// ceilMinute is t rounded up to a whole minute.
+func ceilMinute(t time.Time) time.Time {
+	if m := t.Truncate(time.Minute); m.Before(t) {
+		return m.Add(time.Minute)
+	}
+	return t
 }
 
 func wrap(op string, err error) error {

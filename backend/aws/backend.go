@@ -65,14 +65,21 @@ type Options struct {
 	ManagedBy string
 	// LaunchTemplateVersions is one of the LTVersions* choices (default all).
 	LaunchTemplateVersions string
-	// Parallel is how many regions are worked on at once (default 4).
+	// Parallel is how many regions are worked on at once (default: all of
+	// them; each region has EC2 request buckets of its own, so a region
+	// that waits for another gains nothing).
 	Parallel int
 }
 
+// wallClock is the real time, read only to know how long a run has lasted
+// so far; tests swap it.
+var wallClock = time.Now
+
 // Backend is AMIs as a backend.Backend.
 type Backend struct {
-	opts  Options
-	clock func() time.Time
+	opts    Options
+	clock   func() time.Time
+	started time.Time // wallClock at New
 
 	mu      sync.Mutex
 	regions map[string]bool // regions to list: options, config, artifacts seen
@@ -92,10 +99,7 @@ func New(opts Options, clock func() time.Time) *Backend {
 	if opts.LaunchTemplateVersions == "" {
 		opts.LaunchTemplateVersions = LTVersionsAll
 	}
-	if opts.Parallel <= 0 {
-		opts.Parallel = 4
-	}
-	b := &Backend{opts: opts, clock: clock, regions: map[string]bool{}, clients: map[string]*regionClients{}}
+	b := &Backend{opts: opts, clock: clock, started: wallClock(), regions: map[string]bool{}, clients: map[string]*regionClients{}}
 	for _, r := range opts.Regions {
 		b.regions[r] = true
 	}
@@ -109,6 +113,10 @@ func New(opts Options, clock func() time.Time) *Backend {
 func (b *Backend) Name() string { return Name }
 
 func (b *Backend) now() time.Time { return b.clock().UTC() }
+
+// lasted is how long the backend has been in use: a run's clock stands
+// still at its start, EC2's does not.
+func (b *Backend) lasted() time.Duration { return max(0, wallClock().Sub(b.started)) }
 
 // Regions are the regions List covers, sorted.
 func (b *Backend) Regions() []string {
@@ -237,7 +245,11 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 
 // eachRegion runs fn for every region, at most Parallel at once.
 func (b *Backend) eachRegion(ctx context.Context, regions []string, fn func(ctx context.Context, region string)) {
-	sem := make(chan struct{}, b.opts.Parallel)
+	n := b.opts.Parallel
+	if n <= 0 || n > len(regions) {
+		n = len(regions)
+	}
+	sem := make(chan struct{}, max(n, 1))
 	var wg sync.WaitGroup
 	for _, r := range regions {
 		wg.Add(1)

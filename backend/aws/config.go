@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
 )
 
 // AccessConfig is how the AWS backend reaches EC2, with the amazon
@@ -196,6 +198,8 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 				if c.MaxRetries > 0 {
 					o.MaxAttempts = c.MaxRetries
 				}
+				// The SDK's own backoff unless a benchmark compresses time.
+				o.Backoff = timescale.Backoff(retry.NewExponentialJitterBackoff(o.MaxBackoff))
 			})
 		}),
 	}

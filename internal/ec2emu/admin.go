@@ -9,14 +9,15 @@ import (
 // serveAdmin is the JSON test hook for other processes (the stand-alone command):
 //
 //	GET  /_emu/state    -> State JSON          POST /_emu/state    <- State JSON (replaces)
-//	GET  /_emu/calls    -> {"calls":{region:{action:n}},"throttled":{…}}
+//	GET  /_emu/calls    -> {"calls":{region:{action:n}},"throttled":{…},
+//	                        "peakInFlight":{"regions":{region:n},"all":n}}
 //	POST /_emu/clock    <- {"now":"RFC3339"} or {"advance":"1h"}; -> {"now":…}
 //	GET  /_emu/clock    -> {"now":…}
 //	POST /_emu/accounts <- {"accessKey":"…","accountId":"…"}
 //	POST /_emu/deny     <- {"account":"…" or "*","action":"…"}
 //	POST /_emu/faults   <- [Fault…] (replaces; [] clears)
 //	POST /_emu/fixture  <- Fixture; -> FixtureResult
-//	POST /_emu/reset-counters (and the journal)
+//	POST /_emu/reset-counters (calls, throttles, failures, in-flight peaks and the journal)
 //	GET  /_emu/journal  -> [Call…]: every served mutating call, in order
 //	POST /_emu/crash    <- CrashPoint: kill -9 the caller of the Nth mutating call
 //	GET  /_emu/crash    -> {"fired":bool,"crash":Crash}
@@ -29,7 +30,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "POST /_emu/state":
 		adminResult(w, nil, s.LoadState(r.Body))
 	case "GET /_emu/calls":
-		adminResult(w, map[string]any{"calls": s.Snapshot(), "throttled": s.ThrottleSnapshot()}, nil)
+		adminResult(w, map[string]any{"calls": s.Snapshot(), "throttled": s.ThrottleSnapshot(), "peakInFlight": s.InFlightPeak()}, nil)
 	case "GET /_emu/clock", "POST /_emu/clock":
 		s.adminClock(w, r)
 	case "POST /_emu/accounts":

@@ -52,6 +52,7 @@ type Server struct {
 	journal    []Call
 	journalSeq int
 	crash      *crashState
+	inflight   inFlight
 
 	keyOnce sync.Once
 	keyPEM  string

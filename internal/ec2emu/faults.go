@@ -219,8 +219,10 @@ func (s *Server) copyCounters(m map[string]map[string]int) map[string]map[string
 	return out
 }
 
-// ResetCounters zeroes call, throttle and failure counters and empties the journal.
+// ResetCounters zeroes call, throttle and failure counters, empties the
+// journal, and starts the in-flight peaks again from what is in flight now.
 func (s *Server) ResetCounters() {
+	s.inflight.reset()
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.calls, s.throttled, s.failed = map[string]map[string]int{}, map[string]map[string]int{}, map[string]map[string]int{}

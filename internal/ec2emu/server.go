@@ -113,6 +113,8 @@ func (s *Server) newCall(r *http.Request, form url.Values) *call {
 // serve runs faults and rate limits outside the state lock (latency must not block other
 // clients), then the handler under it.
 func (s *Server) serve(c *call) (response, error) {
+	s.inflight.enter(c.region)
+	defer s.inflight.leave(c.region)
 	s.count(c.region, c.action)
 	if err := s.inject(c); err != nil {
 		return nil, err

@@ -1,0 +1,7 @@
+// Package bench is `make bench`: the AWS post-processor, its dry run and
+// the data source measured against the EC2 emulator with per-call latency
+// and EC2's token buckets, the serial baseline and the amazon plugin beside
+// them in the same run, and the local backend; it writes BENCHMARKS.md.
+// Everything is in files built only with `-tags bench`, so `make test`
+// never runs it.
+package bench
