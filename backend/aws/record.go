@@ -68,7 +68,7 @@ func (b *Backend) recordRegion(ctx context.Context, region string, images []life
 		pending := img.State == backend.StatePending
 		out := img
 		out.Snapshots, out.BuildTime, out.Owner, out.Managed = c.Snapshots, c.BuildTime, c.Owner, true
-		out.DeprecationTime, out.Protected, out.Size = c.DeprecationTime, c.Protected, c.Size
+		out.DeprecationTime, out.Protected, out.Size, out.Description = c.DeprecationTime, c.Protected, c.Size, c.Description
 		if s := c.Tags[lifecycle.TagStage]; s != "" && s != stagePending && lifecycle.IsManaged(c.Tags, b.opts.ManagedBy) {
 			results[i].Image = c
 			results[i].Note = fmt.Sprintf("recorded already as %s", s)
