@@ -1,7 +1,10 @@
 package parent
 
 import (
+	"bytes"
 	"errors"
+	"log"
+	"os"
 	"testing"
 	"time"
 
@@ -118,4 +121,15 @@ func TestHostileDataSourceInput(t *testing.T) {
 	require.ErrorContains(t, (&Datasource{}).Configure(map[string]interface{}{"family": "base"}),
 		"allow_simulated_time: PACKER_LIFECYCLE_NOW is set (2020-01-01T00:00:00Z)")
 	require.NoError(t, (&Datasource{}).Configure(map[string]interface{}{"family": "base", "allow_simulated_time": true}))
+}
+
+// A simulated time is announced in Packer's log (a data source has no UI).
+func TestSimulatedTimeIsLogged(t *testing.T) {
+	withFake(t, img("a", "1.0.0", nil))
+	var buf bytes.Buffer
+	log.SetOutput(&buf)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	_, err := configure(t, map[string]interface{}{"family": "base"}).newest()
+	require.NoError(t, err)
+	require.Contains(t, buf.String(), "lifecycle-image: choosing at the simulated time 2026-05-01T12:00:00Z from PACKER_LIFECYCLE_NOW")
 }
