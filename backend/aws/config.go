@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/wholebody"
 )
 
 // AccessConfig is how the AWS backend reaches EC2, with the amazon
@@ -219,6 +220,9 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws: loading the SDK configuration: %w", err)
 	}
+	// Request bodies whole (after the loader set its CA bundle and proxy):
+	// a fast endpoint would otherwise see some calls twice.
+	cfg.HTTPClient = wholebody.Client(cfg.HTTPClient)
 	if a := c.AssumeRole; a.RoleARN != "" {
 		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			if a.ExternalID != "" {

@@ -2,10 +2,13 @@ package aws
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -96,4 +99,27 @@ func TestAssumeRoleSendsTheExternalID(t *testing.T) {
 	s.Deny("210987654321", "DescribeImages")
 	_, err = ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(hs.URL) }).DescribeImages(context.Background(), &ec2.DescribeImagesInput{})
 	require.ErrorContains(t, err, "UnauthorizedOperation")
+}
+
+// TestEveryCallIsServedOnce: the clients LoadConfig makes send each call
+// once, even to an endpoint that answers within microseconds. With the SDK's
+// default HTTP client 1 or 2 calls in 300 here had their connection closed
+// under a large response and was sent again (see package wholebody).
+func TestEveryCallIsServedOnce(t *testing.T) {
+	e := newEmu(t, func() time.Time { return t0 })
+	for i := range 20 { // a response well over net/http's 4 KiB read buffer
+		e.ami("us-east-1", account, fmt.Sprintf("web-%02d", i), nil)
+	}
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDOWNER", SecretKey: "s"})
+	require.NoError(t, err)
+	c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(e.url) })
+	const n = 300
+	for range n {
+		out, err := c.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		require.NoError(t, err)
+		require.Len(t, out.Images, 20)
+	}
+	require.Equal(t, n, e.s.Calls("us-east-1", "DescribeImages"), "calls sent more than once")
 }
