@@ -255,7 +255,7 @@ func (r *report) writeSweep(w func(string, ...any), k float64) {
 		r.addGoal("case 2 "+st.name+": speed-up over the serial baseline", "≥ 5×", fmt.Sprintf("%.2f×", sp), sp >= 5, serialWhy(st, k))
 		dr := float64(st.dry.total()) / float64(st.real.total())
 		r.addGoal("case 3 "+st.name+": dry-run calls / real calls", "≤ 0.2×", fmt.Sprintf("%.2f×", dr), dr <= 0.2,
-			"a dry run reads everything the real run reads (listing, usage of every listed image, and the re-read and usage re-check of the images it would act on, so that what it shows is what the real run would do) and only skips the EC2 actions and tags; the re-read and re-check could be skipped in a dry run, which plans from a listing made seconds before.")
+			"a dry run makes the reads the real run plans from (listing, usage of every listed image, child images, Auto Scaling) and decides on that listing: no re-read, no usage re-check, no action, no tag.")
 	}
 }
 
@@ -264,7 +264,7 @@ func (r *report) writeSweep(w func(string, ...any), k float64) {
 // acting.
 func floorWhy(st stageResult, k float64) string {
 	acting := st.real.Wall - st.dry.Wall
-	return fmt.Sprintf("the post-processor reads everything before it acts (listing, usage of all 2,000 images per region, re-read and usage re-check): its dry run, those reads alone, took %s here, while the floor counts only %s of describe-bucket time for them; the acting that follows took %s, %s of the floor, i.e. at the buckets' pace. The reads are CPU-bound in this run: %d calls of up to 1,000 images each, client %s and emulator %s of CPU in %s of wall, on 2 cores shared with other jobs (see the load average above), and CPU is not compressed with time (at %g× it weighs %g× more than it would at EC2 speed, where the same reads cost ≈ 6 s of a 190 s stage). Closing it: start acting on a region as soon as its own listing and usage are in instead of after all regions' (the plan is per region), and overlap the usage lookups with the actions; computed, not measured: at EC2 speed, acting at the pace measured here after ≈ 6 s of reads (≈ 12 s for disable and deregister, which re-read and re-check usage first with a drained describe bucket) gives ≈ 1.03–1.07×.",
+	return fmt.Sprintf("the post-processor reads everything before it acts (listing and usage of all 2,000 images per region, then the re-read and usage re-check of the images it acts on): its dry run, the first of those reads alone, took %s here, while the floor counts only %s of describe-bucket time for them; the acting that follows took %s, %s of the floor, i.e. at the buckets' pace. The reads are CPU-bound in this run: %d calls of up to 1,000 images each, client %s and emulator %s of CPU in %s of wall, on 2 cores shared with other jobs (see the load average above), and CPU is not compressed with time (at %g× it weighs %g× more than it would at EC2 speed, where the same reads cost ≈ 6 s of a 190 s stage). Closing it: start acting on a region as soon as its own listing and usage are in instead of after all regions' (the plan is per region), and overlap the usage lookups with the actions; computed, not measured: at EC2 speed, acting at the pace measured here after ≈ 6 s of reads (≈ 12 s for disable and deregister, which re-read and re-check usage first with a drained describe bucket) gives ≈ 1.03–1.07×.",
 		secs(st.dry.Wall), secs(floorOf(minCalls(regionWork{listed: sweepImages}, true), scaledLimits(k))), secs(acting), ratio(float64(acting), float64(st.floor)),
 		st.dry.total(), secs(st.dry.CPU), secs(st.dry.EmuCPU), secs(st.dry.Wall), k, k)
 }

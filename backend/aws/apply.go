@@ -36,7 +36,7 @@ var testHookAfterAction func(ref lifecycle.Ref) error
 // lifecycle.CheckTransition decides whether the decision still holds. The
 // EC2 action comes first, then one CreateTags per region and stage records
 // the stages, so a crash in between converges on the re-run. With dryRun
-// it only reads and checks.
+// it checks the decisions against the images as listed and calls nothing.
 func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) []backend.Result {
 	results := make([]backend.Result, len(ds))
 	var mut []int
@@ -64,29 +64,12 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		}
 		return
 	}
-	ids := make([]string, len(items))
-	for k, i := range items {
-		ids[k] = ds[i].Image.ID
-	}
-	cur, err := b.reread(ctx, region, ids)
+	cur, usage, err := b.current(ctx, region, ds, items, dryRun)
 	if err != nil {
 		for _, i := range items {
-			results[i].Err = fmt.Errorf("aws: re-reading %s: %w", region, err)
+			results[i].Err = err
 		}
 		return
-	}
-	// Who uses the images about to be disabled or deregistered, now.
-	var check []lifecycle.Image
-	for _, i := range items {
-		if a := ds[i].Action; a == lifecycle.ActionDisable || a == lifecycle.ActionDeregister {
-			if c, ok := cur[ds[i].Image.ID]; ok {
-				check = append(check, c)
-			}
-		}
-	}
-	usage := lifecycle.Usage{}
-	if len(check) > 0 {
-		usage = b.Usage(ctx, check)
 	}
 	now := b.now()
 	cl := b.client(region).ec2
@@ -158,6 +141,42 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 			results[i].Err = fmt.Errorf("aws: %s %s: carried out, but recording the stage failed (a re-run records it): %w", ds[i].Action, ds[i].Image.Ref(), err)
 		})
 	}
+}
+
+// current returns the items' images as they are now and, for those about
+// to be disabled or deregistered, who uses them now. A dry run takes both
+// from the listing it planned on: it changes nothing, so reading again
+// moments later could only show a race, at the cost of a second read of
+// every image (a third of a sweep's calls).
+func (b *Backend) current(ctx context.Context, region string, ds []lifecycle.Decision, items []int, dryRun bool) (map[string]lifecycle.Image, lifecycle.Usage, error) {
+	if dryRun {
+		cur := map[string]lifecycle.Image{}
+		for _, i := range items {
+			cur[ds[i].Image.ID] = ds[i].Image
+		}
+		return cur, lifecycle.Usage{}, nil
+	}
+	ids := make([]string, len(items))
+	for k, i := range items {
+		ids[k] = ds[i].Image.ID
+	}
+	cur, err := b.reread(ctx, region, ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aws: re-reading %s: %w", region, err)
+	}
+	var check []lifecycle.Image
+	for _, i := range items {
+		if a := ds[i].Action; a == lifecycle.ActionDisable || a == lifecycle.ActionDeregister {
+			if c, ok := cur[ds[i].Image.ID]; ok {
+				check = append(check, c)
+			}
+		}
+	}
+	usage := lifecycle.Usage{}
+	if len(check) > 0 {
+		usage = b.Usage(ctx, check)
+	}
+	return cur, usage, nil
 }
 
 // stageTags are the tags a stage change writes.

@@ -205,24 +205,29 @@ func TestDryRunMakesNoMutatingCall(t *testing.T) {
 	img := f.build("web", "1.0.0", "us-east-1", "eu-west-1")
 	fresh := f.ami("us-east-1", account, "web-2", nil)
 	f.at = f.at.Add(time.Hour)
+	listed := f.listed("web")
 	f.s.ResetCounters()
 	rel, err := f.be.NewReleases(artifact("us-east-1:"+fresh, ""), release("web", "2.0.0", f.at))
 	require.NoError(t, err)
 	require.NoError(t, f.be.Record(f.ctx, rel, true)[0].Err)
 	var ds []lifecycle.Decision
 	for _, i := range img {
-		ds = append(ds, lifecycle.Decision{Image: i, Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated})
-	}
-	for _, r := range f.be.Apply(f.ctx, ds, true) {
-		require.NoError(t, r.Err)
-		require.True(t, r.Changed, "the dry run says what would change")
+		ds = append(ds, lifecycle.Decision{Image: listed[i.Ref()], Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated})
 	}
 	for region, calls := range f.s.Snapshot() {
 		for action := range calls {
 			require.Contains(t, []string{"DescribeImages", "DescribeImageReferences"}, action, "%s: a dry run only reads", region)
 		}
 	}
+	// Deciding on the listing it planned from, the dry run calls nothing.
+	f.s.ResetCounters()
+	for _, r := range f.be.Apply(f.ctx, ds, true) {
+		require.NoError(t, r.Err)
+		require.True(t, r.Changed, "the dry run says what would change")
+	}
+	require.Empty(t, f.s.Snapshot())
 	require.Empty(t, f.tags("us-east-1", fresh))
+	require.Nil(t, f.image("us-east-1", img["us-east-1"].ID).DeprecationTime)
 }
 
 func TestDeregisterDeletesOnlyTheSnapshotsItMay(t *testing.T) {
