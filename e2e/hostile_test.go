@@ -97,6 +97,8 @@ var hostileCases = []hostileCase{
 	{"pp", "aws", "endpoints", "endpoint ftp", `custom_endpoint_ec2 = "ftp://127.0.0.1/"`, []string{`custom_endpoint_ec2: "ftp://127.0.0.1/" is not an http(s) URL`}, nil},
 	{"pp", "aws", "endpoints", "endpoint with credentials", `custom_endpoint_ec2 = "http://user:hunter2@127.0.0.1:1/"`, []string{`custom_endpoint_ec2: "http://user:xxxxx@127.0.0.1:1/" carries credentials`}, nil},
 	{"pp", "aws", "constraints", "max_retries negative", `max_retries = -1`, []string{"max_retries: must not be negative"}, nil},
+	{"pp", "aws", "durations", "call_timeout negative", `call_timeout = "-5s"`, []string{"call_timeout: -5s must not be negative"}, nil},
+	{"pp", "aws", "durations", "call_timeout without a unit", `call_timeout = "90"`, []string{"call_timeout", `missing unit in duration "90"`}, nil},
 	{"pp", "aws", "constraints", "launch_template_versions latest", `launch_template_versions = "latest"`, []string{`launch_template_versions: "latest" is not one of all, default_and_latest, default, asg_used`}, nil},
 	{"pp", "aws", "constraints", "launch_template_versions upper case", `launch_template_versions = "ALL"`, []string{`launch_template_versions: "ALL" is not one of`}, nil},
 	{"pp", "aws", "credentials", "access_key without secret", `access_key = "AKIAEXAMPLE"`, []string{"access_key, secret_key: set both or neither"}, nil},
@@ -130,6 +132,7 @@ var hostileCases = []hostileCase{
 	{"ds", "aws", "ARNs", "ds role_arn a name", "assume_role {\n role_arn = \"producer\"\n}", []string{`assume_role.role_arn: "producer" is not an IAM role ARN`}, nil},
 	{"ds", "aws", "endpoints", "ds endpoint not a URL", `custom_endpoint_ec2 = "::"`, []string{`custom_endpoint_ec2: "::" is not an http(s) URL`}, nil},
 	{"ds", "aws", "constraints", "ds max_retries negative", `max_retries = -5`, []string{"max_retries: must not be negative"}, nil},
+	{"ds", "aws", "durations", "ds call_timeout a word", `call_timeout = "soon"`, []string{"call_timeout", `invalid duration "soon"`}, nil},
 	{"ds", "aws", "constraints", "ds launch_template_versions", `launch_template_versions = "none"`, []string{`launch_template_versions: "none" is not one of`}, nil},
 	{"ds", "aws", "types", "ds owners a number", `owners = 123456789012`, []string{`attribute "owners": list of string required`}, nil},
 }

@@ -4,8 +4,10 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -66,6 +69,12 @@ type AccessConfig struct {
 	// retryer (exponential backoff with jitter). Defaults to the SDK's (3);
 	// 0 keeps the default.
 	MaxRetries int `mapstructure:"max_retries"`
+	// How long one attempt of an AWS call waits for the endpoint to start
+	// answering before it is abandoned and retried (up to `max_retries`),
+	// e.g. `90s`. Defaults to 60s, the AWS CLI's read timeout, so a region
+	// that accepts connections and never answers fails the calls to it
+	// instead of holding the build.
+	CallTimeout time.Duration `mapstructure:"call_timeout"`
 	// Accepted for templates written for the amazon plugin: this plugin
 	// never validates credentials with STS up front (the first EC2 call
 	// does), so it changes nothing.
@@ -176,6 +185,9 @@ func (c *AccessConfig) Prepare() []error {
 	if c.MaxRetries < 0 {
 		bad("max_retries: must not be negative")
 	}
+	if c.CallTimeout < 0 {
+		bad("call_timeout: %s must not be negative", c.CallTimeout)
+	}
 	if c.LaunchTemplateVersions == "" {
 		c.LaunchTemplateVersions = LTVersionsAll
 	}
@@ -220,6 +232,11 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("aws: loading the SDK configuration: %w", err)
 	}
+	// A bound on each attempt's wait for an answer: the SDK sets none.
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		timeout := cmp.Or(c.CallTimeout, DefaultCallTimeout)
+		cfg.HTTPClient = bc.WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = timeout })
+	}
 	// Request bodies whole (after the loader set its CA bundle and proxy):
 	// a fast endpoint would otherwise see some calls twice.
 	cfg.HTTPClient = wholebody.Client(cfg.HTTPClient)
@@ -239,6 +256,9 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	}
 	return cfg, nil
 }
+
+// DefaultCallTimeout is call_timeout's default.
+const DefaultCallTimeout = 60 * time.Second
 
 // AppID names the plugin in the User-Agent of every AWS call it makes.
 const AppID = "packer-plugin-lifecycle"

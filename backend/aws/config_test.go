@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 func TestAccessConfigPrepareNamesTheField(t *testing.T) {
@@ -122,4 +124,34 @@ func TestEveryCallIsServedOnce(t *testing.T) {
 		require.Len(t, out.Images, 20)
 	}
 	require.Equal(t, n, e.s.Calls("us-east-1", "DescribeImages"), "calls sent more than once")
+}
+
+// TestAHungRegionFailsItsCallsNotTheRun: a region that takes connections
+// and never answers fails its own calls after call_timeout, each attempt
+// retried, while the other regions are listed.
+func TestAHungRegionFailsItsCallsNotTheRun(t *testing.T) {
+	e := newEmu(t, func() time.Time { return t0 })
+	e.ami("us-east-1", account, "web-1", map[string]string{lifecycle.TagFamily: "web"})
+	e.s.SetFault(ec2emu.Fault{Region: "eu-west-1", Probability: 1, Latency: time.Hour})
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDOWNER", SecretKey: "s",
+		CallTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	be := New(Options{Config: cfg, EC2Endpoint: e.url, Regions: []string{"eu-west-1"}}, e.now)
+	l, err := be.List(context.Background(), backend.Query{Family: "web"})
+	require.NoError(t, err)
+	require.Len(t, l.Images, 1)
+	require.Equal(t, "us-east-1", l.Images[0].Region)
+	require.Len(t, l.Failed, 1)
+	require.Equal(t, "eu-west-1", l.Failed[0].Region)
+	require.ErrorContains(t, l.Failed[0].Err, "timeout awaiting response headers")
+	require.Equal(t, 3, e.s.Calls("eu-west-1", "DescribeImages"), "every attempt timed out and was retried")
+}
+
+func TestCallTimeoutRefusesNegative(t *testing.T) {
+	c := AccessConfig{CallTimeout: -time.Second}
+	errs := c.Prepare()
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "call_timeout: -1s must not be negative")
 }

@@ -116,7 +116,19 @@ func (b *bucket) take(cfg Bucket, now time.Time) bool {
 func (s *Server) inject(c *call) error {
 	kind, latency := s.rollFaults(c.region, c.action)
 	if latency > 0 {
-		time.Sleep(latency) // real time: latency is for benchmarks, not for logic
+		// Real time: latency is for benchmarks and hung regions, not for
+		// logic. A client that gives up ends the wait, as with EC2.
+		var gone <-chan struct{}
+		if c.req != nil {
+			gone = c.req.Context().Done()
+		}
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-gone:
+			return errf(408, "RequestTimeout", "The client went away after %s.", latency)
+		}
 	}
 	switch kind {
 	case Throttle:

@@ -70,6 +70,7 @@ type FlatConfig struct {
 	AssumeRole               *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
 	CustomEndpointEC2        *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
 	MaxRetries               *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	CallTimeout              *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
 	SkipCredentialValidation *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
 	LaunchTemplateVersions   *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
 	Family                   *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
@@ -129,6 +130,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
 		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
 		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"call_timeout":               &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
 		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
 		"launch_template_versions":   &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
 		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
