@@ -85,13 +85,6 @@ func times(m map[string]int, k int) map[string]int {
 	return out
 }
 
-// maxAttempts is max_retries for both clients: with the SDK's default of 3
-// attempts, a client kept at a bucket's rate for minutes sees a call
-// throttled three times in a row now and then (about once per 1,000-image
-// stage here), and that call fails. An AWS shop sweeping at this scale
-// sets it higher.
-const maxAttempts = 10
-
 // runner measures the clients against one emulator.
 type runner struct {
 	t   *testing.T
@@ -104,7 +97,6 @@ func (r *runner) postProcessor(s *ec2emu.Server, l ec2emu.RateLimits, k float64,
 	s.SetRateLimits(&l) // full buckets: the run starts after a quiet spell
 	s.ResetCounters()
 	cfg["report_path"] = filepath.Join(r.dir, "report.json")
-	cfg["max_retries"] = maxAttempts
 	emu := selfCPU()
 	out, u, err := runChild(r.dir, "post-processor", ppInput{Config: cfg, BuilderID: builderID, ArtifactID: artifactID, Endpoint: r.sw.url, Scale: k})
 	if err != nil {

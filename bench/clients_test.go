@@ -106,7 +106,7 @@ func runSerial(raw []byte) childOutput {
 }
 
 func serialRegion(ctx context.Context, in serialInput, region string, now time.Time) error {
-	cfg, err := awsbackend.LoadConfig(ctx, awsbackend.AccessConfig{Region: region, MaxRetries: maxAttempts})
+	cfg, err := awsbackend.LoadConfig(ctx, awsbackend.AccessConfig{Region: region})
 	if err != nil {
 		return err
 	}

@@ -66,8 +66,12 @@ type AccessConfig struct {
 	CustomEndpointEC2 string `mapstructure:"custom_endpoint_ec2"`
 	// How many times a call is attempted in all when EC2 throttles
 	// (`RequestLimitExceeded`) or fails transiently, with the SDK's standard
-	// retryer (exponential backoff with jitter). Defaults to the SDK's (3);
-	// 0 keeps the default.
+	// retryer (exponential backoff with jitter, at most 20s apart).
+	// Defaults to 10, not the SDK's 3: a sweep of a thousand images holds
+	// a region at EC2's request rate for minutes, and with 3 attempts about
+	// one call in such a stage was throttled three times and failed.
+	// `AWS_MAX_ATTEMPTS` is not read: the amazon plugin takes it as the
+	// number of polls of its waiters.
 	MaxRetries int `mapstructure:"max_retries"`
 	// How long one attempt of an AWS call waits for the endpoint to start
 	// answering before it is abandoned and retried (up to `max_retries`),
@@ -208,9 +212,7 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 		config.WithAppID(AppID),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
-				if c.MaxRetries > 0 {
-					o.MaxAttempts = c.MaxRetries
-				}
+				o.MaxAttempts = cmp.Or(c.MaxRetries, DefaultMaxRetries)
 				// The SDK's own backoff unless a benchmark compresses time.
 				o.Backoff = timescale.Backoff(retry.NewExponentialJitterBackoff(o.MaxBackoff))
 			})
@@ -256,6 +258,9 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	}
 	return cfg, nil
 }
+
+// DefaultMaxRetries is max_retries' default.
+const DefaultMaxRetries = 10
 
 // DefaultCallTimeout is call_timeout's default.
 const DefaultCallTimeout = 60 * time.Second

@@ -136,7 +136,7 @@ func TestAHungRegionFailsItsCallsNotTheRun(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDOWNER", SecretKey: "s",
-		CallTimeout: 200 * time.Millisecond})
+		CallTimeout: 200 * time.Millisecond, MaxRetries: 3})
 	require.NoError(t, err)
 	be := New(Options{Config: cfg, EC2Endpoint: e.url, Regions: []string{"eu-west-1"}}, e.now)
 	l, err := be.List(context.Background(), backend.Query{Family: "web"})
@@ -154,4 +154,23 @@ func TestCallTimeoutRefusesNegative(t *testing.T) {
 	errs := c.Prepare()
 	require.Len(t, errs, 1)
 	require.ErrorContains(t, errs[0], "call_timeout: -1s must not be negative")
+}
+
+// TestMaxRetriesDefault: the template's max_retries, else 10. Packer's
+// amazon plugin reads AWS_MAX_ATTEMPTS as its waiters' number of polls
+// (often in the hundreds), so it must not become ours.
+func TestMaxRetriesDefault(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	attempts := func(c AccessConfig) int {
+		c.Region, c.AccessKey, c.SecretKey = "us-east-1", "AKID", "s"
+		cfg, err := LoadConfig(context.Background(), c)
+		require.NoError(t, err)
+		return ec2.NewFromConfig(cfg).Options().Retryer.MaxAttempts()
+	}
+	require.Equal(t, DefaultMaxRetries, attempts(AccessConfig{}))
+	require.Equal(t, 4, attempts(AccessConfig{MaxRetries: 4}))
+	t.Setenv("AWS_MAX_ATTEMPTS", "120")
+	require.Equal(t, DefaultMaxRetries, attempts(AccessConfig{}), "the amazon plugin's waiter setting is not ours")
+	require.Equal(t, 4, attempts(AccessConfig{MaxRetries: 4}))
 }
