@@ -15,14 +15,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/wholebody"
 )
 
@@ -67,11 +65,12 @@ type AccessConfig struct {
 	// How many times a call is attempted in all when EC2 throttles
 	// (`RequestLimitExceeded`) or fails transiently, with the SDK's standard
 	// retryer (exponential backoff with jitter, at most 20s apart).
-	// Defaults to 10, not the SDK's 3: a sweep of a thousand images holds
-	// a region at EC2's request rate for minutes, and with 3 attempts about
-	// one call in such a stage was throttled three times and failed.
-	// `AWS_MAX_ATTEMPTS` is not read: the amazon plugin takes it as the
-	// number of polls of its waiters.
+	// Defaults to 10 attempts while EC2 throttles and the SDK's 3 for other
+	// failures: a sweep of a thousand images holds a region at EC2's
+	// request rate for minutes, and with 3 attempts about one call in such
+	// a stage was throttled three times and failed. `AWS_MAX_ATTEMPTS` is
+	// not read: the amazon plugin takes it as the number of polls of its
+	// waiters.
 	MaxRetries int `mapstructure:"max_retries"`
 	// How long one attempt of an AWS call waits for the endpoint to start
 	// answering before it is abandoned and retried (up to `max_retries`),
@@ -210,13 +209,7 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 		// "app/packer-plugin-lifecycle" in the User-Agent: our calls are
 		// told apart from the amazon plugin's (CloudTrail, the emulator).
 		config.WithAppID(AppID),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = cmp.Or(c.MaxRetries, DefaultMaxRetries)
-				// The SDK's own backoff unless a benchmark compresses time.
-				o.Backoff = timescale.Backoff(retry.NewExponentialJitterBackoff(o.MaxBackoff))
-			})
-		}),
+		config.WithRetryer(func() aws.Retryer { return newRetryer(c.MaxRetries) }),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
@@ -258,9 +251,6 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	}
 	return cfg, nil
 }
-
-// DefaultMaxRetries is max_retries' default.
-const DefaultMaxRetries = 10
 
 // DefaultCallTimeout is call_timeout's default.
 const DefaultCallTimeout = 60 * time.Second

@@ -16,6 +16,7 @@ import (
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -136,7 +137,7 @@ func TestAHungRegionFailsItsCallsNotTheRun(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDOWNER", SecretKey: "s",
-		CallTimeout: 200 * time.Millisecond, MaxRetries: 3})
+		CallTimeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	be := New(Options{Config: cfg, EC2Endpoint: e.url, Regions: []string{"eu-west-1"}}, e.now)
 	l, err := be.List(context.Background(), backend.Query{Family: "web"})
@@ -173,4 +174,30 @@ func TestMaxRetriesDefault(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "120")
 	require.Equal(t, DefaultMaxRetries, attempts(AccessConfig{}), "the amazon plugin's waiter setting is not ours")
 	require.Equal(t, 4, attempts(AccessConfig{MaxRetries: 4}))
+}
+
+// TestRetriesArePatientWithThrottlesOnly: by default a throttled call is
+// attempted 10 times, a call that fails otherwise 3 times (an endpoint
+// that is down fails fast); max_retries sets both.
+func TestRetriesArePatientWithThrottlesOnly(t *testing.T) {
+	timescale.Set(1000) // the SDK's backoff, a thousand times shorter
+	t.Cleanup(func() { timescale.Set(1) })
+	e := newEmu(t, func() time.Time { return t0 })
+	e.s.SetFault(ec2emu.Fault{Region: "us-east-1", Probability: 1, Kind: ec2emu.Throttle})
+	e.s.SetFault(ec2emu.Fault{Region: "eu-west-1", Probability: 1, Kind: ec2emu.Unavailable})
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	attempts := func(region string, maxRetries int) int {
+		e.s.ResetCounters()
+		cfg, err := LoadConfig(context.Background(), AccessConfig{Region: region, AccessKey: "AKIDOWNER", SecretKey: "s", MaxRetries: maxRetries})
+		require.NoError(t, err)
+		c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(e.url) })
+		_, err = c.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		require.Error(t, err)
+		return e.s.Calls(region, "DescribeImages")
+	}
+	require.Equal(t, 10, attempts("us-east-1", 0), "throttled")
+	require.Equal(t, 3, attempts("eu-west-1", 0), "unavailable")
+	require.Equal(t, 5, attempts("us-east-1", 5))
+	require.Equal(t, 5, attempts("eu-west-1", 5))
 }

@@ -1,0 +1,50 @@
+package aws
+
+import (
+	"cmp"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
+)
+
+// DefaultMaxRetries is max_retries' default for throttled calls; other
+// failures get the SDK's usual retry.DefaultMaxAttempts.
+const DefaultMaxRetries = 10
+
+// newRetryer is the SDK's standard retryer (exponential backoff with
+// jitter) making maxRetries attempts in all, or, when that is 0, up to
+// DefaultMaxRetries while EC2 throttles and the SDK's 3 otherwise: a
+// sweep held at EC2's request rate for minutes needs the patience, an
+// endpoint that refuses or never answers does not.
+func newRetryer(maxRetries int) aws.RetryerV2 {
+	std := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = cmp.Or(maxRetries, DefaultMaxRetries)
+		// The SDK's own backoff unless a benchmark compresses time.
+		o.Backoff = timescale.Backoff(retry.NewExponentialJitterBackoff(o.MaxBackoff))
+	})
+	if maxRetries > 0 {
+		return std
+	}
+	return patientWithThrottles{RetryerV2: std, others: retry.DefaultMaxAttempts}
+}
+
+// patientWithThrottles gives up after others attempts unless the last
+// failure was a throttle.
+type patientWithThrottles struct {
+	aws.RetryerV2
+	others int
+}
+
+var throttles = retry.IsErrorThrottles(retry.DefaultThrottles)
+
+// RetryDelay is asked after each failed attempt (attempt counts from 1);
+// an error ends the call with it.
+func (r patientWithThrottles) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if attempt >= r.others && throttles.IsErrorThrottle(err) != aws.TrueTernary {
+		return 0, err
+	}
+	return r.RetryerV2.RetryDelay(attempt, err)
+}
