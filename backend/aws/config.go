@@ -74,9 +74,9 @@ type AccessConfig struct {
 	MaxRetries int `mapstructure:"max_retries"`
 	// How long one attempt of an AWS call waits for the endpoint to start
 	// answering before it is abandoned and retried (up to `max_retries`),
-	// e.g. `90s`. Defaults to 60s, the AWS CLI's read timeout, so a region
-	// that accepts connections and never answers fails the calls to it
-	// instead of holding the build.
+	// e.g. `90s`. Defaults to 60s (also for `0s`), the AWS CLI's read
+	// timeout, so a region that accepts connections and never answers
+	// fails the calls to it instead of holding the build.
 	CallTimeout time.Duration `mapstructure:"call_timeout"`
 	// Accepted for templates written for the amazon plugin: this plugin
 	// never validates credentials with STS up front (the first EC2 call
