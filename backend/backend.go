@@ -21,7 +21,7 @@ import (
 // has not finished: the planner skips it (it is no release yet), the data
 // source never returns it, and the run marks it available when it succeeds
 // or forgets it when it fails (Packer then destroys the artifact).
-const StatePending = "pending"
+const StatePending = lifecycle.StatePending
 
 // Query selects the images of one family. An empty Channel means every
 // channel; Regions adds regions to the backend's own (AWS).

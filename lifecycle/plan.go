@@ -418,6 +418,8 @@ func skipReason(img Image, owners []string) string {
 		return "skipped: owned by " + clip(img.Owner)
 	case !knownStage(img.Stage):
 		return fmt.Sprintf("skipped: unknown stage %q", clip(string(img.Stage)))
+	case img.State == StatePending:
+		return `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`
 	case !usableState(img.State):
 		return fmt.Sprintf("skipped: state %q", clip(img.State))
 	}

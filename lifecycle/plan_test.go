@@ -158,7 +158,7 @@ func TestPlanRules(t *testing.T) {
 				"ami-foreign":   {ActionSkip, "skipped: owned by 999999999999"},
 				"ami-noowner":   {ActionSkip, "skipped: owner unknown"},
 				"ami-badstage":  {ActionSkip, `skipped: unknown stage "retired"`},
-				"ami-pending":   {ActionSkip, `skipped: state "pending"`},
+				"ami-pending":   {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
 				"ami-failed":    {ActionSkip, `skipped: state "failed"`},
 			},
 		},
@@ -557,7 +557,7 @@ func TestRestore(t *testing.T) {
 		"ami-gone":  {ActionSkip, "skipped: gone (deregistered)"},
 		"ami-unm":   {ActionSkip, "skipped: not managed"},
 		"ami-bad":   {ActionSkip, `skipped: unknown stage "zombie"`},
-		"ami-pend":  {ActionSkip, `skipped: state "pending"`},
+		"ami-pend":  {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
 	}
 	ids := []string{"ami-dep", "ami-dis", "ami-act", "ami-gone", "ami-unm", "ami-bad", "ami-pend"}
 	got := Restore(imgs, refs(ids...), now)

@@ -11,6 +11,10 @@ const (
 	StateAvailable    = "available"
 	StateDisabled     = "disabled"
 	StateDeregistered = "deregistered"
+
+	// StatePending is EC2's state of an AMI being made, and the backends'
+	// state of a new build recorded by a run that has not finished.
+	StatePending = "pending"
 )
 
 // rank orders stages along the retirement path; ok is false for a stage the
