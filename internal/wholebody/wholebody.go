@@ -19,23 +19,13 @@ import (
 	"io"
 	"net/http"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// Doer is what the SDK calls to send a request (aws.HTTPClient).
-type Doer interface {
-	Do(*http.Request) (*http.Response, error)
-}
+// Client wraps next, the client an SDK configuration sends with.
+func Client(next aws.HTTPClient) aws.HTTPClient { return client{next} }
 
-// Client wraps next, the SDK's default client when nil.
-func Client(next Doer) Doer {
-	if next == nil {
-		next = awshttp.NewBuildableClient()
-	}
-	return client{next}
-}
-
-type client struct{ next Doer }
+type client struct{ next aws.HTTPClient }
 
 func (c client) Do(r *http.Request) (*http.Response, error) {
 	r, err := Request(r)
