@@ -230,6 +230,13 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 		}
 		all := d.DeleteSnapshots && (d.Snapshots == nil || !slices.ContainsFunc(img.Snapshots, func(s string) bool { return !slices.Contains(d.Snapshots, s) }))
 		out, err := cl.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: id, DeleteAssociatedSnapshots: aws.Bool(all && len(img.Snapshots) > 0)})
+		if isGone(err) {
+			// Deregistered since the re-read: most likely by this very
+			// call, whose answer was lost and which the SDK sent again.
+			// Finish as after a crash: the snapshots that may go.
+			img.State = lifecycle.StateDeregistered
+			return strings.TrimSuffix("found deregistered; "+deleteSnapshots(ctx, cl, img, d), "; "), nil, nil
+		}
 		if err != nil {
 			return "", nil, wrap("DeregisterImage", err)
 		}
@@ -278,9 +285,18 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 	return "", nil, nil // record: the stage tag only
 }
 
+// isGone says whether EC2 refused a call because the AMI is deregistered.
+func isGone(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode() == "InvalidAMIID.Unavailable" || ae.ErrorCode() == "InvalidAMIID.NotFound")
+}
+
 // deleteSnapshots deletes the decision's snapshots of img one by one and
 // says what became of each; one already gone counts as deleted.
 func deleteSnapshots(ctx context.Context, cl ec2Client, img lifecycle.Image, d lifecycle.Decision) string {
+	if !d.DeleteSnapshots {
+		return ""
+	}
 	want := d.Snapshots
 	if want == nil {
 		want = img.Snapshots

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -344,4 +345,43 @@ func TestConsumerAccountReadsTheStampedRelease(t *testing.T) {
 	chosen, err = lifecycle.Choose(slices.Collect(maps.Values(got)), lifecycle.Choice{Family: "web", Channel: "stable"}, f.at)
 	require.NoError(t, err)
 	require.Equal(t, old.ID, chosen.ID)
+}
+
+// TestALostAnswerIsNotAFailure: EC2 carried a call out but its answer was
+// lost (a reset, call_timeout), so the SDK sent it again. An image already
+// disabled takes DisableImage again; an image already deregistered refuses
+// DeregisterImage, which is then what this run did, not a failure: the
+// snapshots the decision may delete are deleted, and only those.
+func TestALostAnswerIsNotAFailure(t *testing.T) {
+	for _, deleteSnaps := range []bool{true, false} {
+		t.Run(fmt.Sprintf("delete_snapshots=%v", deleteSnaps), func(t *testing.T) {
+			f := newFixture(t, Options{})
+			img := f.build("web", "1.0.0", "us-east-1")["us-east-1"]
+			for _, a := range []lifecycle.Action{lifecycle.ActionDeprecate, lifecycle.ActionDisable, lifecycle.ActionDeregister} {
+				f.at = f.at.Add(time.Hour)
+				cur := f.listed("web")[img.Ref()]
+				d := lifecycle.Decision{Image: cur, Action: a, To: a.Target()}
+				if a == lifecycle.ActionDeregister {
+					d.DeleteSnapshots = deleteSnaps
+				}
+				op := map[lifecycle.Action]string{lifecycle.ActionDeprecate: "EnableImageDeprecation",
+					lifecycle.ActionDisable: "DisableImage", lifecycle.ActionDeregister: "DeregisterImage"}[a]
+				f.s.ResetCounters()
+				f.s.SetFault(ec2emu.Fault{Action: op, Probability: 1, Kind: ec2emu.LoseAnswer, Times: 1})
+				rs := f.be.Apply(f.ctx, []lifecycle.Decision{d}, false)
+				f.s.ClearFaults()
+				require.NoError(t, rs[0].Err, "%s", a)
+				require.True(t, rs[0].Changed, "%s", a)
+				require.Equal(t, 2, f.s.Calls("us-east-1", op), "%s: the lost call, then the SDK's second", a)
+				switch a {
+				case lifecycle.ActionDeprecate:
+					require.NotNil(t, f.image("us-east-1", img.ID).DeprecationTime)
+				case lifecycle.ActionDisable:
+					require.Equal(t, "disabled", f.image("us-east-1", img.ID).State)
+				}
+			}
+			require.Nil(t, f.image("us-east-1", img.ID))
+			require.Equal(t, !deleteSnaps, f.snapshotExists("us-east-1", img.Snapshots[0]), "snapshots go only with delete_snapshots")
+		})
+	}
 }

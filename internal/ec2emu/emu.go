@@ -43,6 +43,7 @@ type Server struct {
 
 	faultMu    sync.Mutex
 	faults     []Fault
+	faultHits  []int // requests each fault rule was applied to (for Times)
 	rng        *rand.Rand
 	limits     *RateLimits
 	buckets    map[string]*bucket

@@ -17,6 +17,10 @@ const (
 	ServerError
 	// Unavailable answers 503 Unavailable.
 	Unavailable
+	// LoseAnswer serves the request, then closes the connection without
+	// answering: the call took effect and the client cannot know (a reset,
+	// a timeout), so it sends it again.
+	LoseAnswer
 )
 
 // Fault is injected into a fraction (Probability, 0..1) of requests for Action ("" = all)
@@ -28,19 +32,22 @@ type Fault struct {
 	Probability float64       `json:"probability"`
 	Kind        FaultKind     `json:"kind"`
 	Latency     time.Duration `json:"latency,omitempty"`
+	// Times limits the rule to that many requests (0: no limit).
+	Times int `json:"times,omitempty"`
 }
 
 // SetFault adds a fault rule; ClearFaults removes all.
 func (s *Server) SetFault(f Fault) {
 	s.faultMu.Lock()
 	s.faults = append(s.faults, f)
+	s.faultHits = append(s.faultHits, 0)
 	s.faultMu.Unlock()
 }
 
 // ClearFaults removes every fault rule.
 func (s *Server) ClearFaults() {
 	s.faultMu.Lock()
-	s.faults = nil
+	s.faults, s.faultHits = nil, nil
 	s.faultMu.Unlock()
 }
 
@@ -140,6 +147,8 @@ func (s *Server) inject(c *call) error {
 	case Unavailable:
 		s.bump(s.failed, c.region, c.action)
 		return errf(503, "Unavailable", "The server is overloaded or unavailable (injected).")
+	case LoseAnswer:
+		c.loseAnswer = true
 	}
 	if !s.takeToken(c) {
 		s.bump(s.throttled, c.region, c.action)
@@ -151,13 +160,17 @@ func (s *Server) inject(c *call) error {
 func (s *Server) rollFaults(region, action string) (kind FaultKind, latency time.Duration) {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	for _, f := range s.faults {
+	for i, f := range s.faults {
 		if f.Action != "" && f.Action != action || f.Region != "" && f.Region != region {
+			continue
+		}
+		if f.Times > 0 && s.faultHits[i] >= f.Times {
 			continue
 		}
 		if s.rng.Float64() >= f.Probability {
 			continue
 		}
+		s.faultHits[i]++
 		latency += f.Latency
 		if f.Kind != LatencyOnly && kind == LatencyOnly {
 			kind = f.Kind

@@ -123,3 +123,23 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, refs.ImageReferences, 4, "2 instances + the template's v1 and v2 images")
 }
+
+// TestLoseAnswerTakesEffectAndHangsUp: the call is carried out and the
+// client hears nothing; Times limits the rule, so the SDK's second attempt
+// is answered (here with what EC2 says to a second deregistration).
+func TestLoseAnswerTakesEffectAndHangsUp(t *testing.T) {
+	e := newEnv(t)
+	e.s.Build(Fixture{Families: 1, Versions: 2})
+	out, err := e.owner().DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"self"}})
+	require.NoError(t, err)
+	require.Len(t, out.Images, 2)
+	id := aws.ToString(out.Images[0].ImageId)
+	e.s.SetFault(Fault{Action: "DeregisterImage", Probability: 1, Kind: LoseAnswer, Times: 1})
+	_, err = e.zeroDelayClient().DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
+	requireCode(t, err, "InvalidAMIID.Unavailable", 400)
+	require.Equal(t, 2, e.s.Calls("us-east-1", "DeregisterImage"))
+	require.Equal(t, 1, e.s.Failed("us-east-1", "DeregisterImage"), "one answer lost")
+	// The rule is spent: the other image's deregistration is answered.
+	_, err = e.owner().DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: out.Images[1].ImageId})
+	require.NoError(t, err)
+}

@@ -21,6 +21,8 @@ type call struct {
 	reg     *Region
 	now     time.Time
 	req     *http.Request // for the crash point: who is calling, and when they hang up
+	// loseAnswer: serve the call, then hang up without answering.
+	loseAnswer bool
 }
 
 type handler func(c *call) (response, error)
@@ -89,6 +91,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := s.serve(c)
+	if c.loseAnswer {
+		s.bump(s.failed, c.region, c.action)
+		panic(http.ErrAbortHandler) // net/http closes the connection, answering nothing
+	}
 	if err != nil {
 		c.svc.fail(w, reqID, err)
 		return
