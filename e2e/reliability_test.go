@@ -475,3 +475,35 @@ func TestAWSBuildCrashConverges(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSSweepSurvivesLostAnswers: in each region the first answer to every
+// kind of mutating call is lost after EC2 carried the call out (a reset, a
+// timeout), so the SDK sends it again. The sweep still succeeds, with no
+// failed decision, and ends where a clean sweep ends.
+func TestAWSSweepSurvivesLostAnswers(t *testing.T) {
+	start := time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+	clean := newAWSRun(t, start)
+	seedRetirable(clean)
+	mustSucceed(t, clean.packer("sweep.pkr.hcl"))
+	want := depSet(clean.familyState())
+
+	a := newAWSRun(t, start)
+	seedRetirable(a)
+	ops := []string{"CreateTags", "EnableImageDeprecation", "DisableImage", "DeregisterImage"}
+	for _, region := range sweepRegions {
+		for _, op := range ops {
+			a.s.SetFault(ec2emu.Fault{Action: op, Region: region, Probability: 1, Kind: ec2emu.LoseAnswer, Times: 1})
+		}
+	}
+	r := a.packer("sweep.pkr.hcl")
+	mustSucceed(t, r)
+	for _, region := range sweepRegions {
+		for _, op := range ops {
+			require.Equal(t, 1, a.s.Failed(region, op), "%s %s: one answer lost", region, op)
+		}
+	}
+	for _, d := range a.report("sweep/sweep.json").Decisions {
+		require.NotEqual(t, "failed", d.Status, "%+v", d)
+	}
+	require.Equal(t, want, depSet(a.familyState()), "as a clean sweep ends")
+}
