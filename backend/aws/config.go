@@ -73,8 +73,8 @@ type AccessConfig struct {
 	// waiters.
 	MaxRetries int `mapstructure:"max_retries"`
 	// How long one attempt of an AWS call waits for the endpoint to start
-	// answering before it is abandoned and retried (up to `max_retries`),
-	// e.g. `90s`. Defaults to 60s (also for `0s`), the AWS CLI's read
+	// answering before it is abandoned and retried (3 attempts in all, or
+	// `max_retries`), e.g. `90s`. Defaults to 60s (also for `0s`), the AWS CLI's read
 	// timeout, so a region that accepts connections and never answers
 	// fails the calls to it instead of holding the build.
 	CallTimeout time.Duration `mapstructure:"call_timeout"`
