@@ -219,7 +219,7 @@ func (s *Server) Calls(region, action string) int { return s.read(s.calls, regio
 // Throttled counts RequestLimitExceeded answers (injected or from rate limits).
 func (s *Server) Throttled(region, action string) int { return s.read(s.throttled, region, action) }
 
-// Failed counts injected 500/503 server faults.
+// Failed counts injected 500/503 server faults and lost answers.
 func (s *Server) Failed(region, action string) int { return s.read(s.failed, region, action) }
 
 // Snapshot copies the call counters: region -> action -> count.
