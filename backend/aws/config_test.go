@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/stretchr/testify/require"
 
@@ -200,4 +201,21 @@ func TestRetriesArePatientWithThrottlesOnly(t *testing.T) {
 	require.Equal(t, 3, attempts("eu-west-1", 0), "unavailable")
 	require.Equal(t, 5, attempts("us-east-1", 5))
 	require.Equal(t, 5, attempts("eu-west-1", 5))
+}
+
+// TestCallTimeoutIsSetOnTheSDKClient: call_timeout, 60 s when unset or 0s,
+// bounds each attempt's wait for the answer on the SDK's own client, the
+// one that keeps the CA bundle and proxy the loader set.
+func TestCallTimeoutIsSetOnTheSDKClient(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	for set, want := range map[time.Duration]time.Duration{0: time.Minute, 90 * time.Second: 90 * time.Second} {
+		cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKID", SecretKey: "s", CallTimeout: set})
+		require.NoError(t, err)
+		inner, ok := cfg.HTTPClient.(interface{ Unwrap() aws.HTTPClient })
+		require.True(t, ok, "the request bodies are sent whole")
+		bc, ok := inner.Unwrap().(*awshttp.BuildableClient)
+		require.True(t, ok, "the SDK's own client, %T", inner.Unwrap())
+		require.Equal(t, want, bc.GetTransport().ResponseHeaderTimeout, "call_timeout %s", set)
+	}
 }

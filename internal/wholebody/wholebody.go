@@ -27,6 +27,9 @@ func Client(next aws.HTTPClient) aws.HTTPClient { return client{next} }
 
 type client struct{ next aws.HTTPClient }
 
+// Unwrap returns the client it sends with.
+func (c client) Unwrap() aws.HTTPClient { return c.next }
+
 func (c client) Do(r *http.Request) (*http.Response, error) {
 	r, err := Request(r)
 	if err != nil {
