@@ -124,6 +124,12 @@ type Pinner interface {
 	Pin(ctx context.Context, images []lifecycle.Image, pin, dryRun bool) []Result
 }
 
+// Linker is implemented by backends whose images have URLs (GCP): the
+// data source hands them to templates.
+type Linker interface {
+	SelfLink(ref lifecycle.Ref) string
+}
+
 // Errs returns the failed results' errors, for errors.Join.
 func Errs(rs []Result) []error {
 	var out []error

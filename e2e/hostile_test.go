@@ -59,7 +59,7 @@ var hostileCases = []hostileCase{
 	{"pp", "local", "constraints", "never_expire and expire_after", "channel_policy {\n name = \"rc\"\n never_expire = true\n expire_after = \"1d\"\n}", []string{"channel_policy[0]: never_expire and expire_after contradict each other"}, nil},
 	{"pp", "local", "constraints", "pin_releases without sweep", `pin_releases = ["web-1.0.0-0123456789ab"]`, []string{"pin_releases: needs sweep = true"}, nil},
 	{"pp", "local", "constraints", "pinned and unpinned", "sweep = true\npin_releases = [\"x1\"]\nunpin_releases = [\"x1\"]", []string{"pin_releases, unpin_releases: x1 is in both"}, nil},
-	{"pp", "local", "constraints", "backend unknown", `backend = "gcp"`, []string{`backend: "gcp" is not one of auto, local, aws`}, nil},
+	{"pp", "local", "constraints", "backend unknown", `backend = "gce"`, []string{`backend: "gce" is not one of auto, local, aws, gcp`}, nil},
 	{"pp", "local", "ids", "restore a path", "sweep = true\nrestore = [\"../../etc/passwd\"]", []string{`restore[0]: invalid catalog id "../../etc/passwd"`}, nil},
 	{"pp", "local", "ids", "pin a slash", "sweep = true\npin_releases = [\"web/1\"]", []string{`pin_releases[0]: invalid catalog id "web/1"`}, nil},
 	{"pp", "local", "ids", "unpin blank", "sweep = true\nunpin_releases = [\" \"]", []string{`unpin_releases[0]: must be a release id (or region:id), got " "`}, nil},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
+	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
@@ -26,6 +27,7 @@ const (
 	Auto  = "auto"
 	Local = "local"
 	AWS   = "aws"
+	GCP   = "gcp"
 )
 
 // amazonBuilders are the builder types whose artifacts are AMIs.
@@ -36,11 +38,13 @@ var amazonBuilders = map[string]bool{
 // Config says where images live.
 type Config struct {
 	// Where images live: `local` (a catalog beside file artifacts), `aws`
-	// (AMIs, tagged in every region the build produced) or `auto`: the
+	// (AMIs, tagged in every region the build produced), `gcp` (Compute
+	// Engine images, labelled in their project) or `auto`: the
 	// post-processor picks `aws` after an amazon builder (`amazon-ebs`,
-	// `amazon-ebssurrogate`, `amazon-chroot`, `amazon-instance`) and
-	// `local` after any other; the data source picks `aws` when an AWS
-	// option (`region`, `owners`, …) is set and `local` otherwise.
+	// `amazon-ebssurrogate`, `amazon-chroot`, `amazon-instance`), `gcp`
+	// after `googlecompute` and `local` after any other; the data source
+	// picks `aws` when an AWS option (`region`, `owners`, …) is set, `gcp`
+	// when a GCP option (`project_id`, …) is, and `local` otherwise.
 	// `packer validate` already says which one a build uses. Defaults to
 	// `auto`.
 	Backend string `mapstructure:"backend"`
@@ -55,6 +59,8 @@ type Config struct {
 
 	// The AWS backend's access options (amazon plugin names).
 	awsbackend.AccessConfig `mapstructure:",squash"`
+	// The GCP backend's access options (googlecompute plugin names).
+	gcpbackend.Access `mapstructure:",squash"`
 }
 
 // Prepare sets the defaults and resolves `auto` from the type of the
@@ -72,20 +78,51 @@ func (c *Config) Prepare(builderType string) []error {
 		c.ManagedBy = lifecycle.DefaultManagedBy
 	}
 	var errs []error
-	chosen := c.Backend == Auto
-	if chosen {
-		c.Backend = Local
-		if amazonBuilders[builderType] || builderType == "" && c.AccessConfig.Set() {
+	awsSet, gcpSet := c.AccessConfig.Set(), c.GCP().Set()
+	awsOnly := len(awsFields(c.AccessConfig)) > 0
+	if c.Backend == Auto {
+		switch {
+		case amazonBuilders[builderType]:
 			c.Backend = AWS
+		case builderType == "googlecompute":
+			c.Backend = GCP
+		case builderType == "" && awsSet && gcpSet:
+			errs = append(errs, fmt.Errorf("backend: both AWS options (%s) and GCP options (%s) are set: say which backend with backend = \"aws\" or \"gcp\"",
+				strings.Join(awsFields(c.AccessConfig), ", "), strings.Join(c.GCP().SetFields(), ", ")))
+		case builderType == "" && awsSet:
+			c.Backend = AWS
+		case builderType == "" && gcpSet:
+			c.Backend = GCP
+		default:
+			c.Backend = Local
 		}
 	}
 	switch c.Backend {
-	case Local:
-	case AWS:
+	case Local, AWS, GCP, Auto:
 	default:
-		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws", c.Backend))
+		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws, gcp", c.Backend))
+	}
+	// Options of another backend are refused: they would be silently
+	// ignored, and a template that means GCP but says region = … would
+	// sweep nothing the user expects.
+	if c.Backend == GCP && awsOnly {
+		errs = append(errs, fmt.Errorf("%s: AWS options, but backend is gcp", strings.Join(awsFields(c.AccessConfig), ", ")))
+	}
+	if c.Backend != GCP && c.Backend != Auto && gcpSet {
+		errs = append(errs, fmt.Errorf("%s: GCP options, but backend is %s", strings.Join(c.GCP().SetFields(), ", "), c.Backend))
 	}
 	errs = append(errs, c.AccessConfig.Prepare()...)
+	if c.Backend == GCP {
+		errs = append(errs, c.GCP().Prepare()...)
+		if c.ManagedBy != "" {
+			if err := gcpbackend.CheckLabelValue("managed_by", lifecycle.TagManagedBy, c.ManagedBy); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if builderType == "" && c.GCP().ProjectID == "" {
+			errs = append(errs, fmt.Errorf("project_id: must be set with the gcp backend (the project whose images are read)"))
+		}
+	}
 	// The marker is a tag value on EC2 (at most 256 characters).
 	if n := utf8.RuneCountInString(c.ManagedBy); n > 256 {
 		errs = append(errs, fmt.Errorf("managed_by: at most 256 characters, got %d", n))
@@ -107,6 +144,8 @@ func (c *Config) CheckRef(s string) error {
 	switch c.Backend {
 	case AWS:
 		return awsbackend.CheckRef(s)
+	case GCP:
+		return gcpbackend.CheckRef(s)
 	case Local:
 		// The region part is checked like an id: a run that finds no
 		// release in it says so.
@@ -129,8 +168,34 @@ func Open(c Config, now func() time.Time) (backend.Backend, error) {
 		return local.New(c.CatalogDir, now, local.WithManagedBy(c.ManagedBy)), nil
 	case AWS:
 		return awsbackend.Open(context.Background(), c.AccessConfig, c.ManagedBy, now)
+	case GCP:
+		return gcpbackend.Open(context.Background(), c.Access, gcpbackend.Retry{MaxRetries: c.MaxRetries, CallTimeout: c.CallTimeout}, c.ManagedBy, now)
 	}
 	return nil, fmt.Errorf("backend %q is not available in this version of the plugin", c.Backend)
+}
+
+// GCP is the GCP access options.
+func (c *Config) GCP() *gcpbackend.Access { return &c.Access }
+
+// awsFields names the AWS options given (max_retries and call_timeout
+// serve every cloud backend).
+func awsFields(a awsbackend.AccessConfig) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"region", a.Region != ""}, {"regions", len(a.Regions) > 0}, {"owners", len(a.Owners) > 0}, {"profile", a.Profile != ""},
+		{"shared_credentials_file", a.SharedCredentialsFile != ""}, {"access_key", a.AccessKey != ""}, {"secret_key", a.SecretKey != ""},
+		{"token", a.Token != ""}, {"assume_role", a.AssumeRole != (awsbackend.AssumeRoleConfig{})}, {"custom_endpoint_ec2", a.CustomEndpointEC2 != ""},
+		{"skip_credential_validation", a.SkipCredentialValidation},
+		{"launch_template_versions", a.LaunchTemplateVersions != "" && a.LaunchTemplateVersions != awsbackend.LTVersionsAll},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // checkCatalogDir refuses a catalog whose artifact root (its parent

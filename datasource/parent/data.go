@@ -89,6 +89,12 @@ type DatasourceOutput struct {
 	Path string `mapstructure:"path"`
 	// SHA-256 of `path`, hex encoded, as recorded (local backend).
 	SHA256 string `mapstructure:"sha256"`
+	// The image's URL (GCP backend), e.g. for an instance template's
+	// `source_image`.
+	SelfLink string `mapstructure:"self_link"`
+	// The project of the image (GCP backend): the googlecompute builder's
+	// `source_image_project_id`.
+	Project string `mapstructure:"project"`
 	// Every tag or metadata key of the image.
 	Tags map[string]string `mapstructure:"tags"`
 }
@@ -130,6 +136,9 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 		} else if strings.IndexFunc(v, unicode.IsControl) >= 0 {
 			errs = append(errs, fmt.Errorf("%s: %q contains a control character", field, v))
 		}
+	}
+	if c.Backend == store.GCP && len(c.Projects) > 0 {
+		errs = append(errs, errors.New("projects: the data source reads the one project of project_id"))
 	}
 	if c.VersionConstraint != "" {
 		if _, err := version.NewConstraint(c.VersionConstraint); err != nil {

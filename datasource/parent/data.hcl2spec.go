@@ -11,27 +11,34 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Backend                  *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
-	CatalogDir               *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
-	ManagedBy                *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
-	Region                   *string                   `mapstructure:"region" cty:"region" hcl:"region"`
-	Regions                  []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
-	Owners                   []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
-	Profile                  *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
-	SharedCredentialsFile    *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	AccessKey                *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
-	SecretKey                *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
-	Token                    *string                   `mapstructure:"token" cty:"token" hcl:"token"`
-	AssumeRole               *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
-	CustomEndpointEC2        *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	MaxRetries               *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
-	CallTimeout              *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
-	SkipCredentialValidation *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	LaunchTemplateVersions   *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
-	Family                   *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
-	Channel                  *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	VersionConstraint        *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
-	AllowSimulatedTime       *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
+	Backend                   *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
+	CatalogDir                *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
+	ManagedBy                 *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
+	Region                    *string                   `mapstructure:"region" cty:"region" hcl:"region"`
+	Regions                   []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
+	Owners                    []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
+	Profile                   *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile     *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	AccessKey                 *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                 *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                     *string                   `mapstructure:"token" cty:"token" hcl:"token"`
+	AssumeRole                *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEC2         *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	MaxRetries                *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	CallTimeout               *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
+	SkipCredentialValidation  *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	LaunchTemplateVersions    *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
+	ProjectID                 *string                   `mapstructure:"project_id" cty:"project_id" hcl:"project_id"`
+	Projects                  []string                  `mapstructure:"projects" cty:"projects" hcl:"projects"`
+	CredentialsFile           *string                   `mapstructure:"credentials_file" cty:"credentials_file" hcl:"credentials_file"`
+	CredentialsJSON           *string                   `mapstructure:"credentials_json" cty:"credentials_json" hcl:"credentials_json"`
+	ImpersonateServiceAccount *string                   `mapstructure:"impersonate_service_account" cty:"impersonate_service_account" hcl:"impersonate_service_account"`
+	AccessToken               *string                   `mapstructure:"access_token" cty:"access_token" hcl:"access_token"`
+	CustomEndpoints           map[string]string         `mapstructure:"custom_endpoints" cty:"custom_endpoints" hcl:"custom_endpoints"`
+	Family                    *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
+	Channel                   *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	VersionConstraint         *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
+	AllowSimulatedTime        *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -46,27 +53,34 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"backend":                    &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
-		"catalog_dir":                &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
-		"managed_by":                 &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
-		"region":                     &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"regions":                    &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
-		"owners":                     &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
-		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":    &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"access_key":                 &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                 &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                      &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"assume_role":                &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
-		"custom_endpoint_ec2":        &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"max_retries":                &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"call_timeout":               &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
-		"skip_credential_validation": &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
-		"launch_template_versions":   &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
-		"family":                     &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"version_constraint":         &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
-		"allow_simulated_time":       &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
+		"backend":                     &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
+		"catalog_dir":                 &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
+		"managed_by":                  &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
+		"region":                      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"regions":                     &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"owners":                      &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
+		"profile":                     &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":     &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"access_key":                  &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                  &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                       &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"assume_role":                 &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":         &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"max_retries":                 &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"call_timeout":                &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
+		"skip_credential_validation":  &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"launch_template_versions":    &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
+		"project_id":                  &hcldec.AttrSpec{Name: "project_id", Type: cty.String, Required: false},
+		"projects":                    &hcldec.AttrSpec{Name: "projects", Type: cty.List(cty.String), Required: false},
+		"credentials_file":            &hcldec.AttrSpec{Name: "credentials_file", Type: cty.String, Required: false},
+		"credentials_json":            &hcldec.AttrSpec{Name: "credentials_json", Type: cty.String, Required: false},
+		"impersonate_service_account": &hcldec.AttrSpec{Name: "impersonate_service_account", Type: cty.String, Required: false},
+		"access_token":                &hcldec.AttrSpec{Name: "access_token", Type: cty.String, Required: false},
+		"custom_endpoints":            &hcldec.AttrSpec{Name: "custom_endpoints", Type: cty.Map(cty.String), Required: false},
+		"family":                      &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"channel":                     &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"version_constraint":          &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
+		"allow_simulated_time":        &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
 	}
 	return s
 }
@@ -90,6 +104,8 @@ type FlatDatasourceOutput struct {
 	Files           []string          `mapstructure:"files" cty:"files" hcl:"files"`
 	Path            *string           `mapstructure:"path" cty:"path" hcl:"path"`
 	SHA256          *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
+	SelfLink        *string           `mapstructure:"self_link" cty:"self_link" hcl:"self_link"`
+	Project         *string           `mapstructure:"project" cty:"project" hcl:"project"`
 	Tags            map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
 }
 
@@ -121,6 +137,8 @@ func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 		"files":            &hcldec.AttrSpec{Name: "files", Type: cty.List(cty.String), Required: false},
 		"path":             &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
 		"sha256":           &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
+		"self_link":        &hcldec.AttrSpec{Name: "self_link", Type: cty.String, Required: false},
+		"project":          &hcldec.AttrSpec{Name: "project", Type: cty.String, Required: false},
 		"tags":             &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 	}
 	return s

@@ -48,6 +48,9 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 		return DatasourceOutput{}, fmt.Errorf("lifecycle-image: %w%s", err, failedRegions(listing.Failed))
 	}
 	out := output(img)
+	if l, ok := be.(backend.Linker); ok {
+		out.SelfLink, out.Project = l.SelfLink(img.Ref()), img.Region
+	}
 	if fb, ok := be.(backend.Files); ok {
 		files, err := fb.Files(ctx, img.Ref())
 		if err != nil {

@@ -83,10 +83,10 @@ func TestNothingQualifiesSaysWhyAndWhichRegionsWereNotSeen(t *testing.T) {
 func TestConfigureTouchesNothingAndNamesFields(t *testing.T) {
 	fake := withFake(t)
 	var d Datasource
-	err := d.Configure(map[string]interface{}{"version_constraint": ">= x", "backend": "gcp", "managed_by": string(make([]byte, 300))})
+	err := d.Configure(map[string]interface{}{"version_constraint": ">= x", "backend": "gce", "managed_by": string(make([]byte, 300))})
 	require.ErrorContains(t, err, "family: must be set")
 	require.ErrorContains(t, err, "version_constraint:")
-	require.ErrorContains(t, err, `backend: "gcp" is not one of auto, local, aws`)
+	require.ErrorContains(t, err, `backend: "gce" is not one of auto, local, aws, gcp`)
 	require.ErrorContains(t, err, "managed_by: at most 256 characters")
 	require.Empty(t, fake.Calls, "Configure runs at packer validate: no backend call")
 }

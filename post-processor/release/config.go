@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -196,6 +197,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("family, version, channel, managed_by: together too long to publish in an AMI description (%d characters, where the accounts an AMI is shared with read its release metadata): shorten them", lifecycle.MaxDescription))
 		}
 	}
+	if c.Backend == store.GCP {
+		errs = append(errs, c.checkGCPLabels()...)
+	}
 	if c.PackerBuilderType == "null" && !c.Sweep {
 		errs = append(errs, errors.New("sweep: the null builder produces no image to record; set sweep = true to retire without recording a build"))
 	}
@@ -257,6 +261,31 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("report_path: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// checkGCPLabels refuses what Compute Engine labels cannot carry: the
+// family must be a Compute Engine family name (the backend puts images in
+// it), and every other value must encode in 63 characters.
+func (c *Config) checkGCPLabels() []error {
+	var errs []error
+	if c.Family != "" {
+		if err := gcpbackend.CheckFamily(c.Family); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, f := range []struct{ field, tag, v string }{
+		{"version", lifecycle.TagVersion, c.Version}, {"channel", lifecycle.TagChannel, c.Channel}, {"parent", lifecycle.TagParent, c.Parent},
+	} {
+		if err := gcpbackend.CheckLabelValue(f.field, f.tag, f.v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, cp := range c.ChannelPolicies {
+		if err := gcpbackend.CheckLabelValue(fmt.Sprintf("channel_policy[%d].name", i), lifecycle.TagChannel, cp.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // checkReportPath refuses a report that could replace what the plugin

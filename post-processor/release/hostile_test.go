@@ -63,7 +63,7 @@ func TestHostileInputIsRefusedAtValidate(t *testing.T) {
 		{"deprecate_after years", base("deprecate_after", "1y"), "deprecate_after: invalid duration"},
 		{"disable_after beyond 100 years", base("disable_after", "99999999d"), "disable_after:"},
 		{"deregister_after garbage", base("deregister_after", "1.5.d"), "deregister_after: invalid duration"},
-		{"backend unknown", base("backend", "gcp"), `backend: "gcp" is not one of auto, local, aws`},
+		{"backend unknown", base("backend", "gce"), `backend: "gce" is not one of auto, local, aws, gcp`},
 		{"backend wrong case", base("backend", "LOCAL"), `backend: "LOCAL" is not one of auto, local, aws`},
 		{"aws release too long to publish", base("backend", "aws", "family", long(100), "version", long(64), "channel", long(64)),
 			"family, version, channel, managed_by: together too long to publish in an AMI description"},

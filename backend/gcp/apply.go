@@ -1,0 +1,276 @@
+package gcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
+)
+
+// testHookAfterAction, when set, runs after a Compute Engine action and
+// before its stage is labelled; an error stands for a crash at the worst
+// moment.
+var testHookAfterAction func(ref lifecycle.Ref) error
+
+// Apply carries decisions out, project by project in parallel and in
+// order within a project:
+//
+//	deprecate   images.deprecate DEPRECATED, replacement the newest release
+//	            the plan keeps active in the same project, family and channel
+//	disable     images.deprecate OBSOLETE (no new disk or instance from it)
+//	deregister  images.delete
+//	restore     images.deprecate ACTIVE
+//	record      no Compute Engine action: the stage labels only
+//
+// Each image is re-read (images.get) and, for disable and deregister, its
+// usage looked up again right before acting; lifecycle.CheckTransition
+// then decides whether the decision still holds. The action comes first,
+// then setLabels records the stage, so a crash in between converges on the
+// re-run. Every mutation carries a requestId, so a call re-sent after a
+// lost answer is applied once. With dryRun it checks the decisions against
+// the images as listed and calls nothing.
+func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) []backend.Result {
+	results := make([]backend.Result, len(ds))
+	var mut []int
+	for i, d := range ds {
+		results[i].Ref, results[i].Image = d.Image.Ref(), d.Image
+		if d.Action.Mutates() {
+			mut = append(mut, i)
+		}
+	}
+	repl := replacements(ds, b.now())
+	projects, idx := byProject(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
+	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
+		items := make([]int, len(idx[project]))
+		for k, j := range idx[project] {
+			items[k] = mut[j]
+		}
+		b.applyProject(ctx, project, ds, items, results, repl, dryRun)
+	})
+	return results
+}
+
+// replacements maps each (project, family, channel) to the newest release
+// the plan keeps active there: what a deprecated image points its users to.
+func replacements(ds []lifecycle.Decision, now time.Time) map[[3]string]lifecycle.Image {
+	out := map[[3]string]lifecycle.Image{}
+	for _, d := range ds {
+		img := d.Image
+		if d.Action != lifecycle.ActionKeep || !img.Managed || img.EffectiveStage(now) != lifecycle.StageActive ||
+			(img.State != lifecycle.StateAvailable && img.State != backend.StatePending) {
+			continue
+		}
+		k := [3]string{img.Region, img.Family, img.Channel}
+		if cur, ok := out[k]; !ok || lifecycle.CompareVersions(img, cur) > 0 {
+			out[k] = img
+		}
+	}
+	return out
+}
+
+func (b *Backend) applyProject(ctx context.Context, project string, ds []lifecycle.Decision, items []int, results []backend.Result, repl map[[3]string]lifecycle.Image, dryRun bool) {
+	if err := ctx.Err(); err != nil {
+		for _, i := range items {
+			results[i].Err = err
+		}
+		return
+	}
+	cur, raw, usage, err := b.current(ctx, project, ds, items, dryRun)
+	if err != nil {
+		for _, i := range items {
+			results[i].Err = err
+		}
+		return
+	}
+	now := b.now()
+	for _, i := range items {
+		d, r := ds[i], &results[i]
+		if err := ctx.Err(); err != nil {
+			r.Err = err
+			continue
+		}
+		c, found := cur[d.Image.ID]
+		if !found {
+			if d.Target() != lifecycle.StageDeregistered {
+				r.Err = fmt.Errorf("gcp: %s %s: no such image in project %s (deleted, or never there)", d.Action, d.Image.Ref(), project)
+				continue
+			}
+			c = d.Image // gone: nothing is left to do or label
+			c.State = lifecycle.StateDeregistered
+		}
+		gone := c.State == lifecycle.StateDeregistered
+		err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
+		switch {
+		case errors.Is(err, lifecycle.ErrAlreadyDone):
+			if gone || c.Stage == d.Target() {
+				r.Image = c
+				continue
+			}
+			r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
+			if !dryRun {
+				if err := b.labelStage(ctx, project, raw[c.ID], r.Image); err != nil {
+					r.Err = fmt.Errorf("gcp: %s %s: recording the stage: %w", d.Action, c.Ref(), err)
+				}
+			}
+			continue
+		case err != nil:
+			r.Err = fmt.Errorf("gcp: %w", err)
+			continue
+		}
+		r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
+		if d.Action == lifecycle.ActionRecord && gone {
+			r.Changed = false // a deleted image cannot be labelled
+			continue
+		}
+		if dryRun {
+			if rp, ok := repl[[3]string{project, c.Family, c.Channel}]; ok && d.Action == lifecycle.ActionDeprecate && rp.ID != c.ID {
+				r.Note = "replacement " + rp.ID
+			}
+			continue
+		}
+		note, err := b.act(ctx, project, c, d, repl, now)
+		if err != nil {
+			r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: %w", d.Action, c.Ref(), err)
+			continue
+		}
+		r.Note = note
+		if testHookAfterAction != nil {
+			if err := testHookAfterAction(c.Ref()); err != nil {
+				r.Err = err
+				continue
+			}
+		}
+		if d.Target() == lifecycle.StageDeregistered {
+			continue // the image is gone: there is nothing left to label
+		}
+		im := raw[c.ID]
+		if d.Action != lifecycle.ActionRecord {
+			// The action changed the image (and its fingerprint is read
+			// again on a conflict anyway): label what is there now.
+			if fresh, ok, err := b.get(ctx, project, c.ID); err == nil && ok {
+				im = fresh
+			}
+		}
+		if err := b.labelStage(ctx, project, im, r.Image); err != nil {
+			r.Err = fmt.Errorf("gcp: %s %s: carried out, but recording the stage failed (a re-run records it): %w", d.Action, c.Ref(), err)
+		}
+	}
+}
+
+// current returns the items' images as they are now (converted and raw)
+// and, for those about to be disabled or deleted, who uses them now. A dry
+// run takes both from the listing it planned on and calls nothing.
+func (b *Backend) current(ctx context.Context, project string, ds []lifecycle.Decision, items []int, dryRun bool) (map[string]lifecycle.Image, map[string]*compute.Image, lifecycle.Usage, error) {
+	cur := map[string]lifecycle.Image{}
+	if dryRun {
+		for _, i := range items {
+			cur[ds[i].Image.ID] = ds[i].Image
+		}
+		return cur, nil, lifecycle.Usage{}, nil
+	}
+	names := make([]string, len(items))
+	for k, i := range items {
+		names[k] = ds[i].Image.ID
+	}
+	raw, err := b.reread(ctx, project, names)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("gcp: re-reading project %s: %w", project, err)
+	}
+	var check []lifecycle.Image
+	for name, im := range raw {
+		cur[name] = b.image(project, im)
+	}
+	for _, i := range items {
+		if a := ds[i].Action; a == lifecycle.ActionDisable || a == lifecycle.ActionDeregister {
+			if c, ok := cur[ds[i].Image.ID]; ok {
+				check = append(check, c)
+			}
+		}
+	}
+	usage := lifecycle.Usage{}
+	if len(check) > 0 {
+		usage = b.Usage(ctx, check)
+	}
+	return cur, raw, usage, nil
+}
+
+// labelStage writes the stage labels of img on the image.
+func (b *Backend) labelStage(ctx context.Context, project string, im *compute.Image, img lifecycle.Image) error {
+	if im == nil {
+		return fmt.Errorf("the image is gone")
+	}
+	all := lifecycle.Tags(img, "")
+	want, err := Labels(map[string]string{lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince]})
+	if err != nil {
+		return err
+	}
+	return b.setLabels(ctx, project, im, func(cur map[string]string) map[string]string {
+		next := cloneTags(cur)
+		for k, v := range want {
+			if v == "" {
+				delete(next, k)
+			} else {
+				next[k] = v
+			}
+		}
+		return next
+	})
+}
+
+// act makes the Compute Engine calls of one decision and returns a note.
+func (b *Backend) act(ctx context.Context, project string, img lifecycle.Image, d lifecycle.Decision, repl map[[3]string]lifecycle.Image, now time.Time) (string, error) {
+	var status *compute.DeprecationStatus
+	note := ""
+	stamp := now.UTC().Format(time.RFC3339)
+	switch d.Action {
+	case lifecycle.ActionDeprecate:
+		status = &compute.DeprecationStatus{State: stateDeprecated, Deprecated: stamp}
+		if rp, ok := repl[[3]string{project, img.Family, img.Channel}]; ok && rp.ID != img.ID {
+			status.Replacement = b.selfLink(project, rp.ID)
+			note = "replacement " + rp.ID
+		}
+	case lifecycle.ActionDisable:
+		status = &compute.DeprecationStatus{State: stateObsolete, Obsolete: stamp}
+		if !img.DeprecationTime.IsZero() {
+			status.Deprecated = img.DeprecationTime.UTC().Format(time.RFC3339)
+		}
+	case lifecycle.ActionRestore:
+		status = &compute.DeprecationStatus{State: stateActive}
+	case lifecycle.ActionDeregister:
+		op, err := b.svc.Images.Delete(project, img.ID).RequestId(uuid.NewString()).Context(ctx).Do()
+		if isNotFound(err) {
+			return "found deleted", nil // most likely this very call, whose answer was lost
+		}
+		if err == nil {
+			err = b.wait(ctx, project, op)
+		}
+		if err != nil {
+			return "", fmt.Errorf("images.delete: %w", err)
+		}
+		return fmt.Sprintf("deleted (%d bytes archived)", img.Size), nil
+	default:
+		return "", nil // record: the stage labels only
+	}
+	op, err := b.svc.Images.Deprecate(project, img.ID, status).RequestId(uuid.NewString()).Context(ctx).Do()
+	if err == nil {
+		err = b.wait(ctx, project, op)
+	}
+	if err != nil {
+		return "", fmt.Errorf("images.deprecate %s: %w", status.State, err)
+	}
+	return note, nil
+}
+
+// SelfLink is an image's URL, as Compute Engine writes it.
+func (b *Backend) SelfLink(ref lifecycle.Ref) string { return b.selfLink(ref.Region, ref.ID) }
+
+// selfLink is an image's URL as Compute Engine writes replacements.
+func (b *Backend) selfLink(project, name string) string {
+	return b.svc.BasePath + "projects/" + project + "/global/images/" + name
+}
