@@ -25,7 +25,7 @@ const (
 	// MaxLabel is Compute Engine's limit on a label value.
 	MaxLabel = 63
 	// maxLabels is Compute Engine's limit on labels per resource.
-	maxLabels      = 64
+	maxLabels       = 64
 	labelTimeLayout = "20060102t150405z"
 )
 

@@ -40,7 +40,10 @@ func (b *Backend) Record(ctx context.Context, images []lifecycle.Image, dryRun b
 
 func (b *Backend) recordOne(ctx context.Context, img lifecycle.Image, dryRun bool) backend.Result {
 	r := backend.Result{Ref: img.Ref(), Image: img}
-	fail := func(err error) backend.Result { r.Err, r.Changed = fmt.Errorf("gcp: record %s: %w", img.Ref(), err), false; return r }
+	fail := func(err error) backend.Result {
+		r.Err, r.Changed = fmt.Errorf("gcp: record %s: %w", img.Ref(), err), false
+		return r
+	}
 	im, ok, err := b.get(ctx, img.Region, img.ID)
 	switch {
 	case err != nil:

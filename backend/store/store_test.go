@@ -1,12 +1,14 @@
 package store
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
+	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 )
 
 func TestAutoPicksAWSForAmazonBuilders(t *testing.T) {
@@ -42,4 +44,62 @@ func TestPrepareValidatesAWSOptions(t *testing.T) {
 	errs := c.Prepare("amazon-ebs")
 	require.Len(t, errs, 1)
 	require.ErrorContains(t, errs[0], `region: "nowhere"`)
+}
+
+func TestAutoPicksGCPForGooglecompute(t *testing.T) {
+	c := Config{}
+	require.Empty(t, c.Prepare("googlecompute"))
+	require.Equal(t, GCP, c.Backend)
+
+	ds := Config{Access: gcpbackend.Access{ProjectID: "lifecycle-test"}}
+	require.Empty(t, ds.Prepare(""))
+	require.Equal(t, GCP, ds.Backend, "the data source reads GCP when a GCP option is set")
+
+	both := Config{Access: gcpbackend.Access{ProjectID: "lifecycle-test"}, AccessConfig: awsbackend.AccessConfig{Region: "us-east-1"}}
+	errs := both.Prepare("")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "backend: both AWS options (region) and GCP options (project_id) are set")
+
+	ds = Config{Backend: GCP}
+	errs = ds.Prepare("")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "project_id: must be set")
+}
+
+// An option of another backend is refused with its name: silently
+// ignored, it would sweep something else than the user means.
+func TestOptionsOfAnotherBackendAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		builder string
+		c       Config
+		want    string
+	}{
+		{"googlecompute", Config{AccessConfig: awsbackend.AccessConfig{Region: "us-east-1", Owners: []string{"self"}}}, "region, owners: AWS options, but backend is gcp"},
+		{"googlecompute", Config{AccessConfig: awsbackend.AccessConfig{AccessKey: "AKID", SecretKey: "s"}}, "access_key, secret_key: AWS options, but backend is gcp"},
+		{"googlecompute", Config{AccessConfig: awsbackend.AccessConfig{AssumeRole: awsbackend.AssumeRoleConfig{RoleARN: "arn:aws:iam::123456789012:role/x"}}}, "assume_role: AWS options"},
+		{"amazon-ebs", Config{Access: gcpbackend.Access{ProjectID: "lifecycle-test"}}, "project_id: GCP options, but backend is aws"},
+		{"qemu", Config{Access: gcpbackend.Access{AccessToken: "s3cr3t-xyz"}}, "access_token: GCP options, but backend is local"},
+		{"", Config{Backend: AWS, Access: gcpbackend.Access{CustomEndpoints: map[string]string{"compute": "http://127.0.0.1:1/"}}}, "custom_endpoints: GCP options, but backend is aws"},
+	} {
+		errs := tc.c.Prepare(tc.builder)
+		require.NotEmpty(t, errs, tc.want)
+		require.ErrorContains(t, errors.Join(errs...), tc.want)
+		require.NotContains(t, errors.Join(errs...).Error(), "s3cr3t-xyz", "a token is never shown")
+	}
+	// max_retries and call_timeout serve both clouds.
+	c := Config{AccessConfig: awsbackend.AccessConfig{MaxRetries: 4, CallTimeout: time.Minute}}
+	require.Empty(t, c.Prepare("googlecompute"))
+}
+
+func TestGCPRefsAndOpen(t *testing.T) {
+	c := Config{Backend: GCP, Access: gcpbackend.Access{ProjectID: "lifecycle-test", Projects: []string{"lifecycle-other"}, AccessToken: "dummy"}}
+	require.Empty(t, c.Prepare("googlecompute"))
+	require.NoError(t, c.CheckRef("web-1-0-0"))
+	require.NoError(t, c.CheckRef("lifecycle-test:web-1-0-0"))
+	require.Error(t, c.CheckRef("Web_1"))
+	require.Error(t, c.CheckRef("example.com:proj:web"))
+	be, err := Open(c, time.Now)
+	require.NoError(t, err)
+	require.Equal(t, "gcp", be.Name())
+	require.Equal(t, []string{"lifecycle-other", "lifecycle-test"}, be.(*gcpbackend.Backend).Projects())
 }
