@@ -25,8 +25,8 @@ import (
 // first).
 type hostileCase struct {
 	component string // pp or ds
-	backend   string // local or aws
-	category  string // types, durations, versions, names, ids, regions, ARNs, owners, paths, constraints, report paths, env, endpoints, credentials
+	backend   string // local, aws or gcp
+	category  string // types, durations, versions, names, ids, regions, ARNs, owners, paths, constraints, report paths, env, endpoints, credentials, projects, backends
 	name      string
 	body      string
 	want      []string
@@ -135,6 +135,51 @@ var hostileCases = []hostileCase{
 	{"ds", "aws", "durations", "ds call_timeout a word", `call_timeout = "soon"`, []string{"call_timeout", `invalid duration "soon"`}, nil},
 	{"ds", "aws", "constraints", "ds launch_template_versions", `launch_template_versions = "none"`, []string{`launch_template_versions: "none" is not one of`}, nil},
 	{"ds", "aws", "types", "ds owners a number", `owners = 123456789012`, []string{`attribute "owners": list of string required`}, nil},
+	// post-processor, GCP backend (project_id and custom_endpoints are set
+	// to the test's listener unless the case sets them)
+	{"pp", "gcp", "names", "gcp family upper case", `family = "Web"`, []string{`family: "Web" is not a Compute Engine image family name`}, nil},
+	{"pp", "gcp", "names", "gcp family with underscore", `family = "web_base"`, []string{`family: "web_base" is not a Compute Engine image family name`}, nil},
+	{"pp", "gcp", "names", "gcp family of 64", `family = "` + strings.Repeat("w", 64) + `"`, []string{"family:", "is not a Compute Engine image family name"}, nil},
+	{"pp", "gcp", "names", "gcp family ending with a dash", `family = "web-"`, []string{`family: "web-" is not a Compute Engine image family name`}, nil},
+	{"pp", "gcp", "names", "gcp family starting with a digit", `family = "1web"`, []string{`family: "1web" is not a Compute Engine image family name`}, nil},
+	{"pp", "gcp", "versions", "gcp version too long as a label", `version = "1.0.0-RC.1+Build.2026.12.06.12345.X.Y"`, []string{"version:", "takes 67 characters as a Compute Engine label value"}, nil},
+	{"pp", "gcp", "versions", "gcp version of capitals", `version = "` + strings.Repeat("V", 22) + `"`, []string{"version:", "takes 66 characters as a Compute Engine label value"}, nil},
+	{"pp", "gcp", "names", "gcp channel too long as a label", `channel = "Release Candidate (Team X) QA Rings!"`, []string{"channel:", "takes 66 characters as a Compute Engine label value"}, nil},
+	{"pp", "gcp", "names", "gcp parent too long as a label", `parent = "projects/lifecycle-test/global/images/web-base-1-0-0-20261206"`, []string{"parent:", "takes 69 characters as a Compute Engine label value"}, nil},
+	{"pp", "gcp", "names", "gcp managed_by too long as a label", `managed_by = "Team Platform / Images / Production!!!"`, []string{"managed_by:", "takes 66 characters as a Compute Engine label value"}, nil},
+	{"pp", "gcp", "names", "gcp channel_policy name too long as a label", "channel_policy {\n name = \"Nightly.Builds.Of.Team.X.QA.Ring.2\"\n}", []string{"channel_policy[0].name:", "takes 64 characters"}, nil},
+	{"pp", "gcp", "projects", "gcp project upper case", `project_id = "Lifecycle-Test"`, []string{`project_id: "Lifecycle-Test" is not a project id`}, nil},
+	{"pp", "gcp", "projects", "gcp project too short", `project_id = "web"`, []string{`project_id: "web" is not a project id`}, nil},
+	{"pp", "gcp", "projects", "gcp project domain scoped", `project_id = "example.com:images"`, []string{`project_id: "example.com:images" is a domain-scoped project id`}, nil},
+	{"pp", "gcp", "projects", "gcp project a number", `project_id = "123456789012"`, []string{`project_id: "123456789012" is not a project id`}, nil},
+	{"pp", "gcp", "projects", "gcp projects entry with a space", `projects = ["lifecycle-other", "my project"]`, []string{`projects[1]: "my project" is not a project id`}, nil},
+	{"pp", "gcp", "types", "gcp projects a string", `projects = "lifecycle-other"`, []string{`attribute "projects": list of string required`}, nil},
+	{"pp", "gcp", "types", "gcp custom_endpoints a string", `custom_endpoints = "http://127.0.0.1:1/"`, []string{`attribute "custom_endpoints": map of string required`}, nil},
+	{"pp", "gcp", "credentials", "gcp access_token with a newline", `access_token = "ya29.a\nb"`, []string{"access_token: must be one OAuth 2.0 access token"}, nil},
+	{"pp", "gcp", "credentials", "gcp two ways to authenticate", "access_token = \"ya29.x\"\nimpersonate_service_account = \"packer@lifecycle-test.iam.gserviceaccount.com\"", []string{"access_token, impersonate_service_account: choose one way to authenticate"}, nil},
+	{"pp", "gcp", "credentials", "gcp credentials_file missing", `credentials_file = "nowhere.json"`, []string{"credentials_file: open nowhere.json"}, nil},
+	{"pp", "gcp", "credentials", "gcp credentials_file not JSON", `credentials_file = "t.pkr.hcl"`, []string{"credentials_file: t.pkr.hcl: not JSON credentials"}, nil},
+	{"pp", "gcp", "credentials", "gcp credentials_json not JSON", `credentials_json = "hostile-secret-key"`, []string{"credentials_json: not JSON credentials (the value is not shown: it is a secret)"}, nil},
+	{"pp", "gcp", "credentials", "gcp credentials_json an API key", `credentials_json = "{\"type\":\"api_key\"}"`, []string{`credentials_json: credentials of type "api_key"`}, nil},
+	{"pp", "gcp", "credentials", "gcp impersonate a user", `impersonate_service_account = "alice@example.com"`, []string{`impersonate_service_account: "alice@example.com" is not a service account email`}, nil},
+	{"pp", "gcp", "endpoints", "gcp endpoint unknown service", `custom_endpoints = { computer = "http://127.0.0.1:1/" }`, []string{`custom_endpoints: unknown service "computer"`}, nil},
+	{"pp", "gcp", "endpoints", "gcp endpoint a host name", `custom_endpoints = { compute = "compute.internal" }`, []string{`custom_endpoints.compute: "compute.internal" is not an http(s) URL`}, nil},
+	{"pp", "gcp", "endpoints", "gcp endpoint with credentials", `custom_endpoints = { compute = "http://user:hunter2@127.0.0.1:1/compute/v1/" }`, []string{`custom_endpoints.compute: "http://user:xxxxx@127.0.0.1:1/compute/v1/" carries credentials`}, nil},
+	{"pp", "gcp", "backends", "gcp with an AWS region", `region = "us-east-1"`, []string{"region: AWS options, but backend is gcp"}, nil},
+	{"pp", "gcp", "backends", "gcp with AWS owners and profile", "owners = [\"self\"]\nprofile = \"prod\"", []string{"owners, profile: AWS options, but backend is gcp"}, nil},
+	{"pp", "gcp", "ids", "gcp restore an AMI-style name", "sweep = true\nrestore = [\"Web_1\"]", []string{`restore[0]: "Web_1" is not an image name`}, nil},
+	{"pp", "gcp", "ids", "gcp pin in a domain project", "sweep = true\npin_releases = [\"example.com:p:web-1\"]", []string{`pin_releases[0]: "example.com:p:web-1":`, "domain-scoped"}, nil},
+	{"pp", "gcp", "ids", "gcp unpin with a bad project", "sweep = true\nunpin_releases = [\"P:web-1\"]", []string{`unpin_releases[0]: "P:web-1": "P" is not a project id`}, nil},
+	{"pp", "gcp", "constraints", "gcp max_retries negative", `max_retries = -2`, []string{"max_retries: must not be negative"}, nil},
+	{"pp", "local", "backends", "GCP option on a local run", `project_id = "lifecycle-test"`, []string{"project_id: GCP options, but backend is local"}, nil},
+	{"pp", "aws", "backends", "GCP option on an AWS run", `access_token = "hostile-secret-token"`, []string{"access_token: GCP options, but backend is aws"}, nil},
+
+	// data source, GCP backend
+	{"ds", "gcp", "projects", "ds gcp without project_id", `backend = "gcp"`, []string{"project_id: must be set with the gcp backend"}, nil},
+	{"ds", "gcp", "projects", "ds gcp with projects", "project_id = \"lifecycle-test\"\nprojects = [\"lifecycle-other\"]", []string{"projects: the data source reads the one project of project_id"}, nil},
+	{"ds", "gcp", "backends", "ds both clouds", "project_id = \"lifecycle-test\"\nregion = \"us-east-1\"", []string{"backend: both AWS options (region) and GCP options (project_id) are set"}, nil},
+	{"ds", "gcp", "credentials", "ds gcp token with a space", "project_id = \"lifecycle-test\"\naccess_token = \"ya29 x\"", []string{"access_token: must be one OAuth 2.0 access token"}, nil},
+	{"ds", "gcp", "projects", "ds gcp project domain scoped", `project_id = "google.com:images"`, []string{`project_id: "google.com:images" is a domain-scoped project id`}, nil},
 }
 
 // TestValidateRefusesHostileInput: every bad input of hostileCases is
@@ -170,7 +215,7 @@ func TestValidateRefusesHostileInput(t *testing.T) {
 		count[c.component+"/"+c.backend]++
 		categories[c.category] = true
 	}
-	for _, want := range []string{"types", "durations", "versions", "names", "ids", "regions", "ARNs", "owners", "paths", "constraints", "report paths", "env"} {
+	for _, want := range []string{"types", "durations", "versions", "names", "ids", "regions", "ARNs", "owners", "paths", "constraints", "report paths", "env", "projects", "credentials", "endpoints", "backends"} {
 		require.True(t, categories[want], "no case of category %s", want)
 	}
 
@@ -180,7 +225,7 @@ func TestValidateRefusesHostileInput(t *testing.T) {
 		env   []string
 	}
 	var runs []run
-	for _, be := range []string{"local", "aws"} {
+	for _, be := range []string{"local", "aws", "gcp"} {
 		r := run{name: "post-processor " + be}
 		for _, c := range hostileCases {
 			if c.component == "pp" && c.backend == be && c.env == nil {
@@ -208,6 +253,9 @@ func TestValidateRefusesHostileInput(t *testing.T) {
 			res := packerEnv(dir, append(append([]string{}, env...), r.env...), "validate", ".")
 			require.NotZero(t, res.code, "validate accepted %s: %s", r.name, res)
 			require.Equal(t, before, treeOf(t, dir), "validate touched the directory")
+			for _, secret := range []string{"hostile-secret-key", "hostile-secret-token", "hunter2"} {
+				require.NotContains(t, res.stdout+res.stderr, secret, "a secret is shown")
+			}
 			chunks := diagnosticsByBlock(res.stdout+res.stderr, lines)
 			for i, c := range r.cases {
 				got, ok := chunks[lines[i]]
@@ -261,9 +309,14 @@ func hostileTemplate(cases []hostileCase, endpoint string) (string, []int) {
 			if !attrs["sweep"] {
 				set("version", `"1.0.0"`)
 			}
-			if c.backend == "aws" {
+			switch c.backend {
+			case "aws":
 				set("backend", `"aws"`)
 				set("custom_endpoint_ec2", strconv.Quote(endpoint))
+			case "gcp":
+				set("backend", `"gcp"`)
+				set("project_id", `"lifecycle-test"`)
+				set("custom_endpoints", "{ compute = "+strconv.Quote(endpoint+"/compute/v1/")+" }")
 			}
 		} else {
 			b.WriteString("data \"lifecycle-image\" \"p\" {\n")

@@ -112,6 +112,9 @@ func CheckProject(p string) error {
 // CheckRef checks a release reference as `restore`, `pin_releases` and
 // `unpin_releases` take it on GCP: an image name, or project:image name.
 func CheckRef(s string) error {
+	if i := strings.LastIndex(s, ":"); strings.Count(s, ":") > 1 {
+		return fmt.Errorf("%q: %w (want an image name, or project:image name)", s, CheckProject(s[:i]))
+	}
 	project, name, ok := strings.Cut(s, ":")
 	if !ok {
 		name = s
