@@ -49,9 +49,9 @@ type project struct {
 	images    map[string]*compute.Image
 	labelGen  map[string]int // resource key -> label generation, for fingerprints
 	policies  map[string]*compute.Policy
-	disks     map[string]map[string]*compute.Disk     // zone -> name
-	instances map[string]map[string]*compute.Instance // zone -> name
-	templates map[string]map[string]*compute.InstanceTemplate // "" (global) or region -> name
+	disks     map[string]map[string]*compute.Disk                 // zone -> name
+	instances map[string]map[string]*compute.Instance             // zone -> name
+	templates map[string]map[string]*compute.InstanceTemplate     // "" (global) or region -> name
 	igms      map[string]map[string]*compute.InstanceGroupManager // zone or region -> name
 	ops       map[string]*opState
 	requests  map[string]string // method|requestId -> operation name
@@ -71,10 +71,14 @@ type Option func(*Server)
 func WithClock(c Clock) Option { return func(s *Server) { s.clock = c } }
 
 // WithProjects sets the known projects (default DefaultProjects); others answer 404.
-func WithProjects(ids ...string) Option { return func(s *Server) { s.order = append([]string(nil), ids...) } }
+func WithProjects(ids ...string) Option {
+	return func(s *Server) { s.order = append([]string(nil), ids...) }
+}
 
 // WithZones sets the zones (default DefaultZones); regions are derived from them.
-func WithZones(zones ...string) Option { return func(s *Server) { s.zones = append([]string(nil), zones...) } }
+func WithZones(zones ...string) Option {
+	return func(s *Server) { s.zones = append([]string(nil), zones...) }
+}
 
 // WithOperationPolls makes every operation answer RUNNING to its first n gets before
 // DONE (default 0: operations are DONE at once). wait always answers DONE, as GCE's
@@ -88,7 +92,9 @@ func WithQuotas(q Quotas) Option { return func(s *Server) { s.quotas = &q } }
 func WithRequireToken(tok string) Option { return func(s *Server) { s.token = tok } }
 
 // WithBaseURL sets the base URL selfLinks use before Listen (Listen sets it otherwise).
-func WithBaseURL(u string) Option { return func(s *Server) { s.base = strings.TrimSuffix(u, "/") + "/" } }
+func WithBaseURL(u string) Option {
+	return func(s *Server) { s.base = strings.TrimSuffix(u, "/") + "/" }
+}
 
 // WithSeed seeds the fault-injection random source (default 1).
 func WithSeed(seed int64) Option { return func(s *Server) { s.rng = rand.New(rand.NewSource(seed)) } }

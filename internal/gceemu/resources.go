@@ -928,7 +928,7 @@ func aggregate[T any](c *req, scopes []string, items func(scope string) []*T, k 
 
 func getProject(c *req) (any, *apiError) {
 	return &compute.Project{Kind: "compute#project", Id: c.p.number, Name: c.project, SelfLink: c.s.link(c.project, ""),
-		DefaultServiceAccount: fmt.Sprintf("%d-compute@developer.gserviceaccount.com", c.p.number),
+		DefaultServiceAccount:  fmt.Sprintf("%d-compute@developer.gserviceaccount.com", c.p.number),
 		CommonInstanceMetadata: &compute.Metadata{Kind: "compute#metadata", Fingerprint: "gceemu"},
 		XpnProjectStatus:       "UNSPECIFIED_XPN_PROJECT_STATUS", CreationTimestamp: "2020-01-01T00:00:00.000-08:00"}, nil
 }
