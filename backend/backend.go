@@ -94,6 +94,9 @@ type Backend interface {
 	// image it re-reads it and checks the decision still holds. With
 	// dryRun it only checks that it could and changes nothing. A cancelled
 	// context stops it between items: the rest fail with ctx.Err().
+	// Decisions that change nothing (keep) are context, never acted on:
+	// the releases the plan keeps, which GCP names as the replacement of
+	// an image it deprecates.
 	Apply(ctx context.Context, decisions []lifecycle.Decision, dryRun bool) []Result
 	// Forget undoes Record for new builds of a run that failed: Packer
 	// destroys the artifact of a failed post-processor, so the release must

@@ -34,6 +34,8 @@ type Fake struct {
 	// out (dry runs excluded), in order.
 	Calls   map[string]int
 	Applied []lifecycle.Decision
+	// Batches lists every batch Apply was given, context included.
+	Batches [][]lifecycle.Decision
 	// Regions a build produces an image in (default: "fake").
 	Regions []string
 	// crash makes the next action fail after it was carried out.
@@ -168,6 +170,7 @@ func (f *Fake) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls["apply"]++
+	f.Batches = append(f.Batches, slices.Clone(ds))
 	out := make([]backend.Result, len(ds))
 	now := f.Now()
 	for i, d := range ds {

@@ -306,13 +306,19 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	}
 	r.ui.Say(fmt.Sprintf("%s: %d of %d images to act on", verb, len(first)+len(second), len(decisions)))
 	outcomes := make([]report.Outcome, len(decisions))
-	failed := r.apply(ctx, decisions, first, outcomes)
+	// The first batch must not lean on the new build either: a deprecated
+	// image points its users to a release the plan without it keeps.
+	firstKept := kept(decisions)
+	if independent != nil && !r.c.DryRun {
+		firstKept = kept(independent)
+	}
+	failed := r.apply(ctx, decisions, first, firstKept, outcomes)
 	switch {
 	case failed:
 		for _, i := range second {
 			outcomes[i] = report.Outcome{Note: "not carried out: an action failed, so the run fails and Packer destroys the new build this depended on", Skipped: true}
 		}
-	case r.apply(ctx, decisions, second, outcomes) && !r.c.DryRun:
+	case r.apply(ctx, decisions, second, kept(decisions), outcomes) && !r.c.DryRun:
 		r.undo(decisions, second, outcomes)
 	}
 	for i, d := range decisions {
@@ -340,18 +346,31 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	return nil
 }
 
-// apply carries out decisions[idx] as one batch, fills their outcomes and
-// says whether any failed.
-func (r *run) apply(ctx context.Context, decisions []lifecycle.Decision, idx []int, outcomes []report.Outcome) bool {
+// kept returns the decisions that keep an image: the context Apply is
+// given with a batch (see backend.Backend).
+func kept(ds []lifecycle.Decision) []lifecycle.Decision {
+	var out []lifecycle.Decision
+	for _, d := range ds {
+		if d.Action == lifecycle.ActionKeep {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// apply carries out decisions[idx] as one batch, with the kept decisions
+// as context, fills their outcomes and says whether any failed.
+func (r *run) apply(ctx context.Context, decisions []lifecycle.Decision, idx []int, keep []lifecycle.Decision, outcomes []report.Outcome) bool {
 	if len(idx) == 0 {
 		return false
 	}
-	batch := make([]lifecycle.Decision, len(idx))
+	batch := make([]lifecycle.Decision, len(idx), len(idx)+len(keep))
 	for j, i := range idx {
 		batch[j] = decisions[i]
 	}
+	batch = append(batch, keep...)
 	failed := false
-	for j, res := range r.be.Apply(ctx, batch, r.c.DryRun) {
+	for j, res := range r.be.Apply(ctx, batch, r.c.DryRun)[:len(idx)] {
 		outcomes[idx[j]] = report.Outcome{Changed: res.Changed, Note: res.Note, Err: res.Err}
 		failed = failed || res.Err != nil
 	}

@@ -348,3 +348,39 @@ func TestDryRunPlansEverythingEvenWhenOneWouldFail(t *testing.T) {
 	require.Equal(t, report.StatusPlanned, statuses["1.1.0"], "the new build's consequence is still shown")
 	require.Len(t, s.fake.Applied, applied, "a dry run carries nothing out")
 }
+
+// Apply is given the kept releases as context (GCP names the replacement
+// of a deprecated image from them). The batch that runs before the new
+// build is safe must not lean on it: its context is the plan without it.
+func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
+	s := newShell(t)
+	for i, v := range []string{"1.0.0", "1.1.0"} {
+		cfg := build(v)
+		cfg["keep_releases"] = 3
+		_, _, _, err := s.run(cfg, "b"+v+".img")
+		require.NoError(t, err)
+		s.now = s.now.Add(time.Duration(i+1) * time.Hour)
+	}
+	s.fake.Batches = nil
+	_, _, _, err := s.run(build("1.2.0"), "c.img")
+	require.NoError(t, err)
+	require.Len(t, s.fake.Batches, 2, "the decisions the new build brings about run in a batch of their own")
+	split := func(batch []lifecycle.Decision) (acts, keeps map[string]lifecycle.Action) {
+		acts, keeps = map[string]lifecycle.Action{}, map[string]lifecycle.Action{}
+		for _, d := range batch {
+			if d.Action.Mutates() {
+				acts[d.Image.Version] = d.Action
+			} else {
+				keeps[d.Image.Version] = d.Action
+			}
+		}
+		return acts, keeps
+	}
+	acts, keeps := split(s.fake.Batches[0])
+	require.Equal(t, map[string]lifecycle.Action{"1.0.0": lifecycle.ActionDeprecate}, acts)
+	require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionKeep}, keeps, "before the new build is safe, only what stays without it")
+	acts, keeps = split(s.fake.Batches[1])
+	require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionDeprecate}, acts)
+	require.Equal(t, map[string]lifecycle.Action{"1.2.0": lifecycle.ActionKeep}, keeps)
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDeprecated, "1.2.0": lifecycle.StageActive}, s.stages())
+}
