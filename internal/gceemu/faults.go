@@ -177,8 +177,10 @@ func (s *Server) takeQuota(project, class string, now time.Time) *apiError {
 type Call struct {
 	Project string    `json:"project"`
 	Method  string    `json:"method"`
+	Verb    string    `json:"verb"` // the HTTP method
 	Path    string    `json:"path"`
 	Query   string    `json:"query,omitempty"`
+	Agent   string    `json:"agent,omitempty"` // the User-Agent: which client called
 	Status  int       `json:"status"` // 0: the answer was lost (LoseAnswer)
 	Time    time.Time `json:"time"`
 }
@@ -195,7 +197,7 @@ func (s *Server) count(project, method string) {
 func (s *Server) record(project, method string, r *http.Request, status int, now time.Time) {
 	q := r.URL.Query()
 	s.faultMu.Lock()
-	s.journal = append(s.journal, Call{Project: project, Method: method, Path: r.URL.Path, Query: encodeQuery(q), Status: status, Time: now})
+	s.journal = append(s.journal, Call{Project: project, Method: method, Verb: r.Method, Path: r.URL.Path, Query: encodeQuery(q), Agent: r.UserAgent(), Status: status, Time: now})
 	s.faultMu.Unlock()
 }
 

@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/gceemu"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
+)
+
+const gcpProject = "lifecycle-test"
+
+// gcpRun is a Compute Engine emulator with a fake clock, served through a
+// handler that can kill the plugin right after a mutating call, and a
+// directory of templates.
+type gcpRun struct {
+	t     *testing.T
+	s     *gceemu.Server
+	url   string // base URL; the compute endpoint is url + "compute/v1/"
+	dir   string
+	clock *gceemu.FakeClock
+
+	mu    sync.Mutex
+	crash *gcpCrash
+}
+
+// gcpCrash kills the caller of the after-th mutating call our plugin makes
+// (its User-Agent names it), once the call took effect and before it is
+// answered: a kill -9 at the worst moment.
+type gcpCrash struct {
+	after, seen int
+	fired       string // the call it followed
+}
+
+func newGCPRun(t *testing.T, start time.Time) *gcpRun {
+	g := &gcpRun{t: t, clock: gceemu.NewFakeClock(start)}
+	g.s = gceemu.New(gceemu.WithClock(g.clock), gceemu.WithProjects(gcpProject, "lifecycle-other", "debian-cloud"))
+	hs := httptest.NewServer(http.HandlerFunc(g.serve))
+	t.Cleanup(hs.Close)
+	g.url = hs.URL + "/"
+	g.s.SetBaseURL(g.url)
+	// The public family the builds start from.
+	g.s.PutImage("debian-cloud", &compute.Image{Name: "debian-12-bookworm-v20260501", Family: "debian-12"})
+	g.dir = t.TempDir()
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl"} {
+		body, err := os.ReadFile(filepath.Join("testdata", "gcp", name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(g.dir, name), body, 0o644))
+	}
+	return g
+}
+
+func (g *gcpRun) serve(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	c := g.crash
+	mutating := r.Method != http.MethodGet && strings.Contains(r.UserAgent(), "packer-plugin-lifecycle") && strings.HasPrefix(r.URL.Path, "/compute/v1/")
+	fire := false
+	if c != nil && c.fired == "" && mutating {
+		c.seen++
+		fire = c.seen == c.after
+		if fire {
+			c.fired = r.Method + " " + r.URL.Path
+		}
+	}
+	g.mu.Unlock()
+	if !fire {
+		g.s.Handler().ServeHTTP(w, r)
+		return
+	}
+	// Apply the call, then kill the plugin before it reads the answer.
+	rec := httptest.NewRecorder()
+	g.s.Handler().ServeHTTP(rec, r)
+	pid, err := ec2emu.PeerPID(r.RemoteAddr)
+	require.NoError(g.t, err, "finding the caller of %s", c.fired)
+	require.NoError(g.t, syscall.Kill(pid, syscall.SIGKILL))
+	http.Error(w, "killed", http.StatusServiceUnavailable)
+}
+
+func (g *gcpRun) armCrash(after int) {
+	g.mu.Lock()
+	g.crash = &gcpCrash{after: after}
+	g.mu.Unlock()
+}
+
+// crashed says which call the armed crash followed, "" when it did not fire.
+func (g *gcpRun) crashed() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.crash == nil {
+		return ""
+	}
+	return g.crash.fired
+}
+
+func (g *gcpRun) env() []string {
+	return []string{"PACKER_LIFECYCLE_NOW=" + g.clock.Now().Format(time.RFC3339)}
+}
+
+// packer builds one template of the run's directory in a directory of its own.
+func (g *gcpRun) packer(template string, vars ...string) result {
+	args := []string{"build", "-color=false", "-var", "endpoint=" + g.url + "compute/v1/"}
+	for _, v := range vars {
+		args = append(args, "-var", v)
+	}
+	sub := filepath.Join(g.dir, strings.TrimSuffix(template, ".pkr.hcl"))
+	require.NoError(g.t, os.MkdirAll(sub, 0o755))
+	body, err := os.ReadFile(filepath.Join(g.dir, template))
+	require.NoError(g.t, err)
+	require.NoError(g.t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
+	r := packerEnv(sub, g.env(), append(args, ".")...)
+	g.t.Logf("packer %s %v at %s took %s", template, vars, g.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
+	noPublicGoogle(g.t, r)
+	return r
+}
+
+func (g *gcpRun) build(release string) {
+	g.t.Helper()
+	mustSucceed(g.t, g.packer("build.pkr.hcl", "release="+release))
+}
+
+func (g *gcpRun) sweep() result {
+	g.t.Helper()
+	r := g.packer("sweep.pkr.hcl")
+	mustSucceed(g.t, r)
+	return r
+}
+
+// states maps every web image to its Compute Engine state and stage label,
+// "gone" once deleted.
+func (g *gcpRun) states(names ...string) map[string]string {
+	out := map[string]string{}
+	for _, n := range names {
+		im, ok := g.s.Image(gcpProject, n)
+		switch {
+		case !ok:
+			out[n] = "gone"
+		case im.Deprecated == nil:
+			out[n] = "ACTIVE/" + im.Labels["lifecycle-stage"]
+		default:
+			out[n] = im.Deprecated.State + "/" + im.Labels["lifecycle-stage"]
+		}
+	}
+	return out
+}
+
+func (g *gcpRun) report(template string) report.Report {
+	var rep report.Report
+	body, err := os.ReadFile(filepath.Join(g.dir, strings.TrimSuffix(template, ".pkr.hcl"), "report.json"))
+	require.NoError(g.t, err)
+	require.NoError(g.t, json.Unmarshal(body, &rep))
+	return rep
+}
+
+func (g *gcpRun) advance(d time.Duration) { g.clock.Advance(d) }
+
+// noPublicGoogle fails when a run named a Google endpoint: every client
+// must have gone to the emulator.
+func noPublicGoogle(t *testing.T, r result) {
+	t.Helper()
+	for _, host := range []string{"googleapis.com", "metadata.google.internal", "169.254.169.254"} {
+		if strings.Contains(r.stdout+r.stderr, host) {
+			t.Errorf("a run tried %s: %s", host, r)
+		}
+	}
+}
+
+// TestGCPLifecycleOverWeeks: real googlecompute builds through the real
+// Packer, the lifecycle post-processor after each and weekly sweeps, over
+// simulated weeks. A release an instance template uses is never disabled
+// while it does; the others go DEPRECATED → OBSOLETE → deleted, a stage per
+// delay; a child build starts from the newest supported release through the
+// data source.
+func TestGCPLifecycleOverWeeks(t *testing.T) {
+	g := newGCPRun(t, time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
+	week := 7 * 24 * time.Hour
+	names := []string{"web-1-0-0", "web-1-1-0", "web-1-2-0"}
+
+	g.build("1.0.0")
+	im, ok := g.s.Image(gcpProject, "web-1-0-0")
+	require.True(t, ok, "googlecompute built the image")
+	require.Equal(t, "web", im.Family, "the lifecycle family is the image's family: the template set none")
+	require.Equal(t, "1_2e0_2e0", im.Labels["lifecycle-version"])
+	require.Equal(t, "debian-12-bookworm-v20260501", im.Labels["lifecycle-parent"], "the parent is the build's source image")
+	rep := g.report("build.pkr.hcl")
+	require.Equal(t, "recorded", rep.NewBuildStatus)
+	require.Equal(t, "gcp", rep.Backend)
+
+	g.advance(week)
+	g.build("1.1.0")
+	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "ACTIVE/active", "web-1-2-0": "gone"}, g.states(names...))
+	old, _ := g.s.Image(gcpProject, "web-1-0-0")
+	require.True(t, strings.HasSuffix(old.Deprecated.Replacement, "/global/images/web-1-1-0"), "the replacement is the new release: %s", old.Deprecated.Replacement)
+	// Someone still launches 1.0.0 from a template.
+	g.s.PutInstanceTemplate(gcpProject, "", &compute.InstanceTemplate{Name: "legacy", Properties: &compute.InstanceProperties{
+		Disks: []*compute.AttachedDisk{{Boot: true, InitializeParams: &compute.AttachedDiskInitializeParams{SourceImage: old.SelfLink}}}}})
+
+	g.advance(week)
+	g.build("1.2.0")
+	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "DEPRECATED/deprecated", "web-1-2-0": "ACTIVE/active"}, g.states(names...),
+		"1.0.0 is due to be disabled but a template uses it")
+	rep = g.report("build.pkr.hcl")
+	var used []string
+	for _, d := range rep.Decisions {
+		if d.ID == "web-1-0-0" {
+			for _, c := range d.Consumers {
+				used = append(used, c.Kind+" "+c.ID)
+			}
+		}
+	}
+	require.Contains(t, used, "instance-template legacy", "the report names the template")
+
+	// A child build from the newest supported release.
+	r := g.packer("child.pkr.hcl")
+	mustSucceed(t, r)
+	app, ok := g.s.Image(gcpProject, "app-1")
+	require.True(t, ok)
+	// An image made from a disk has no sourceImage in Compute Engine: the
+	// builder's own record of its source (SourceImageName) is the parent.
+	require.NotEmpty(t, app.SourceDisk)
+	require.Equal(t, "1-2-0", app.Labels["base"])
+	require.Equal(t, "web-1-2-0", app.Labels["lifecycle-parent"], "the child starts from the newest supported base")
+	mustContain(t, r.stdout, "self_link="+g.url+"compute/v1/projects/lifecycle-test/global/images/web-1-2-0 family=web")
+
+	g.advance(week)
+	g.sweep()
+	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "OBSOLETE/disabled", "web-1-2-0": "ACTIVE/active"}, g.states(names...))
+
+	g.advance(week)
+	g.sweep()
+	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "gone", "web-1-2-0": "ACTIVE/active"}, g.states(names...))
+
+	// The template goes; 1.0.0 follows.
+	g.s.DeleteInstanceTemplate(gcpProject, "", "legacy")
+	g.advance(week)
+	g.sweep()
+	require.Equal(t, "OBSOLETE/disabled", g.states("web-1-0-0")["web-1-0-0"])
+	g.advance(week)
+	g.sweep()
+	require.Equal(t, "gone", g.states("web-1-0-0")["web-1-0-0"])
+	require.Equal(t, "ACTIVE/active", g.states("web-1-2-0")["web-1-2-0"])
+}
+
+// TestGCPCrashAfterEachMutatingCallConverges kills the plugin right after
+// each mutating call of a sweep in turn (the call took effect, its answer
+// never arrives) and re-runs the sweep: every run converges to the state
+// an uninterrupted sweep reaches.
+func TestGCPCrashAfterEachMutatingCallConverges(t *testing.T) {
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	seed := func(g *gcpRun) {
+		for i, v := range []string{"1-0-0", "1-1-0", "1-2-0"} {
+			g.s.PutImage(gcpProject, &compute.Image{Name: "web-" + v, Family: "web", Labels: map[string]string{
+				"lifecycle-family": "web", "lifecycle-version": strings.ReplaceAll(v, "-", "_2e"), "lifecycle-channel": "stable",
+				"lifecycle-managed-by": "packer-plugin-lifecycle", "lifecycle-stage": []string{"disabled", "deprecated", "active"}[i],
+				"lifecycle-stage-since": "20260301t000000z", "lifecycle-released-at": "20260201t000000z",
+			}, Deprecated: []*compute.DeprecationStatus{{State: "OBSOLETE"}, {State: "DEPRECATED"}, nil}[i],
+				CreationTimestamp: "2026-02-01T00:00:00.000-08:00"})
+		}
+	}
+	names := []string{"web-1-0-0", "web-1-1-0", "web-1-2-0"}
+	clean := newGCPRun(t, start)
+	seed(clean)
+	clean.sweep()
+	want := clean.states(names...)
+	require.Equal(t, map[string]string{"web-1-0-0": "gone", "web-1-1-0": "OBSOLETE/disabled", "web-1-2-0": "ACTIVE/active"}, want)
+	mutations := 0
+	for _, c := range clean.s.Journal() {
+		if slices.Contains([]string{"compute.images.deprecate", "compute.images.setLabels", "compute.images.delete", "compute.images.patch"}, c.Method) {
+			mutations++
+		}
+	}
+	require.NotZero(t, mutations)
+
+	for n := 1; n <= mutations; n++ {
+		g := newGCPRun(t, start)
+		seed(g)
+		g.armCrash(n)
+		r := g.packer("sweep.pkr.hcl")
+		require.NotZero(t, r.code, "crash %d: the killed run fails", n)
+		require.NotEmpty(t, g.crashed(), "crash %d fired", n)
+		fired := g.crashed()
+		g.mu.Lock()
+		g.crash = nil
+		g.mu.Unlock()
+		g.sweep()
+		t.Logf("crash %d of %d after %s: the re-run converged", n, mutations, fired)
+		require.Equal(t, want, g.states(names...), "after a crash following %s", fired)
+	}
+}
+
+// replacements maps every deprecated web image to the image it names as
+// its replacement ("" for none).
+func (g *gcpRun) replacements(names ...string) map[string]string {
+	out := map[string]string{}
+	for _, n := range names {
+		if im, ok := g.s.Image(gcpProject, n); ok && im.Deprecated != nil {
+			out[n] = path.Base(im.Deprecated.Replacement)
+		}
+	}
+	return out
+}
+
+// untimed replaces the times in labels by "set": they differ by the
+// seconds the runs took, the rest must not.
+func untimed(labels map[string]map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for n, ls := range labels {
+		out[n] = maps.Clone(ls)
+		for _, k := range []string{"lifecycle-released-at", "lifecycle-stage-since", "lifecycle-expires-at"} {
+			if out[n][k] != "" {
+				out[n][k] = "set"
+			}
+		}
+	}
+	return out
+}
+
+// TestGCPBuildCrashAfterEachMutatingCallConverges kills the plugin right
+// after each mutating call it makes in a googlecompute build (recording
+// the release, naming its family, deprecating the one it supersedes): Packer
+// fails the build and googlecompute deletes the image, and the re-run of
+// the build ends exactly like an uninterrupted one.
+func TestGCPBuildCrashAfterEachMutatingCallConverges(t *testing.T) {
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	names := []string{"web-1-0-0", "web-1-1-0"}
+	labels := func(g *gcpRun) map[string]map[string]string {
+		out := map[string]map[string]string{}
+		for _, n := range names {
+			if im, ok := g.s.Image(gcpProject, n); ok {
+				out[n] = im.Labels
+			}
+		}
+		return out
+	}
+	prepare := func() *gcpRun {
+		g := newGCPRun(t, start)
+		g.build("1.0.0")
+		g.advance(time.Hour)
+		return g
+	}
+	clean := prepare()
+	clean.s.ResetCounters()
+	clean.build("1.1.0")
+	want, wantLabels, wantRepl := clean.states(names...), labels(clean), clean.replacements(names...)
+	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "ACTIVE/active"}, want)
+	require.Equal(t, map[string]string{"web-1-0-0": "web-1-1-0"}, wantRepl)
+	mutations := 0
+	for _, c := range clean.s.Journal() {
+		if c.Verb != http.MethodGet && strings.Contains(c.Agent, "packer-plugin-lifecycle") {
+			mutations++
+		}
+	}
+	require.GreaterOrEqual(t, mutations, 4, "record pending, family, deprecate, stage, release")
+
+	points := crashPoints(mutations)
+	for _, n := range points {
+		g := prepare()
+		g.armCrash(n)
+		r := g.packer("build.pkr.hcl", "release=1.1.0")
+		require.NotZero(t, r.code, "crash %d: the killed run fails the build", n)
+		fired := g.crashed()
+		require.NotEmpty(t, fired, "crash %d fired", n)
+		_, kept := g.s.Image(gcpProject, "web-1-1-0")
+		require.False(t, kept, "crash %d after %s: Packer destroyed the failed build's image", n, fired)
+		g.mu.Lock()
+		g.crash = nil
+		g.mu.Unlock()
+		g.build("1.1.0")
+		t.Logf("crash %d of %d after %s: the re-run converged", n, mutations, fired)
+		require.Equal(t, want, g.states(names...), "after a crash following %s", fired)
+		require.Equal(t, wantRepl, g.replacements(names...), "after a crash following %s", fired)
+		require.Equal(t, untimed(wantLabels), untimed(labels(g)), "after a crash following %s", fired)
+	}
+}
