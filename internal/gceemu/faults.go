@@ -181,7 +181,7 @@ type Call struct {
 	Path    string    `json:"path"`
 	Query   string    `json:"query,omitempty"`
 	Agent   string    `json:"agent,omitempty"` // the User-Agent: which client called
-	Status  int       `json:"status"` // 0: the answer was lost (LoseAnswer)
+	Status  int       `json:"status"`          // 0: the answer was lost (LoseAnswer)
 	Time    time.Time `json:"time"`
 }
 
