@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +50,9 @@ type gcpCrash struct {
 
 func newGCPRun(t *testing.T, start time.Time) *gcpRun {
 	g := &gcpRun{t: t, clock: gceemu.NewFakeClock(start)}
-	g.s = gceemu.New(gceemu.WithClock(g.clock), gceemu.WithProjects(gcpProject, "lifecycle-other", "debian-cloud"))
+	// As on Compute Engine, a mutation answers with an operation not yet
+	// done: every client has to wait for it.
+	g.s = gceemu.New(gceemu.WithClock(g.clock), gceemu.WithProjects(gcpProject, "lifecycle-other", "debian-cloud"), gceemu.WithOperationPolls(1))
 	hs := httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(hs.Close)
 	g.url = hs.URL + "/"
@@ -225,8 +228,18 @@ func TestGCPLifecycleOverWeeks(t *testing.T) {
 	require.Contains(t, used, "instance-template legacy", "the report names the template")
 
 	// A child build from the newest supported release.
+	from := len(g.s.Journal())
 	r := g.packer("child.pkr.hcl")
 	mustSucceed(t, r)
+	var dataSource []gceemu.Call // ours, before the builder's first call
+	for _, c := range g.s.Journal()[from:] {
+		if !strings.Contains(c.Agent, "packer-plugin-lifecycle") {
+			break
+		}
+		dataSource = append(dataSource, c)
+	}
+	require.NotEmpty(t, dataSource)
+	require.Equal(t, map[string]bool{"compute.images.list": true}, permissions(dataSource), "as the docs say, the data source needs only this")
 	app, ok := g.s.Image(gcpProject, "app-1")
 	require.True(t, ok)
 	// An image made from a disk has no sourceImage in Compute Engine: the
@@ -237,6 +250,14 @@ func TestGCPLifecycleOverWeeks(t *testing.T) {
 	mustContain(t, r.stdout, "self_link="+g.url+"compute/v1/projects/lifecycle-test/global/images/web-1-2-0 family=web")
 
 	g.advance(week)
+	before := g.states(names...)
+	from = len(g.s.Journal())
+	mustSucceed(t, g.packer("sweep.pkr.hcl", "dry_run=true"))
+	require.Equal(t, before, g.states(names...), "a dry run changes nothing")
+	dry := permissions(g.ours(from))
+	for p := range dry {
+		require.Regexp(t, `^compute\.[A-Za-z]+\.(list|get|getFromFamily|getIamPolicy)$`, p, "as the docs say, a dry run only reads")
+	}
 	g.sweep()
 	require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "OBSOLETE/disabled", "web-1-2-0": "ACTIVE/active"}, g.states(names...))
 
@@ -253,6 +274,22 @@ func TestGCPLifecycleOverWeeks(t *testing.T) {
 	g.sweep()
 	require.Equal(t, "gone", g.states("web-1-0-0")["web-1-0-0"])
 	require.Equal(t, "ACTIVE/active", g.states("web-1-2-0")["web-1-2-0"])
+
+	// Every stage ran: the IAM table of the docs is what the calls needed,
+	// no less, and no more but for what this history did not reach.
+	needed, documented := permissions(g.ours(0)), documentedIAM(t)
+	for p := range needed {
+		require.True(t, documented[p], "the plugin needed %s: the docs must list it", p)
+	}
+	unused := map[string]bool{}
+	for p := range documented {
+		if !needed[p] {
+			unused[p] = true
+		}
+	}
+	require.Equal(t, map[string]bool{
+		"compute.images.getFromFamily": true, // only for a template that names a family (backend tests)
+	}, unused)
 }
 
 // TestGCPCrashAfterEachMutatingCallConverges kills the plugin right after
@@ -385,4 +422,53 @@ func TestGCPBuildCrashAfterEachMutatingCallConverges(t *testing.T) {
 		require.Equal(t, wantRepl, g.replacements(names...), "after a crash following %s", fired)
 		require.Equal(t, untimed(wantLabels), untimed(labels(g)), "after a crash following %s", fired)
 	}
+}
+
+// ours returns the calls the plugin made since the journal's index from.
+func (g *gcpRun) ours(from int) []gceemu.Call {
+	var out []gceemu.Call
+	for _, c := range g.s.Journal()[from:] {
+		if strings.Contains(c.Agent, "packer-plugin-lifecycle") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// permission is the IAM permission a Compute Engine API method needs.
+func permission(method string) string {
+	switch {
+	case method == "compute.images.patch":
+		return "compute.images.update"
+	case strings.HasSuffix(method, "Operations.wait"):
+		return strings.TrimSuffix(method, "wait") + "get"
+	case strings.HasSuffix(method, ".aggregatedList"):
+		return strings.TrimSuffix(method, "aggregatedList") + "list"
+	}
+	return method
+}
+
+// permissions maps the calls to the permissions they needed.
+func permissions(calls []gceemu.Call) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range calls {
+		out[permission(c.Method)] = true
+	}
+	return out
+}
+
+// documentedIAM reads the permissions docs/post-processors/lifecycle.mdx
+// lists for the GCP backend.
+func documentedIAM(t *testing.T) map[string]bool {
+	body, err := os.ReadFile(filepath.Join(repoRoot, "docs", "post-processors", "lifecycle.mdx"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(body), "### IAM permissions\n")
+	require.True(t, ok, "the GCP IAM section")
+	section, _, _ = strings.Cut(section, "\nA dry run")
+	out := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(compute\\.[A-Za-z]+\\.[A-Za-z]+)`").FindAllStringSubmatch(section, -1) {
+		out[m[1]] = true
+	}
+	require.NotEmpty(t, out)
+	return out
 }

@@ -13,6 +13,10 @@ packer {
 }
 
 variable "endpoint" { type = string }
+variable "dry_run" {
+  type    = bool
+  default = false
+}
 
 source "null" "sweep" {
   communicator = "none"
@@ -24,6 +28,7 @@ build {
   post-processor "lifecycle" {
     family               = "web"
     sweep                = true
+    dry_run              = var.dry_run
     keep_releases        = 1
     min_age              = "0s"
     deprecate_after      = "0s"
