@@ -38,6 +38,7 @@ type gcpRun struct {
 
 	mu    sync.Mutex
 	crash *gcpCrash
+	sa    *serviceAccount // its token endpoint is served when set
 }
 
 // gcpCrash kills the caller of the after-th mutating call our plugin makes
@@ -60,7 +61,7 @@ func newGCPRun(t *testing.T, start time.Time) *gcpRun {
 	// The public family the builds start from.
 	g.s.PutImage("debian-cloud", &compute.Image{Name: "debian-12-bookworm-v20260501", Family: "debian-12"})
 	g.dir = t.TempDir()
-	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl"} {
+	for _, name := range []string{"build.pkr.hcl", "sweep.pkr.hcl", "child.pkr.hcl", "datasources.pkr.hcl"} {
 		body, err := os.ReadFile(filepath.Join("testdata", "gcp", name))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(g.dir, name), body, 0o644))
@@ -70,6 +71,14 @@ func newGCPRun(t *testing.T, start time.Time) *gcpRun {
 
 func (g *gcpRun) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
+	if r.URL.Path == "/token" && g.sa != nil {
+		ok := g.sa.token(w, r)
+		g.mu.Unlock()
+		if !ok {
+			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
+		}
+		return
+	}
 	c := g.crash
 	mutating := r.Method != http.MethodGet && strings.Contains(r.UserAgent(), "packer-plugin-lifecycle") && strings.HasPrefix(r.URL.Path, "/compute/v1/")
 	fire := false
