@@ -50,10 +50,15 @@ type gcpCrash struct {
 }
 
 func newGCPRun(t *testing.T, start time.Time) *gcpRun {
+	return newGCPRunOf(t, start, gcpProject, "lifecycle-other")
+}
+
+// newGCPRunOf serves these projects (and debian-cloud).
+func newGCPRunOf(t *testing.T, start time.Time, projects ...string) *gcpRun {
 	g := &gcpRun{t: t, clock: gceemu.NewFakeClock(start)}
 	// As on Compute Engine, a mutation answers with an operation not yet
 	// done: every client has to wait for it.
-	g.s = gceemu.New(gceemu.WithClock(g.clock), gceemu.WithProjects(gcpProject, "lifecycle-other", "debian-cloud"), gceemu.WithOperationPolls(1))
+	g.s = gceemu.New(gceemu.WithClock(g.clock), gceemu.WithProjects(append(projects, "debian-cloud")...), gceemu.WithOperationPolls(1))
 	hs := httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(hs.Close)
 	g.url = hs.URL + "/"

@@ -20,7 +20,9 @@ const (
 	// LoseAnswer applies the request, then drops the connection without answering.
 	LoseAnswer
 	// Unreachable makes the aggregatedList scope Fault.Scope (e.g. "zones/us-central1-b")
-	// unreachable: listed in unreachables with returnPartialSuccess, 503 without.
+	// unreachable: the call still answers 200, the scope carrying the UNREACHABLE
+	// warning and no items; with returnPartialSuccess it is also listed in
+	// unreachables (where the list has that field).
 	Unreachable
 )
 

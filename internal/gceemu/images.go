@@ -39,6 +39,9 @@ var labelKeyRE = regexp.MustCompile(`^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$
 var labelValueRE = regexp.MustCompile(`^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$`)
 
 func checkLabels(labels map[string]string) *apiError {
+	if len(labels) > 64 {
+		return invalid("Invalid value for field 'labels': ''. A resource can have at most 64 labels, not %d.", len(labels))
+	}
 	for k, v := range labels {
 		if !labelKeyRE.MatchString(k) {
 			return invalid("Invalid value for field 'labels': '%s'. Label keys must start with a lowercase letter and contain only lowercase letters, digits, '_' and '-'.", k)
@@ -312,7 +315,7 @@ func insertImage(c *req) (any, *apiError) {
 		spec := &opSpec{typ: "insert", scope: "global", target: target}
 		switch {
 		case img.SourceImage != "":
-			proj, src, e := c.s.resolveImage(c.project, img.SourceImage)
+			src, proj, e := c.usableImage("resource.sourceImage", img.SourceImage)
 			if e != nil {
 				return nil, e
 			}

@@ -3,6 +3,8 @@ package gceemu
 import (
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/api/compute/v1"
 )
 
@@ -93,14 +95,18 @@ type opSpec struct {
 func (c *req) mutate(fn func() (*opSpec, *apiError)) (any, *apiError) {
 	rid := c.q.Get("requestId")
 	if rid != "" {
-		if name, ok := c.p.requests[c.method+"|"+rid]; ok {
-			return c.getStoredOp(name), nil
+		if u, err := uuid.Parse(rid); err != nil || u == uuid.Nil {
+			return nil, invalid("Invalid value for field 'requestId': '%s'. The request ID must be a valid UUID with the exception that zero UUID is not supported (00000000-0000-0000-0000-000000000000).", rid)
+		}
+		if key, ok := c.p.requests[c.method+"|"+rid]; ok && c.p.ops[key] != nil {
+			return c.getStoredOp(key), nil
 		}
 	}
 	spec, e := fn()
 	if e != nil {
 		return nil, e
 	}
+	spec.warnings = append(spec.warnings, c.warnings...)
 	op := c.newOp(spec)
 	if rid != "" {
 		c.p.requests[c.method+"|"+rid] = opKey(spec.scope, op.Name)

@@ -238,8 +238,9 @@ func (c *req) region() (string, *apiError) {
 	return r, nil
 }
 
-// usableImage resolves an image a new disk is made from: OBSOLETE and DELETED
-// images, and images not READY, are refused, as GCE refuses them.
+// usableImage resolves an image a new disk or image is made from: OBSOLETE and
+// DELETED images, and images not READY, are refused, as GCE refuses them; a
+// DEPRECATED one is used, with a DEPRECATED_RESOURCE_USED operation warning.
 func (c *req) usableImage(field, ref string) (*compute.Image, string, *apiError) {
 	proj, img, e := c.s.resolveImage(c.project, ref)
 	if e != nil {
@@ -250,6 +251,14 @@ func (c *req) usableImage(field, ref string) (*compute.Image, string, *apiError)
 	}
 	if img.Status != "READY" {
 		return nil, "", errf(400, "resourceNotReady", "The resource '%s' is not ready", relPath(proj, "global/images/"+img.Name))
+	}
+	if img.Deprecated != nil && img.Deprecated.State == "DEPRECATED" {
+		// GCE serves the request and warns in the operation.
+		msg := fmt.Sprintf("The resource '%s' is deprecated.", relPath(proj, "global/images/"+img.Name))
+		if r := img.Deprecated.Replacement; r != "" {
+			msg += fmt.Sprintf(" A suggested replacement is '%s'.", strings.TrimPrefix(r, c.s.base+"compute/v1/"))
+		}
+		c.warnings = append(c.warnings, &compute.OperationWarnings{Code: "DEPRECATED_RESOURCE_USED", Message: msg})
 	}
 	return img, proj, nil
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"google.golang.org/api/compute/v1"
 )
 
 // req is one API request being served.
@@ -21,6 +23,7 @@ type req struct {
 	now        time.Time
 	method     string
 	loseAnswer bool
+	warnings   []*compute.OperationWarnings // added to the operation the request answers with
 }
 
 type handlerFunc func(c *req) (any, *apiError)

@@ -1,0 +1,12 @@
+package gceemu_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/hermetic"
+)
+
+// TestMain runs the tests in a loopback-only network namespace: a client
+// that missed the emulator must fail here, not reach Google.
+func TestMain(m *testing.M) { os.Exit(hermetic.Main(m, nil)) }
