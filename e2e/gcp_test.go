@@ -486,3 +486,31 @@ func documentedIAM(t *testing.T) map[string]bool {
 	require.NotEmpty(t, out)
 	return out
 }
+
+// TestGCPImageProjectDiffersFromTheBuildProject: googlecompute builds in
+// one project and puts the image in another (image_project_id); the
+// post-processor records and retires it where it is, and leaves the build
+// project alone.
+func TestGCPImageProjectDiffersFromTheBuildProject(t *testing.T) {
+	g := newGCPRun(t, time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
+	const images = "lifecycle-other"
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		mustSucceed(t, g.packer("build.pkr.hcl", "release="+v, "image_project="+images))
+		g.advance(time.Hour)
+	}
+	require.Empty(t, g.s.Images(gcpProject), "nothing in the build project")
+	old, ok := g.s.Image(images, "web-1-0-0")
+	require.True(t, ok)
+	require.Equal(t, "DEPRECATED", old.Deprecated.State, "retired in the image project")
+	require.Equal(t, "web-1-1-0", path.Base(old.Deprecated.Replacement))
+	require.Contains(t, old.Deprecated.Replacement, "/projects/"+images+"/")
+	cur, ok := g.s.Image(images, "web-1-1-0")
+	require.True(t, ok)
+	require.Equal(t, "active", cur.Labels["lifecycle-stage"])
+	require.Equal(t, "web", cur.Family)
+	rep := g.report("build.pkr.hcl")
+	require.Equal(t, "recorded", rep.NewBuildStatus)
+	for _, d := range rep.Decisions {
+		require.Equal(t, images, d.Region, "%s: every decision is in the image project", d.ID)
+	}
+}

@@ -15,6 +15,10 @@ packer {
 
 variable "endpoint" { type = string }
 variable "release" { type = string }
+variable "image_project" {
+  type    = string
+  default = "lifecycle-test"
+}
 
 source "googlecompute" "web" {
   project_id              = "lifecycle-test"
@@ -22,6 +26,7 @@ source "googlecompute" "web" {
   source_image_family     = "debian-12"
   source_image_project_id = ["debian-cloud"]
   image_name              = "web-${replace(var.release, ".", "-")}"
+  image_project_id        = var.image_project
   communicator            = "none"
   access_token            = "dummy-token"
   custom_endpoints        = { compute = var.endpoint }
