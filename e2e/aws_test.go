@@ -541,3 +541,47 @@ func TestAWSLaunchTemplateVersionsChoices(t *testing.T) {
 		})
 	}
 }
+
+// TestAWSSweepForgetsWhatAKilledPackerLeft: a release still pending long
+// after it was recorded was left by a packer killed mid-run. The dry run
+// plans forgetting it; the sweep removes the plugin's tags (the AMI stays,
+// reported for the owner to delete), and it supersedes nothing.
+func TestAWSSweepForgetsWhatAKilledPackerLeft(t *testing.T) {
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	kept := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "active", nil)
+	left := a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "pending", nil)
+	before := a.tags("us-east-1", left)
+	find := func() (report.Entry, bool) {
+		for _, d := range a.report("sweep/sweep.json").Decisions {
+			if d.ID == left {
+				return d, true
+			}
+		}
+		return report.Entry{}, false
+	}
+	forgetEntry := func() report.Entry {
+		e, ok := find()
+		require.True(t, ok, "a decision for %s", left)
+		return e
+	}
+	mustSucceed(t, a.packer("sweep.pkr.hcl", "dry_run=true"))
+	require.Equal(t, before, a.tags("us-east-1", left), "a dry run changes nothing")
+	e := forgetEntry()
+	require.Equal(t, lifecycle.ActionForget, e.Action, e.Reason)
+	require.Equal(t, report.StatusPlanned, e.Status)
+
+	r := a.packer("sweep.pkr.hcl")
+	mustSucceed(t, r)
+	e = forgetEntry()
+	require.Equal(t, report.StatusDone, e.Status)
+	mustContain(t, r.stdout, left, "forget: pending for 60d")
+	for k := range a.tags("us-east-1", left) {
+		require.False(t, strings.HasPrefix(k, lifecycle.TagPrefix), "tag %s left on the forgotten AMI", k)
+	}
+	require.Equal(t, "available", a.images("us-east-1")["web-1.1.0"].State, "the AMI itself is untouched")
+	require.Equal(t, "active", a.tags("us-east-1", kept)[lifecycle.TagStage], "a forgotten release supersedes nothing")
+
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	_, listed := find()
+	require.False(t, listed, "no longer of the family: not listed again")
+}

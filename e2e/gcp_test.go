@@ -514,3 +514,38 @@ func TestGCPImageProjectDiffersFromTheBuildProject(t *testing.T) {
 		require.Equal(t, images, d.Region, "%s: every decision is in the image project", d.ID)
 	}
 }
+
+// TestGCPSweepForgetsWhatAKilledPackerLeft: an image still labelled
+// pending long after it was recorded is forgotten by the next sweep (its
+// lifecycle labels go, the image and its own labels stay); a dry run only
+// plans it.
+func TestGCPSweepForgetsWhatAKilledPackerLeft(t *testing.T) {
+	g := newGCPRun(t, time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC))
+	labels := func(stage string) map[string]string {
+		return map[string]string{"team": "web", "lifecycle-family": "web", "lifecycle-version": "1_2e0_2e0", "lifecycle-channel": "stable",
+			"lifecycle-managed-by": "packer-plugin-lifecycle", "lifecycle-stage": stage,
+			"lifecycle-stage-since": "20260501t090000z", "lifecycle-released-at": "20260501t090000z"}
+	}
+	g.s.PutImage(gcpProject, &compute.Image{Name: "web-1-0-0", Labels: labels("pending"), CreationTimestamp: "2026-05-01T09:00:00Z"})
+	mustSucceed(t, g.packer("sweep.pkr.hcl", "dry_run=true"))
+	im, _ := g.s.Image(gcpProject, "web-1-0-0")
+	require.Equal(t, "pending", im.Labels["lifecycle-stage"], "a dry run changes nothing")
+	forget := func() (string, string) {
+		for _, d := range g.report("sweep.pkr.hcl").Decisions {
+			if d.ID == "web-1-0-0" {
+				return string(d.Action), string(d.Status)
+			}
+		}
+		return "", ""
+	}
+	a, st := forget()
+	require.Equal(t, "forget/planned", a+"/"+st)
+
+	mustSucceed(t, g.packer("sweep.pkr.hcl"))
+	a, st = forget()
+	require.Equal(t, "forget/done", a+"/"+st)
+	im, ok := g.s.Image(gcpProject, "web-1-0-0")
+	require.True(t, ok, "the image itself stays")
+	require.Equal(t, map[string]string{"team": "web"}, im.Labels, "only the lifecycle labels went")
+	require.Nil(t, im.Deprecated)
+}

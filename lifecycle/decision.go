@@ -16,6 +16,10 @@ const (
 	// tag write, EC2 deprecating at a DeprecationTime, a person disabling or
 	// re-enabling the image by hand). See Plan.
 	ActionRecord Action = "record"
+	// ActionForget stops managing a pending image that a stopped run left
+	// behind (Backend.Forget removes the plugin's metadata; the image
+	// stays). Not carried out by Apply, so not Mutates: it changes no stage.
+	ActionForget Action = "forget"
 )
 
 // Mutates reports whether carrying the action out changes anything.

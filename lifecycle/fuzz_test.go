@@ -34,6 +34,7 @@ func decodeScenario(data []byte, versions string, nowUnix int64) scenario {
 		MinAge:       dur(), ExpireAfter: dur(), DeprecateAfter: dur(), DisableAfter: dur(), DeregisterAfter: dur(),
 		ManagedBy: "fuzz",
 	}
+	s.policy.ForgetPendingAfter = dur()
 	pf := next()
 	s.policy.DeleteSnapshots = pf&1 != 0
 	s.policy.DeprecateExpired = pf&2 != 0

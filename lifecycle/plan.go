@@ -405,6 +405,26 @@ func goneUnrecorded(img Image, owners []string) bool {
 
 // skipReason says why an image is not ours to judge, or "" when it is.
 // Empty owners means the owner is not checked (Restore, a local catalog).
+const skippedPending = `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`
+
+// forget forgets a pending release (managed and owned: skipReason said
+// pending) recorded longer than forget_pending_after ago: its run stopped
+// before it finished. A pinned one, or one whose age is unknown, stays.
+func (p *planner) forget(d Decision) (Decision, bool) {
+	img, grace := d.Image, p.policy.ForgetPendingAfter
+	since := img.StageSince
+	if since.IsZero() {
+		since = img.BuildTime
+	}
+	if grace <= 0 || img.Pinned || since.IsZero() || p.now.Sub(since) < grace {
+		return d, false
+	}
+	d.Action = ActionForget
+	d.Reason = fmt.Sprintf("forget: pending for %s, longer than forget_pending_after (%s): the run that recorded it stopped before it finished; no longer managed, delete the image by hand if unwanted",
+		formatDuration(p.now.Sub(since).Truncate(time.Minute)), formatDuration(grace))
+	return d, true
+}
+
 func skipReason(img Image, owners []string) string {
 	owned := len(owners) == 0 || slices.Contains(owners, img.Owner)
 	switch {
@@ -419,7 +439,7 @@ func skipReason(img Image, owners []string) string {
 	case !knownStage(img.Stage):
 		return fmt.Sprintf("skipped: unknown stage %q", clip(string(img.Stage)))
 	case img.State == StatePending:
-		return `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`
+		return skippedPending
 	case !usableState(img.State):
 		return fmt.Sprintf("skipped: state %q", clip(img.State))
 	}
@@ -552,6 +572,11 @@ func (p *planner) decide(i int) Decision {
 		return d
 	}
 	if r := skipReason(img, p.policy.Owners); r != "" {
+		if r == skippedPending {
+			if f, ok := p.forget(d); ok {
+				return f
+			}
+		}
 		d.Action, d.Reason = ActionSkip, r
 		return d
 	}

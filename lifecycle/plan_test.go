@@ -148,7 +148,7 @@ func TestPlanRules(t *testing.T) {
 				mk("ami-foreign", "0.2", 300, with(func(i *Image) { i.Owner = "999999999999" })),
 				mk("ami-noowner", "0.3", 300, with(func(i *Image) { i.Owner = "" })),
 				mk("ami-badstage", "0.4", 300, with(func(i *Image) { i.Stage = "retired" })),
-				mk("ami-pending", "0.5", 300, with(func(i *Image) { i.State = "pending" })),
+				mk("ami-pending", "0.5", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(0).Add(-23*time.Hour) })),
 				mk("ami-failed", "0.6", 300, with(func(i *Image) { i.State = "failed" })),
 			},
 			want: map[string]want{
@@ -160,6 +160,36 @@ func TestPlanRules(t *testing.T) {
 				"ami-badstage":  {ActionSkip, `skipped: unknown stage "retired"`},
 				"ami-pending":   {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
 				"ami-failed":    {ActionSkip, `skipped: state "failed"`},
+			},
+		},
+		{
+			name: "pending longer than forget_pending_after: a stopped run's, forgotten",
+			images: []Image{
+				mk("ami-stopped", "0.5", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(2) })),
+				mk("ami-nosince", "0.6", 3, with(func(i *Image) { i.State = "pending" })), // the build time counts then
+				mk("ami-young", "0.7", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(0).Add(-time.Hour) })),
+				mk("ami-pinned", "0.8", 300, with(func(i *Image) { i.State, i.StageSince, i.Pinned = "pending", daysAgo(2), true })),
+				mk("ami-unknown", "0.9", 0, with(func(i *Image) { i.State, i.BuildTime = "pending", time.Time{} })),
+				mk("ami-theirs", "0.10", 300, with(func(i *Image) { i.State, i.StageSince, i.Owner = "pending", daysAgo(2), "999999999999" })),
+				mk("ami-new", "0.11", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(2) })),
+			},
+			newBuild: []Ref{{Region: "us-east-1", ID: "ami-new"}},
+			want: map[string]want{
+				"ami-stopped": {ActionForget, "forget: pending for 2d, longer than forget_pending_after (1d): the run that recorded it stopped before it finished; no longer managed, delete the image by hand if unwanted"},
+				"ami-nosince": {ActionForget, "forget: pending for 3d, longer than forget_pending_after (1d): the run that recorded it stopped before it finished; no longer managed, delete the image by hand if unwanted"},
+				"ami-young":   {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
+				"ami-pinned":  {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
+				"ami-unknown": {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
+				"ami-theirs":  {ActionSkip, "skipped: owned by 999999999999"},
+				"ami-new":     {ActionKeep, "kept: new build"},
+			},
+		},
+		{
+			name:   "forget_pending_after zero: never forgotten",
+			images: []Image{mk("ami-stopped", "0.5", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(200) }))},
+			policy: func(p *Policy) { p.ForgetPendingAfter = 0 },
+			want: map[string]want{
+				"ami-stopped": {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
 			},
 		},
 		{

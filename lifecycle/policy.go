@@ -56,6 +56,10 @@ type Policy struct {
 	// managed_by: the value of the lifecycle:managed-by tag that marks images
 	// as ours. Backends compare it when they fill Image.Managed.
 	ManagedBy string
+	// forget_pending_after: a release still pending this long after it was
+	// recorded was left by a run that stopped before it finished (a killed
+	// packer): it is forgotten (ActionForget). Zero means never.
+	ForgetPendingAfter time.Duration
 }
 
 // ChannelPolicy overrides Policy for one channel. Nil fields inherit, a
@@ -106,6 +110,9 @@ func DefaultPolicy() Policy {
 		DeleteSnapshots:  true,
 		DeprecateExpired: true,
 		ManagedBy:        DefaultManagedBy,
+		// A run records its build pending and releases it minutes later;
+		// a day is far beyond any run, and forgetting deletes nothing.
+		ForgetPendingAfter: Day,
 	}
 }
 
@@ -175,6 +182,9 @@ func (p Policy) validateTop() error {
 	}
 	if p.ManagedBy == "" {
 		errs = append(errs, errors.New("managed_by must not be empty"))
+	}
+	if p.ForgetPendingAfter < 0 {
+		errs = append(errs, fmt.Errorf("forget_pending_after must not be negative (got %s)", formatDuration(p.ForgetPendingAfter)))
 	}
 	for i, o := range p.Owners {
 		if o == "" {

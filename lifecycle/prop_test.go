@@ -142,15 +142,16 @@ func genDuration(t *rapid.T, label string) time.Duration {
 
 func genPolicy(t *rapid.T) Policy {
 	p := Policy{
-		KeepReleases:     rapid.IntRange(1, 3).Draw(t, "keep"),
-		MinAge:           genDuration(t, "min_age"),
-		ExpireAfter:      genDuration(t, "expire_after"),
-		DeprecateAfter:   genDuration(t, "deprecate_after"),
-		DisableAfter:     genDuration(t, "disable_after"),
-		DeregisterAfter:  genDuration(t, "deregister_after"),
-		DeleteSnapshots:  rapid.Bool().Draw(t, "delete_snapshots"),
-		DeprecateExpired: rapid.Bool().Draw(t, "deprecate_expired"),
-		ManagedBy:        "test",
+		KeepReleases:       rapid.IntRange(1, 3).Draw(t, "keep"),
+		MinAge:             genDuration(t, "min_age"),
+		ExpireAfter:        genDuration(t, "expire_after"),
+		DeprecateAfter:     genDuration(t, "deprecate_after"),
+		DisableAfter:       genDuration(t, "disable_after"),
+		DeregisterAfter:    genDuration(t, "deregister_after"),
+		DeleteSnapshots:    rapid.Bool().Draw(t, "delete_snapshots"),
+		DeprecateExpired:   rapid.Bool().Draw(t, "deprecate_expired"),
+		ManagedBy:          "test",
+		ForgetPendingAfter: rapid.SampledFrom([]time.Duration{0, time.Hour, Day, 30 * Day}).Draw(t, "forget_pending_after"),
 	}
 	if rapid.Bool().Draw(t, "check-owners") {
 		p.Owners = []string{genOwner}
@@ -316,6 +317,17 @@ func checkSafety(t require.TestingT, s scenario, plan []Decision) {
 		require.False(t, img.Pinned && d.Action.Mutates(), "pinned image touched: %s", where)
 		require.False(t, d.DeleteSnapshots && (d.Action != ActionDeregister || !pol.DeleteSnapshots),
 			"snapshots deleted without deregister + delete_snapshots: %s", where)
+		if d.Action == ActionForget {
+			// Only a stopped run's pending release of ours, past the grace.
+			since := img.StageSince
+			if since.IsZero() {
+				since = img.BuildTime
+			}
+			require.False(t, img.State != StatePending || !img.Managed || foreign || img.Pinned || isNew(img) ||
+				s.policy.ForgetPendingAfter <= 0 || since.IsZero() || s.now.Sub(since) < s.policy.ForgetPendingAfter,
+				"forget: %s", where)
+			continue
+		}
 		if d.Action == ActionRecord {
 			// Metadata only: it records the stage the backend shows.
 			require.False(t, img.Pinned || d.To != img.actualStage(s.now) || d.To == recordedStage(img) || d.To != img.observedStage(s.now),

@@ -132,6 +132,12 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, o Outcome) {
 		e.Status = StatusSkipped
 	case o.Undone:
 		e.Status = StatusUndone
+	case d.Action == lifecycle.ActionForget && r.DryRun:
+		e.Status = StatusPlanned
+	case d.Action == lifecycle.ActionForget && o.Changed:
+		e.Status = StatusDone
+	case d.Action == lifecycle.ActionForget:
+		e.Status = StatusUnchanged
 	case d.Action.Mutates() && r.DryRun:
 		e.Status = StatusPlanned
 	case d.Action.Mutates() && o.Changed:

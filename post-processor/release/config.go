@@ -92,6 +92,12 @@ type Config struct {
 	// is a soft signal: they are never disabled or deleted while they are
 	// among the newest kept releases. Defaults to true.
 	DeprecateExpired *bool `mapstructure:"deprecate_expired"`
+	// A release still pending this long after it was recorded was left by a
+	// run that stopped before it finished, for example a killed Packer. The
+	// next run forgets it: the plugin's metadata goes, so it is no longer
+	// managed; the image itself stays, and the report names it for you to
+	// delete. `0s` never forgets; otherwise at least `1h`. Defaults to `1d`.
+	ForgetPendingAfter string `mapstructure:"forget_pending_after"`
 	// Rules for one channel that override the settings above, e.g. keep 2 rc
 	// releases that expire after 30 days. May be repeated.
 	ChannelPolicies []ChannelPolicy `mapstructure:"channel_policy"`
@@ -216,6 +222,11 @@ func (c *Config) validate() error {
 		if _, err := parseOptionalDuration(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
+	}
+	if d, err := parseOptionalDuration(c.ForgetPendingAfter); err != nil {
+		errs = append(errs, fmt.Errorf("forget_pending_after: %w", err))
+	} else if d != 0 && d < time.Hour {
+		errs = append(errs, fmt.Errorf("forget_pending_after: %q is shorter than 1h: a run's own build is pending while it runs, and must not be forgotten by another run; use 0s for never", c.ForgetPendingAfter))
 	}
 	seen := map[string]bool{}
 	for i, cp := range c.ChannelPolicies {

@@ -92,6 +92,7 @@ type FlatConfig struct {
 	DeregisterAfter           *string                   `mapstructure:"deregister_after" cty:"deregister_after" hcl:"deregister_after"`
 	DeleteSnapshots           *bool                     `mapstructure:"delete_snapshots" cty:"delete_snapshots" hcl:"delete_snapshots"`
 	DeprecateExpired          *bool                     `mapstructure:"deprecate_expired" cty:"deprecate_expired" hcl:"deprecate_expired"`
+	ForgetPendingAfter        *string                   `mapstructure:"forget_pending_after" cty:"forget_pending_after" hcl:"forget_pending_after"`
 	ChannelPolicies           []FlatChannelPolicy       `mapstructure:"channel_policy" cty:"channel_policy" hcl:"channel_policy"`
 	Pin                       *bool                     `mapstructure:"pin" cty:"pin" hcl:"pin"`
 	DryRun                    *bool                     `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
@@ -159,6 +160,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"deregister_after":            &hcldec.AttrSpec{Name: "deregister_after", Type: cty.String, Required: false},
 		"delete_snapshots":            &hcldec.AttrSpec{Name: "delete_snapshots", Type: cty.Bool, Required: false},
 		"deprecate_expired":           &hcldec.AttrSpec{Name: "deprecate_expired", Type: cty.Bool, Required: false},
+		"forget_pending_after":        &hcldec.AttrSpec{Name: "forget_pending_after", Type: cty.String, Required: false},
 		"channel_policy":              &hcldec.BlockListSpec{TypeName: "channel_policy", Nested: hcldec.ObjectSpec((*FlatChannelPolicy)(nil).HCL2Spec())},
 		"pin":                         &hcldec.AttrSpec{Name: "pin", Type: cty.Bool, Required: false},
 		"dry_run":                     &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},

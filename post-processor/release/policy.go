@@ -19,6 +19,7 @@ func (c *Config) policy() lifecycle.Policy {
 	setDuration(&p.DeprecateAfter, c.DeprecateAfter)
 	setDuration(&p.DisableAfter, c.DisableAfter)
 	setDuration(&p.DeregisterAfter, c.DeregisterAfter)
+	setDuration(&p.ForgetPendingAfter, c.ForgetPendingAfter)
 	if c.DeleteSnapshots != nil {
 		p.DeleteSnapshots = *c.DeleteSnapshots
 	}

@@ -321,6 +321,7 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	case r.apply(ctx, decisions, second, kept(decisions), outcomes) && !r.c.DryRun:
 		r.undo(decisions, second, outcomes)
 	}
+	r.forget(ctx, decisions, outcomes)
 	for i, d := range decisions {
 		r.rep.Add(d, r.now, outcomes[i])
 	}
@@ -344,6 +345,29 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 		return fmt.Errorf("%s; see the report", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// forget carries out the forget decisions (pending releases a stopped run
+// left): Backend.Forget removes the plugin's metadata, so the image is no
+// longer managed; nothing is deleted. A dry run only plans them.
+func (r *run) forget(ctx context.Context, decisions []lifecycle.Decision, outcomes []report.Outcome) {
+	var idx []int
+	var refs []lifecycle.Ref
+	for i, d := range decisions {
+		if d.Action == lifecycle.ActionForget {
+			idx, refs = append(idx, i), append(refs, d.Image.Ref())
+		}
+	}
+	if len(refs) == 0 || r.c.DryRun {
+		return
+	}
+	for j, res := range r.be.Forget(ctx, refs) {
+		o := &outcomes[idx[j]]
+		o.Err, o.Changed = res.Err, res.Changed // unchanged: released or gone meanwhile
+		if o.Changed {
+			o.Note = "forgotten: no longer managed; the image itself is untouched"
+		}
+	}
 }
 
 // kept returns the decisions that keep an image: the context Apply is

@@ -384,3 +384,57 @@ func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
 	require.Equal(t, map[string]lifecycle.Action{"1.2.0": lifecycle.ActionKeep}, keeps)
 	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDeprecated, "1.2.0": lifecycle.StageActive}, s.stages())
 }
+
+// A release still pending a day after it was recorded was left by a run
+// that stopped (a killed packer): a sweep forgets it (the backend's Forget,
+// nothing deleted) and says so; its dry run only plans it; a younger one,
+// perhaps a build in progress, is left alone.
+func TestRunForgetsWhatAStoppedRunLeftPending(t *testing.T) {
+	s := newShell(t)
+	_, _, _, err := s.run(build("1.0.0"), "a.img")
+	require.NoError(t, err)
+	left := func(id, version string, since time.Time) lifecycle.Ref {
+		img := lifecycle.Image{ID: id, Region: "fake", Name: id, Family: "web", Channel: "stable", Version: version,
+			Managed: true, State: backend.StatePending, Stage: lifecycle.StageActive, BuildTime: since, StageSince: since,
+			Tags: map[string]string{lifecycle.TagManagedBy: lifecycle.DefaultManagedBy}}
+		s.fake.Images[img.Ref()] = img
+		return img.Ref()
+	}
+	stopped := left("img-stopped", "1.1.0", s.now.Add(-25*time.Hour))
+	running := left("img-running", "1.2.0", s.now.Add(-2*time.Hour))
+	sweep := func(dry bool) report.Entry {
+		_, _, _, err := s.run(map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1, "dry_run": dry}, "x")
+		require.NoError(t, err)
+		var got []report.Entry
+		var decisions []report.Entry
+		for _, r := range s.reports() {
+			if r.Sweep && r.DryRun == dry {
+				decisions = r.Decisions
+			}
+		}
+		for _, e := range decisions {
+			if e.ID == "img-running" {
+				require.Equal(t, lifecycle.ActionSkip, e.Action, "a younger pending release is left alone: %s", e.Reason)
+			}
+			if e.ID == "img-stopped" {
+				got = append(got, e)
+			}
+		}
+		require.Len(t, got, 1)
+		return got[0]
+	}
+	s.now = s.now.Add(time.Minute)
+	e := sweep(true)
+	require.Equal(t, lifecycle.ActionForget, e.Action)
+	require.Equal(t, report.StatusPlanned, e.Status)
+	require.Contains(t, s.fake.Images, stopped, "a dry run forgets nothing")
+	require.Zero(t, s.fake.Calls["forget"])
+
+	e = sweep(false)
+	require.Equal(t, lifecycle.ActionForget, e.Action)
+	require.Equal(t, report.StatusDone, e.Status)
+	require.Contains(t, e.Reason, "longer than forget_pending_after (1d)")
+	require.NotContains(t, s.fake.Images, stopped, "forgotten")
+	require.Contains(t, s.fake.Images, running)
+	require.Equal(t, 1, s.fake.Calls["forget"])
+}
