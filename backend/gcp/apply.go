@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,8 +19,14 @@ import (
 // moment.
 var testHookAfterAction func(ref lifecycle.Ref) error
 
-// Apply carries decisions out, project by project in parallel and in
-// order within a project:
+// perProject bounds the images of one project acted on at once: Compute
+// Engine's per-minute quotas (1,500 writes) allow more than one stream at
+// its latency, and the images of a batch are independent (no shared
+// snapshots as on EC2), so their order does not matter.
+const perProject = 8
+
+// Apply carries decisions out, projects in parallel and up to perProject
+// images of a project at once:
 //
 //	deprecate   images.deprecate DEPRECATED, replacement the newest release
 //	            the plan keeps active in the same project, family and channel
@@ -29,12 +36,14 @@ var testHookAfterAction func(ref lifecycle.Ref) error
 //	record      no Compute Engine action: the stage labels only
 //
 // Each image is re-read (images.get) and, for disable and deregister, its
-// usage looked up again right before acting; lifecycle.CheckTransition
-// then decides whether the decision still holds. The action comes first,
-// then setLabels records the stage, so a crash in between converges on the
-// re-run. Every mutation carries a requestId, so a call re-sent after a
-// lost answer is applied once. With dryRun it checks the decisions against
-// the images as listed and calls nothing.
+// usage looked up again right before acting, once for all projects (each
+// lookup covers every project anyway); lifecycle.CheckTransition then
+// decides whether the decision still holds. The action comes first, then
+// setLabels records the stage (the action leaves the label fingerprint as
+// it was, and a stale one is read again), so a crash in between converges
+// on the re-run. Every mutation carries a requestId, so a call re-sent
+// after a lost answer is applied once. With dryRun it checks the decisions
+// against the images as listed and calls nothing.
 func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) []backend.Result {
 	results := make([]backend.Result, len(ds))
 	var mut []int
@@ -46,12 +55,30 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 	}
 	repl := replacements(ds, b.now())
 	projects, idx := byProject(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
-	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
-		items := make([]int, len(idx[project]))
-		for k, j := range idx[project] {
-			items[k] = mut[j]
+	items := map[string][]int{}
+	for _, p := range projects {
+		for _, j := range idx[p] {
+			items[p] = append(items[p], mut[j])
 		}
-		b.applyProject(ctx, project, ds, items, results, repl, dryRun)
+	}
+	var mu sync.Mutex
+	states := map[string]projectState{}
+	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
+		st := b.current(ctx, project, ds, items[project], dryRun)
+		mu.Lock()
+		states[project] = st
+		mu.Unlock()
+	})
+	var check []lifecycle.Image
+	for _, p := range projects {
+		check = append(check, states[p].check...)
+	}
+	usage := lifecycle.Usage{}
+	if len(check) > 0 {
+		usage = b.Usage(ctx, check)
+	}
+	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
+		b.applyProject(ctx, project, ds, items[project], results, repl, states[project], usage, dryRun)
 	})
 	return results
 }
@@ -74,105 +101,125 @@ func replacements(ds []lifecycle.Decision, now time.Time) map[[3]string]lifecycl
 	return out
 }
 
-func (b *Backend) applyProject(ctx context.Context, project string, ds []lifecycle.Decision, items []int, results []backend.Result, repl map[[3]string]lifecycle.Image, dryRun bool) {
+// projectState is what a project's images are right before acting.
+type projectState struct {
+	cur   map[string]lifecycle.Image // by name
+	raw   map[string]*compute.Image
+	check []lifecycle.Image // about to be disabled or deleted: usage to look up
+	err   error
+}
+
+// hookMu serialises testHookAfterAction: items run concurrently.
+var hookMu sync.Mutex
+
+func (b *Backend) applyProject(ctx context.Context, project string, ds []lifecycle.Decision, items []int, results []backend.Result, repl map[[3]string]lifecycle.Image, st projectState, usage lifecycle.Usage, dryRun bool) {
 	if err := ctx.Err(); err != nil {
+		st.err = err
+	}
+	if st.err != nil {
 		for _, i := range items {
-			results[i].Err = err
+			results[i].Err = st.err
 		}
 		return
 	}
-	cur, raw, usage, err := b.current(ctx, project, ds, items, dryRun)
-	if err != nil {
-		for _, i := range items {
-			results[i].Err = err
-		}
+	sem := make(chan struct{}, perProject)
+	var wg sync.WaitGroup
+	for _, i := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			b.applyOne(ctx, project, ds[i], &results[i], repl, st, usage, dryRun)
+		}()
+	}
+	wg.Wait()
+}
+
+// applyOne carries out one decision; it writes r only.
+func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Decision, r *backend.Result, repl map[[3]string]lifecycle.Image, st projectState, usage lifecycle.Usage, dryRun bool) {
+	if err := ctx.Err(); err != nil {
+		r.Err = err
 		return
 	}
 	now := b.now()
-	for _, i := range items {
-		d, r := ds[i], &results[i]
-		if err := ctx.Err(); err != nil {
-			r.Err = err
-			continue
+	c, found := st.cur[d.Image.ID]
+	if !found {
+		if d.Target() != lifecycle.StageDeregistered {
+			r.Err = fmt.Errorf("gcp: %s %s: no such image in project %s (deleted, or never there)", d.Action, d.Image.Ref(), project)
+			return
 		}
-		c, found := cur[d.Image.ID]
-		if !found {
-			if d.Target() != lifecycle.StageDeregistered {
-				r.Err = fmt.Errorf("gcp: %s %s: no such image in project %s (deleted, or never there)", d.Action, d.Image.Ref(), project)
-				continue
-			}
-			c = d.Image // gone: nothing is left to do or label
-			c.State = lifecycle.StateDeregistered
+		c = d.Image // gone: nothing is left to do or label
+		c.State = lifecycle.StateDeregistered
+	}
+	gone := c.State == lifecycle.StateDeregistered
+	err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
+	switch {
+	case errors.Is(err, lifecycle.ErrAlreadyDone):
+		if gone || c.Stage == d.Target() {
+			r.Image = c
+			return
 		}
-		gone := c.State == lifecycle.StateDeregistered
-		err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
-		switch {
-		case errors.Is(err, lifecycle.ErrAlreadyDone):
-			if gone || c.Stage == d.Target() {
-				r.Image = c
-				continue
-			}
-			r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
-			if !dryRun {
-				if err := b.labelStage(ctx, project, raw[c.ID], r.Image); err != nil {
-					r.Err = fmt.Errorf("gcp: %s %s: recording the stage: %w", d.Action, c.Ref(), err)
-				}
-			}
-			continue
-		case err != nil:
-			r.Err = fmt.Errorf("gcp: %w", err)
-			continue
-		}
-		r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
-		if d.Action == lifecycle.ActionRecord && gone {
-			r.Changed = false // a deleted image cannot be labelled
-			continue
-		}
-		if dryRun {
-			if rp, ok := repl[[3]string{project, c.Family, c.Channel}]; ok && d.Action == lifecycle.ActionDeprecate && rp.ID != c.ID {
-				r.Note = "replacement " + rp.ID
-			}
-			continue
-		}
-		note, err := b.act(ctx, project, c, d, repl, now)
-		if err != nil {
-			r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: %w", d.Action, c.Ref(), err)
-			continue
-		}
-		r.Note = note
-		if testHookAfterAction != nil {
-			if err := testHookAfterAction(c.Ref()); err != nil {
-				r.Err = err
-				continue
+		r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
+		if !dryRun {
+			if err := b.labelStage(ctx, project, st.raw[c.ID], r.Image); err != nil {
+				r.Err = fmt.Errorf("gcp: %s %s: recording the stage: %w", d.Action, c.Ref(), err)
 			}
 		}
-		if d.Target() == lifecycle.StageDeregistered {
-			continue // the image is gone: there is nothing left to label
+		return
+	case err != nil:
+		r.Err = fmt.Errorf("gcp: %w", err)
+		return
+	}
+	r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
+	if d.Action == lifecycle.ActionRecord && gone {
+		r.Changed = false // a deleted image cannot be labelled
+		return
+	}
+	if dryRun {
+		if rp, ok := repl[[3]string{project, c.Family, c.Channel}]; ok && d.Action == lifecycle.ActionDeprecate && rp.ID != c.ID {
+			r.Note = "replacement " + rp.ID
 		}
-		im := raw[c.ID]
-		if d.Action != lifecycle.ActionRecord {
-			// The action changed the image (and its fingerprint is read
-			// again on a conflict anyway): label what is there now.
-			if fresh, ok, err := b.get(ctx, project, c.ID); err == nil && ok {
-				im = fresh
-			}
+		return
+	}
+	note, err := b.act(ctx, project, c, d, repl, now)
+	if err != nil {
+		r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: %w", d.Action, c.Ref(), err)
+		return
+	}
+	r.Note = note
+	if testHookAfterAction != nil {
+		hookMu.Lock()
+		hook := testHookAfterAction
+		var herr error
+		if hook != nil {
+			herr = hook(c.Ref())
 		}
-		if err := b.labelStage(ctx, project, im, r.Image); err != nil {
-			r.Err = fmt.Errorf("gcp: %s %s: carried out, but recording the stage failed (a re-run records it): %w", d.Action, c.Ref(), err)
+		hookMu.Unlock()
+		if herr != nil {
+			r.Err = herr
+			return
 		}
+	}
+	if d.Target() == lifecycle.StageDeregistered {
+		return // the image is gone: there is nothing left to label
+	}
+	if err := b.labelStage(ctx, project, st.raw[c.ID], r.Image); err != nil {
+		r.Err = fmt.Errorf("gcp: %s %s: carried out, but recording the stage failed (a re-run records it): %w", d.Action, c.Ref(), err)
 	}
 }
 
 // current returns the items' images as they are now (converted and raw)
-// and, for those about to be disabled or deleted, who uses them now. A dry
-// run takes both from the listing it planned on and calls nothing.
-func (b *Backend) current(ctx context.Context, project string, ds []lifecycle.Decision, items []int, dryRun bool) (map[string]lifecycle.Image, map[string]*compute.Image, lifecycle.Usage, error) {
-	cur := map[string]lifecycle.Image{}
+// and those about to be disabled or deleted, whose usage is looked up
+// again. A dry run takes them from the listing it planned on and calls
+// nothing.
+func (b *Backend) current(ctx context.Context, project string, ds []lifecycle.Decision, items []int, dryRun bool) projectState {
+	st := projectState{cur: map[string]lifecycle.Image{}}
 	if dryRun {
 		for _, i := range items {
-			cur[ds[i].Image.ID] = ds[i].Image
+			st.cur[ds[i].Image.ID] = ds[i].Image
 		}
-		return cur, nil, lifecycle.Usage{}, nil
+		return st
 	}
 	names := make([]string, len(items))
 	for k, i := range items {
@@ -180,24 +227,21 @@ func (b *Backend) current(ctx context.Context, project string, ds []lifecycle.De
 	}
 	raw, err := b.reread(ctx, project, names)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gcp: re-reading project %s: %w", project, err)
+		st.err = fmt.Errorf("gcp: re-reading project %s: %w", project, err)
+		return st
 	}
-	var check []lifecycle.Image
+	st.raw = raw
 	for name, im := range raw {
-		cur[name] = b.image(project, im)
+		st.cur[name] = b.image(project, im)
 	}
 	for _, i := range items {
 		if a := ds[i].Action; a == lifecycle.ActionDisable || a == lifecycle.ActionDeregister {
-			if c, ok := cur[ds[i].Image.ID]; ok {
-				check = append(check, c)
+			if c, ok := st.cur[ds[i].Image.ID]; ok {
+				st.check = append(st.check, c)
 			}
 		}
 	}
-	usage := lifecycle.Usage{}
-	if len(check) > 0 {
-		usage = b.Usage(ctx, check)
-	}
-	return cur, raw, usage, nil
+	return st
 }
 
 // labelStage writes the stage labels of img on the image.

@@ -216,8 +216,12 @@ func TestUsage(t *testing.T) {
 	// e: a global template by family resolves to the newest ACTIVE image, e.
 	f.s.PutInstanceTemplate(project, "", &compute.InstanceTemplate{Name: "tpl-fam", Properties: &compute.InstanceProperties{
 		Disks: []*compute.AttachedDisk{{Boot: true, InitializeParams: &compute.AttachedDiskInitializeParams{SourceImage: "projects/" + project + "/global/images/family/web"}}}}})
-	// d: a child image, and shares through IAM.
+	// d: a child image, and shares through IAM (looked up once it is
+	// deprecated: only then may a run disable it).
 	f.s.PutImage(project, &compute.Image{Name: "app-1", SourceImage: link(d.ID)})
+	f.clk = f.clk.Add(time.Hour)
+	f.apply(decide(f.list("web")[d.ID], lifecycle.ActionDeprecate))
+	d = f.list("web")[d.ID]
 	f.s.SetImagePolicy(project, d.ID, &compute.Policy{Bindings: []*compute.Binding{
 		{Role: "roles/compute.imageUser", Members: []string{"user:alice@example.com", "serviceAccount:ci@lifecycle-other.iam.gserviceaccount.com"}}}})
 
@@ -229,6 +233,9 @@ func TestUsage(t *testing.T) {
 	require.ElementsMatch(t, []lifecycle.Consumer{{Kind: lifecycle.ConsumerChildImage, ID: project + ":app-1"}, {Kind: lifecycle.ConsumerAccount, ID: "user:alice@example.com"}}, u[d.Ref()],
 		"a share with a covered project's service account is checked there, not kept for")
 	require.Equal(t, []lifecycle.Consumer{{Kind: ConsumerInstanceTemplate, ID: "tpl-fam"}}, u[e.Ref()])
+	// An active image is not looked up: it moves to deprecated at most.
+	f.s.SetImagePolicy(project, e.ID, &compute.Policy{Bindings: []*compute.Binding{{Role: "roles/compute.imageUser", Members: []string{"user:bob@example.com"}}}})
+	require.Equal(t, []lifecycle.Consumer{{Kind: ConsumerInstanceTemplate, ID: "tpl-fam"}}, f.be.Usage(ctx, imgs)[e.Ref()])
 
 	// Fail closed: a lookup refused in one project keeps every image.
 	f.s.Deny(other, "compute.disks.aggregatedList")

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+	compute "google.golang.org/api/compute/v1"
+
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/backendtest"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -35,7 +38,15 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { testHookAfterAction = nil })
 		},
 		BreakUsage: func(t *testing.T, be backend.Backend, img lifecycle.Image) {
-			emus[be.(*Backend)].tr.breakWhen(func(r *http.Request) bool {
+			// The one lookup made image by image is its IAM policy, and
+			// only for an image a run may disable: deprecate it first.
+			e := emus[be.(*Backend)]
+			im, ok := e.s.Image(img.Region, img.ID)
+			require.True(t, ok)
+			im.Deprecated = &compute.DeprecationStatus{State: "DEPRECATED"}
+			im.Labels["lifecycle-stage"] = "deprecated"
+			e.s.PutImage(img.Region, im)
+			e.tr.breakWhen(func(r *http.Request) bool {
 				return strings.HasSuffix(r.URL.Path, "/global/images/"+img.ID+"/getIamPolicy")
 			})
 		},

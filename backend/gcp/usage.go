@@ -27,7 +27,8 @@ const (
 // images.getFromFamily per family), managed instance groups using such a
 // template (instanceGroupManagers.aggregatedList), child images made from
 // it (images.list), and principals outside the covered projects it is
-// shared with (images.getIamPolicy). Disks that no instance uses do not
+// shared with (images.getIamPolicy, for deprecated and disabled images
+// only). Disks that no instance uses do not
 // count: a disk needs its image no more once made.
 //
 // It fails closed: a lookup that fails, or a zone or region Compute Engine
@@ -68,10 +69,17 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 			add(ref(f.image), f.consumer)
 		}
 	})
-	// Shares through IAM, image by image.
+	// Shares through IAM, image by image (Compute Engine has no listing of
+	// policies), and only for the images a run may disable or delete: the
+	// deprecated and the disabled. An active image moves to deprecated at
+	// most, which its users may see and which is allowed in use.
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
+	now := b.now()
 	for _, img := range images {
+		if st := img.EffectiveStage(now); st != lifecycle.StageDeprecated && st != lifecycle.StageDisabled {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
