@@ -51,6 +51,10 @@ func child(role string) int {
 		out = runPostProcessor(in)
 	case role == "serial":
 		out = runSerial(in)
+	case role == "gcp-post-processor":
+		out = runGCPPostProcessor(in)
+	case role == "gcp-serial":
+		out = runGCPSerial(in)
 	default:
 		out.Err = "unknown role " + role
 	}
