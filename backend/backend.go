@@ -11,6 +11,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
@@ -142,4 +143,24 @@ func Errs(rs []Result) []error {
 		}
 	}
 	return out
+}
+
+// Each runs fn for every key (a region, a project) in parallel, at most
+// parallel at once (all when parallel ≤ 0), and returns when all are done.
+func Each(ctx context.Context, keys []string, parallel int, fn func(ctx context.Context, key string)) {
+	if parallel <= 0 || parallel > len(keys) {
+		parallel = len(keys)
+	}
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(ctx, k)
+		}()
+	}
+	wg.Wait()
 }

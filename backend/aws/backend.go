@@ -245,22 +245,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 
 // eachRegion runs fn for every region, at most Parallel at once.
 func (b *Backend) eachRegion(ctx context.Context, regions []string, fn func(ctx context.Context, region string)) {
-	n := b.opts.Parallel
-	if n <= 0 || n > len(regions) {
-		n = len(regions)
-	}
-	sem := make(chan struct{}, max(n, 1))
-	var wg sync.WaitGroup
-	for _, r := range regions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			fn(ctx, r)
-		}()
-	}
-	wg.Wait()
+	backend.Each(ctx, regions, b.opts.Parallel, fn)
 }
 
 // describe runs one paginated DescribeImages in region (owners, filters,

@@ -285,22 +285,7 @@ func (b *Backend) reread(ctx context.Context, project string, names []string) (m
 
 // eachProject runs fn for every project, at most Parallel at once.
 func (b *Backend) eachProject(ctx context.Context, projects []string, fn func(ctx context.Context, project string)) {
-	n := b.opts.Parallel
-	if n <= 0 || n > len(projects) {
-		n = len(projects)
-	}
-	sem := make(chan struct{}, max(n, 1))
-	var wg sync.WaitGroup
-	for _, p := range projects {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			fn(ctx, p)
-		}()
-	}
-	wg.Wait()
+	backend.Each(ctx, projects, b.opts.Parallel, fn)
 }
 
 // image converts a Compute Engine image: metadata from our labels, state
