@@ -164,3 +164,20 @@ func Each(ctx context.Context, keys []string, parallel int, fn func(ctx context.
 	}
 	wg.Wait()
 }
+
+// Orphan is storage a managed release left behind: on AWS an EBS snapshot
+// the plugin tagged for the family that no image refers to any more (its
+// AMI was deregistered with delete_snapshots = false, by hand, or by a run
+// stopped between the deregistration and the snapshot's deletion).
+type Orphan struct {
+	Region, ID string
+	Version    string // of the release it belonged to, from its tags
+	Bytes      int64
+}
+
+// Orphaner is implemented by backends whose images keep storage apart from
+// them (AWS snapshots). It only lists: a region that cannot be looked at is
+// in the errors, and what it would have found is not reported.
+type Orphaner interface {
+	Orphans(ctx context.Context, family string) ([]Orphan, []RegionError)
+}

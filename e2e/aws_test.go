@@ -585,3 +585,38 @@ func TestAWSSweepForgetsWhatAKilledPackerLeft(t *testing.T) {
 	_, listed := find()
 	require.False(t, listed, "no longer of the family: not listed again")
 }
+
+// TestAWSSweepReportsOrphanedSnapshots: a release deregistered with
+// delete_snapshots = false leaves its snapshot, tagged as the family's:
+// the sweep reports it as orphaned (and deletes nothing), and leaves out
+// snapshots an image still refers to, another family's and untagged ones.
+func TestAWSSweepReportsOrphanedSnapshots(t *testing.T) {
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	old := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "disabled", nil)
+	cur := a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "active", nil)
+	snapOf := func(id string) string {
+		return a.images("us-east-1")[map[string]string{old: "web-1.0.0", cur: "web-1.1.0"}[id]].BlockDevices[0].SnapshotID
+	}
+	oldSnap, curSnap := snapOf(old), snapOf(cur)
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		for snap, fam := range map[string]string{oldSnap: "web", curSnap: "web"} {
+			r.Tags[snap] = map[string]string{lifecycle.TagFamily: fam, lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagVersion: map[string]string{oldSnap: "1.0.0", curSnap: "1.1.0"}[snap]}
+		}
+		for id, tags := range map[string]map[string]string{
+			"snap-0000000000000a001": {lifecycle.TagFamily: "api", lifecycle.TagManagedBy: lifecycle.DefaultManagedBy}, // another family
+			"snap-0000000000000a002": {},                                                                               // untagged
+			"snap-0000000000000a003": {lifecycle.TagFamily: "web", lifecycle.TagManagedBy: "someone-else"},             // another team
+		} {
+			r.Snapshots[id] = &ec2emu.Snapshot{ID: id, OwnerID: ec2emu.DefaultAccount, VolumeSize: 8, State: "completed", StartTime: a.clock.Now()}
+			r.Tags[id] = tags
+		}
+	})
+	mustSucceed(t, a.packer("sweep.pkr.hcl", "delete_snapshots=false"))
+	require.Equal(t, "deregistered", a.images("us-east-1")["web-1.0.0"].State)
+	require.True(t, a.snapshotExists("us-east-1", oldSnap), "delete_snapshots = false keeps it")
+	rep := a.report("sweep/sweep.json")
+	require.Equal(t, []report.Orphan{{Region: "us-east-1", ID: oldSnap, Version: "1.0.0", Bytes: 8 << 30}}, rep.OrphanedSnapshots)
+	require.Empty(t, rep.OrphansUnknown)
+	require.True(t, a.snapshotExists("us-east-1", oldSnap), "reported, not deleted")
+}

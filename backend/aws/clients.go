@@ -13,6 +13,7 @@ import (
 type (
 	imageReader interface {
 		ec2.DescribeImagesAPIClient
+		ec2.DescribeSnapshotsAPIClient
 		DescribeImageAttribute(ctx context.Context, in *ec2.DescribeImageAttributeInput, opts ...func(*ec2.Options)) (*ec2.DescribeImageAttributeOutput, error)
 	}
 	tagger interface {

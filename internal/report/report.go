@@ -48,7 +48,20 @@ type Report struct {
 	NewBuildStatus string          `json:"new_build_status,omitempty"`
 	FailedRegions  []RegionFailure `json:"failed_regions,omitempty"`
 	Decisions      []Entry         `json:"decisions"`
+	// OrphanedSnapshots: storage the family's managed releases left behind
+	// (AWS snapshots no image refers to any more); listed, never deleted.
+	OrphanedSnapshots []Orphan `json:"orphaned_snapshots,omitempty"`
+	// OrphansUnknown: regions where they could not be looked for.
+	OrphansUnknown []RegionFailure `json:"orphans_unknown,omitempty"`
 	Summary        Summary         `json:"summary"`
+}
+
+// Orphan is a snapshot a managed release left behind.
+type Orphan struct {
+	Region  string `json:"region"`
+	ID      string `json:"id"`
+	Version string `json:"version,omitempty"`
+	Bytes   int64  `json:"bytes"`
 }
 
 // RegionFailure is a region (or catalog) that could not be listed: nothing

@@ -51,7 +51,36 @@ func (r *run) do(ctx context.Context, source packersdk.Artifact) (err error) {
 	if err != nil {
 		return err
 	}
-	return r.act(ctx, decisions, independent)
+	err = r.act(ctx, decisions, independent)
+	r.orphans(ctx)
+	return err
+}
+
+// orphans reports, in a sweep, the storage the family's releases left
+// behind (AWS snapshots no image refers to), for the owner to delete: it
+// never fails the run and deletes nothing.
+func (r *run) orphans(ctx context.Context) {
+	o, ok := r.be.(backend.Orphaner)
+	if !ok || !r.c.Sweep { // the weekly sweep looks; a build's run stays lean
+		return
+	}
+	found, failed := o.Orphans(ctx, r.c.Family)
+	for _, f := range failed {
+		r.rep.OrphansUnknown = append(r.rep.OrphansUnknown, report.RegionFailure{Region: f.Region, Error: f.Err.Error()})
+		r.ui.Error(fmt.Sprintf("Orphaned snapshots in %s could not be looked for: %v", f.Region, f.Err))
+	}
+	if len(found) == 0 {
+		return
+	}
+	var bytes int64
+	for _, s := range found {
+		bytes += s.Bytes
+		r.rep.OrphanedSnapshots = append(r.rep.OrphanedSnapshots, report.Orphan(s))
+	}
+	r.ui.Say(fmt.Sprintf("%d orphaned snapshot(s) of family %s, %d GiB: tagged by this plugin, no image refers to them any more; they are not deleted", len(found), r.c.Family, bytes>>30))
+	for _, s := range found {
+		r.ui.Message(fmt.Sprintf("orphaned %s:%s (release %s, %d GiB)", s.Region, s.ID, s.Version, s.Bytes>>30))
+	}
 }
 
 // record records the new build, pending until the run succeeds.

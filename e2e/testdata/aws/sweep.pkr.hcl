@@ -37,6 +37,11 @@ variable "restore" {
   default = []
 }
 
+variable "delete_snapshots" {
+  type    = bool
+  default = true
+}
+
 # A sweep: no build, the family retired in every configured region.
 source "null" "sweep" {
   communicator = "none"
@@ -63,6 +68,7 @@ build {
     min_age          = "1d"
     disable_after    = "7d"
     deregister_after = "7d"
+    delete_snapshots = var.delete_snapshots
     report_path      = "sweep.json"
   }
 }
