@@ -11,6 +11,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -180,4 +181,20 @@ type Orphan struct {
 // in the errors, and what it would have found is not reported.
 type Orphaner interface {
 	Orphans(ctx context.Context, family string) ([]Orphan, []RegionError)
+}
+
+// Sort orders a listing as every backend returns it: failed regions by
+// name; images by region, then build time, then id.
+func (l *Listing) Sort() {
+	sort.Slice(l.Failed, func(i, j int) bool { return l.Failed[i].Region < l.Failed[j].Region })
+	sort.SliceStable(l.Images, func(i, j int) bool {
+		a, c := l.Images[i], l.Images[j]
+		if a.Region != c.Region {
+			return a.Region < c.Region
+		}
+		if !a.BuildTime.Equal(c.BuildTime) {
+			return a.BuildTime.Before(c.BuildTime)
+		}
+		return a.ID < c.ID
+	})
 }

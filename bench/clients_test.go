@@ -51,6 +51,12 @@ func runPostProcessor(raw []byte) childOutput {
 	timescale.Set(in.Scale)
 	useEndpoint(in.Endpoint)
 	in.Config["custom_endpoint_ec2"] = in.Endpoint
+	return postProcess(in)
+}
+
+// postProcess configures the post-processor with in.Config and runs it on
+// in's artifact, timed.
+func postProcess(in ppInput) childOutput {
 	var p release.PostProcessor
 	if err := p.Configure(in.Config); err != nil {
 		return childOutput{Err: "configure: " + err.Error()}

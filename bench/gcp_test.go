@@ -3,11 +3,9 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"golang.org/x/oauth2"
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/option"
@@ -28,7 +25,6 @@ import (
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/gceemu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/post-processor/release"
 )
 
 // ---- Case 6: the GCP sweep of 3 projects × 240 images, one stage per run.
@@ -415,21 +411,7 @@ func runGCPPostProcessor(raw []byte) childOutput {
 	}
 	in.Config["custom_endpoints"] = map[string]any{"compute": in.Endpoint + "compute/v1/"}
 	in.Config["access_token"] = gcpToken
-	var p release.PostProcessor
-	if err := p.Configure(in.Config); err != nil {
-		return childOutput{Err: "configure: " + err.Error()}
-	}
-	var errs bytes.Buffer
-	ui := &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: io.Discard, ErrorWriter: &errs}
-	art := &packersdk.MockArtifact{BuilderIdValue: in.BuilderID, IdValue: in.ArtifactID,
-		StateValues: map[string]interface{}{"generated_data": map[interface{}]interface{}{}}}
-	start := time.Now()
-	_, _, _, err := p.PostProcess(context.Background(), ui, art)
-	out := childOutput{Wall: time.Since(start)}
-	if err != nil {
-		out.Err = fmt.Sprintf("%v\n%s", err, errs.String())
-	}
-	return out
+	return postProcess(in)
 }
 
 // gcpSerialInput is the GCP serial baseline's run.

@@ -215,17 +215,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 			}
 		}
 	})
-	sort.Slice(l.Failed, func(i, j int) bool { return l.Failed[i].Region < l.Failed[j].Region })
-	sort.SliceStable(l.Images, func(i, j int) bool {
-		a, c := l.Images[i], l.Images[j]
-		if a.Region != c.Region {
-			return a.Region < c.Region
-		}
-		if !a.BuildTime.Equal(c.BuildTime) {
-			return a.BuildTime.Before(c.BuildTime)
-		}
-		return a.ID < c.ID
-	})
+	l.Sort()
 	return l, nil
 }
 
