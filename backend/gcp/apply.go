@@ -188,18 +188,15 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 		return
 	}
 	r.Note = note
+	hookMu.Lock()
+	var herr error
 	if testHookAfterAction != nil {
-		hookMu.Lock()
-		hook := testHookAfterAction
-		var herr error
-		if hook != nil {
-			herr = hook(c.Ref())
-		}
-		hookMu.Unlock()
-		if herr != nil {
-			r.Err = herr
-			return
-		}
+		herr = testHookAfterAction(c.Ref())
+	}
+	hookMu.Unlock()
+	if herr != nil {
+		r.Err = herr
+		return
 	}
 	if d.Target() == lifecycle.StageDeregistered {
 		return // the image is gone: there is nothing left to label
