@@ -53,18 +53,26 @@ func (a *awsRun) env() []string {
 
 // packer runs one template of the run's directory.
 func (a *awsRun) packer(template string, vars ...string) result {
+	r := buildTemplate(a.t, a.dir, template, a.env(), a.clock.Now(), vars)
+	noPublicEndpoint(a.t, r)
+	return r
+}
+
+// buildTemplate runs packer build on one template of dir, copied into a
+// directory of its own (its report and state stay apart from the other
+// templates'), with -var for each of vars, at the simulated time now.
+func buildTemplate(t *testing.T, dir, template string, env []string, now time.Time, vars []string) result {
 	args := []string{"build", "-color=false"}
 	for _, v := range vars {
 		args = append(args, "-var", v)
 	}
-	sub := filepath.Join(a.dir, strings.TrimSuffix(template, ".pkr.hcl"))
-	require.NoError(a.t, os.MkdirAll(sub, 0o755))
-	body, err := os.ReadFile(filepath.Join(a.dir, template))
-	require.NoError(a.t, err)
-	require.NoError(a.t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
-	r := packerEnv(sub, a.env(), append(args, ".")...)
-	a.t.Logf("packer %s %v at %s took %s", template, vars, a.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
-	noPublicEndpoint(a.t, r)
+	sub := filepath.Join(dir, strings.TrimSuffix(template, ".pkr.hcl"))
+	require.NoError(t, os.MkdirAll(sub, 0o755))
+	body, err := os.ReadFile(filepath.Join(dir, template))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
+	r := packerEnv(sub, env, append(args, ".")...)
+	t.Logf("packer %s %v at %s took %s", template, vars, now.Format(time.DateOnly), r.took.Round(time.Millisecond))
 	return r
 }
 

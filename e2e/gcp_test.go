@@ -130,17 +130,7 @@ func (g *gcpRun) env() []string {
 
 // packer builds one template of the run's directory in a directory of its own.
 func (g *gcpRun) packer(template string, vars ...string) result {
-	args := []string{"build", "-color=false", "-var", "endpoint=" + g.url + "compute/v1/"}
-	for _, v := range vars {
-		args = append(args, "-var", v)
-	}
-	sub := filepath.Join(g.dir, strings.TrimSuffix(template, ".pkr.hcl"))
-	require.NoError(g.t, os.MkdirAll(sub, 0o755))
-	body, err := os.ReadFile(filepath.Join(g.dir, template))
-	require.NoError(g.t, err)
-	require.NoError(g.t, os.WriteFile(filepath.Join(sub, template), body, 0o644))
-	r := packerEnv(sub, g.env(), append(args, ".")...)
-	g.t.Logf("packer %s %v at %s took %s", template, vars, g.clock.Now().Format(time.DateOnly), r.took.Round(time.Millisecond))
+	r := buildTemplate(g.t, g.dir, template, g.env(), g.clock.Now(), append([]string{"endpoint=" + g.url + "compute/v1/"}, vars...))
 	noPublicGoogle(g.t, r)
 	return r
 }

@@ -35,7 +35,7 @@ const perProject = 8
 //	restore     images.deprecate ACTIVE
 //	record      no Compute Engine action: the stage labels only
 //
-// Each image is re-read (images.get) and, for disable and deregister, its
+// Each image is re-read (images.list by name) and, for disable and deregister, its
 // usage looked up again right before acting, once for all projects (each
 // lookup covers every project anyway); lifecycle.CheckTransition then
 // decides whether the decision still holds. The action comes first, then

@@ -315,13 +315,15 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, indep
 // may stay done because of that build: the decisions that the new build
 // brings about (independent holds the plan without it) run only after all
 // the others succeeded, and are undone (restored) if one of them fails. A
-// dry run changes nothing, so it plans every decision in one batch.
+// dry run plans the same two batches, with the same context (so what it
+// says, a GCP replacement for one, is what the real run does), and plans
+// the second even when the first would fail.
 func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decision) error {
 	var first, second []int // indices into decisions, mutating only
 	for i, d := range decisions {
 		switch {
 		case !d.Action.Mutates():
-		case independent == nil || r.c.DryRun || slices.ContainsFunc(independent, func(b lifecycle.Decision) bool {
+		case independent == nil || slices.ContainsFunc(independent, func(b lifecycle.Decision) bool {
 			return b.Image.Ref() == d.Image.Ref() && b.Action == d.Action && b.Target() == d.Target()
 		}):
 			first = append(first, i)
@@ -338,12 +340,12 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	// The first batch must not lean on the new build either: a deprecated
 	// image points its users to a release the plan without it keeps.
 	firstKept := kept(decisions)
-	if independent != nil && !r.c.DryRun {
+	if independent != nil {
 		firstKept = kept(independent)
 	}
 	failed := r.apply(ctx, decisions, first, firstKept, outcomes)
 	switch {
-	case failed:
+	case failed && !r.c.DryRun:
 		for _, i := range second {
 			outcomes[i] = report.Outcome{Note: "not carried out: an action failed, so the run fails and Packer destroys the new build this depended on", Skipped: true}
 		}

@@ -352,6 +352,7 @@ func TestDryRunPlansEverythingEvenWhenOneWouldFail(t *testing.T) {
 // Apply is given the kept releases as context (GCP names the replacement
 // of a deprecated image from them). The batch that runs before the new
 // build is safe must not lean on it: its context is the plan without it.
+// A dry run is given the same batches.
 func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
 	s := newShell(t)
 	for i, v := range []string{"1.0.0", "1.1.0"} {
@@ -361,10 +362,6 @@ func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
 		require.NoError(t, err)
 		s.now = s.now.Add(time.Duration(i+1) * time.Hour)
 	}
-	s.fake.Batches = nil
-	_, _, _, err := s.run(build("1.2.0"), "c.img")
-	require.NoError(t, err)
-	require.Len(t, s.fake.Batches, 2, "the decisions the new build brings about run in a batch of their own")
 	split := func(batch []lifecycle.Decision) (acts, keeps map[string]lifecycle.Action) {
 		acts, keeps = map[string]lifecycle.Action{}, map[string]lifecycle.Action{}
 		for _, d := range batch {
@@ -376,12 +373,22 @@ func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
 		}
 		return acts, keeps
 	}
-	acts, keeps := split(s.fake.Batches[0])
-	require.Equal(t, map[string]lifecycle.Action{"1.0.0": lifecycle.ActionDeprecate}, acts)
-	require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionKeep}, keeps, "before the new build is safe, only what stays without it")
-	acts, keeps = split(s.fake.Batches[1])
-	require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionDeprecate}, acts)
-	require.Equal(t, map[string]lifecycle.Action{"1.2.0": lifecycle.ActionKeep}, keeps)
+	// The dry run first: its batches and their context are the real run's,
+	// so what it plans (a replacement) is what the real run does.
+	for _, dry := range []bool{true, false} {
+		s.fake.Batches = nil
+		cfg := build("1.2.0")
+		cfg["dry_run"] = dry
+		_, _, _, err := s.run(cfg, "c.img")
+		require.NoError(t, err)
+		require.Len(t, s.fake.Batches, 2, "dry run %v: the decisions the new build brings about run in a batch of their own", dry)
+		acts, keeps := split(s.fake.Batches[0])
+		require.Equal(t, map[string]lifecycle.Action{"1.0.0": lifecycle.ActionDeprecate}, acts, "dry run %v", dry)
+		require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionKeep}, keeps, "dry run %v: before the new build is safe, only what stays without it", dry)
+		acts, keeps = split(s.fake.Batches[1])
+		require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionDeprecate}, acts, "dry run %v", dry)
+		require.Equal(t, map[string]lifecycle.Action{"1.2.0": lifecycle.ActionKeep}, keeps, "dry run %v", dry)
+	}
 	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDeprecated, "1.2.0": lifecycle.StageActive}, s.stages())
 }
 
