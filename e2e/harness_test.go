@@ -24,8 +24,8 @@ import (
 const pluginSource = "github.com/packer-lifecycle/lifecycle"
 
 var (
-	toolsDir     string // packer, packer-plugin-amazon (tools/go.mod), packer-plugin-googlecompute (tools/gcp/go.mod)
-	pluginPath   string // PACKER_PLUGIN_PATH with our plugin, amazon and googlecompute installed
+	toolsDir     string // packer, packer-plugin-amazon (tools/go.mod), packer-plugin-googlecompute (tools/gcp/go.mod), packer-plugin-azure (tools/azure/go.mod)
+	pluginPath   string // PACKER_PLUGIN_PATH with our plugin, amazon, googlecompute and azure installed
 	pluginBinary string // the plugin built for this run
 	repoRoot     string
 )
@@ -42,7 +42,7 @@ func setup(m *testing.M) int {
 		home, _ := os.UserHomeDir()
 		toolsDir = filepath.Join(home, ".cache", "packer-plugin-lifecycle", "tools")
 	}
-	for _, tool := range []string{"packer", "packer-plugin-amazon", "packer-plugin-googlecompute"} {
+	for _, tool := range []string{"packer", "packer-plugin-amazon", "packer-plugin-googlecompute", "packer-plugin-azure"} {
 		if _, err := os.Stat(filepath.Join(toolsDir, tool)); err != nil {
 			return fail(fmt.Errorf("%s not found in %s: run `make tools` (or `make test`)", tool, toolsDir))
 		}
@@ -65,6 +65,7 @@ func setup(m *testing.M) int {
 		pluginSource:                         bin,
 		"github.com/hashicorp/amazon":        filepath.Join(toolsDir, "packer-plugin-amazon"),
 		"github.com/hashicorp/googlecompute": filepath.Join(toolsDir, "packer-plugin-googlecompute"),
+		"github.com/hashicorp/azure":         filepath.Join(toolsDir, "packer-plugin-azure"),
 	} {
 		if res := packer(tmp, "plugins", "install", "--path", path, src); res.code != 0 {
 			return fail(fmt.Errorf("installing %s: %s", src, res))

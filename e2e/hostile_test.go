@@ -25,7 +25,7 @@ import (
 // first).
 type hostileCase struct {
 	component string // pp or ds
-	backend   string // local, aws or gcp
+	backend   string // local, aws, gcp or azure
 	category  string // types, durations, versions, names, ids, regions, ARNs, owners, paths, constraints, report paths, env, endpoints, credentials, projects, backends
 	name      string
 	body      string
@@ -183,6 +183,42 @@ var hostileCases = []hostileCase{
 	{"ds", "gcp", "backends", "ds both clouds", "project_id = \"lifecycle-test\"\nregion = \"us-east-1\"", []string{"backend: both AWS options (region) and GCP options (project_id) are set"}, nil},
 	{"ds", "gcp", "credentials", "ds gcp token with a space", "project_id = \"lifecycle-test\"\naccess_token = \"ya29 x\"", []string{"access_token: must be one OAuth 2.0 access token"}, nil},
 	{"ds", "gcp", "projects", "ds gcp project domain scoped", `project_id = "google.com:images"`, []string{`project_id: "google.com:images" is a domain-scoped project id`}, nil},
+
+	// post-processor, Azure backend (subscription_id and the gallery are
+	// set unless the case sets them)
+	{"pp", "azure", "ids", "azure subscription a name", `subscription_id = "Production"`, []string{`subscription_id: "Production" is not a subscription id`}, nil},
+	{"pp", "azure", "credentials", "azure client_id a name", "client_id = \"packer\"\nclient_secret = \"hostile-secret-key\"\ntenant_id = \"contoso.onmicrosoft.com\"", []string{`client_id: "packer" is not an application (client) id`}, nil},
+	{"pp", "azure", "credentials", "azure tenant with a space", "client_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\"\ntenant_id = \"my tenant\"", []string{`tenant_id: "my tenant" is not a tenant id`}, nil},
+	{"pp", "azure", "credentials", "azure secret without tenant", "client_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\"", []string{"tenant_id: a service principal needs client_id, client_secret and tenant_id"}, nil},
+	{"pp", "azure", "credentials", "azure secret alone", `client_secret = "hostile-secret-key"`, []string{"client_id, tenant_id: a service principal needs"}, nil},
+	{"pp", "azure", "credentials", "azure secret of two lines", "client_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\\nx\"\ntenant_id = \"contoso.onmicrosoft.com\"", []string{"client_secret: must be one line (the value is not shown: it is a secret)"}, nil},
+	{"pp", "azure", "credentials", "azure cli and a secret", "use_azure_cli_auth = true\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\"\ntenant_id = \"contoso.onmicrosoft.com\"", []string{"use_azure_cli_auth: the Azure CLI's account is used"}, nil},
+	{"pp", "azure", "types", "azure cli auth a word", `use_azure_cli_auth = "sometimes"`, []string{`attribute "use_azure_cli_auth": bool required`}, nil},
+	{"pp", "azure", "endpoints", "azure German cloud", `cloud_environment_name = "AzureGermanCloud"`, []string{`cloud_environment_name: "AzureGermanCloud" is not Public, USGovernment or China`}, nil},
+	{"pp", "azure", "endpoints", "azure metadata host a URL", "cloud_environment_name = \"Stack\"\nmetadata_host = \"https://management.local\"", []string{`metadata_host: "https://management.local" must be a host or host:port`}, nil},
+	{"pp", "azure", "endpoints", "azure metadata host with a path", "cloud_environment_name = \"Stack\"\nmetadata_host = \"management.local/metadata\"", []string{`metadata_host: "management.local/metadata" must be a host or host:port`}, nil},
+	{"pp", "azure", "endpoints", "azure metadata host bad port", "cloud_environment_name = \"Stack\"\nmetadata_host = \"management.local:https\"", []string{`metadata_host: "management.local:https" has a bad port`}, nil},
+	{"pp", "azure", "endpoints", "azure metadata host for the public cloud", "cloud_environment_name = \"Public\"\nmetadata_host = \"management.local\"", []string{"cloud_environment_name: with metadata_host, name the cloud"}, nil},
+	{"pp", "azure", "endpoints", "azure metadata host without a cloud", `metadata_host = "management.local"`, []string{"cloud_environment_name: with metadata_host"}, nil},
+	{"pp", "azure", "names", "azure gallery without a resource group", "gallery_resource_group = \"\"\ngallery_name = \"gallery\"", []string{"gallery_resource_group, gallery_name: set both"}, nil},
+	{"pp", "azure", "names", "azure resource group with a space", `gallery_resource_group = "my images"`, []string{`gallery_resource_group: "my images" is not a resource group name`}, nil},
+	{"pp", "azure", "names", "azure resource group ending with a dot", `gallery_resource_group = "images."`, []string{`gallery_resource_group: "images." is not a resource group name`}, nil},
+	{"pp", "azure", "names", "azure gallery with a dash", `gallery_name = "team-gallery"`, []string{`gallery_name: "team-gallery" is not a gallery name`}, nil},
+	{"pp", "azure", "names", "azure image definition with a colon", `gallery_image_names = ["web:1"]`, []string{`gallery_image_names[0]: "web:1" is not an image definition name`}, nil},
+	{"pp", "azure", "names", "azure image definition twice", `gallery_image_names = ["Web", "web"]`, []string{`gallery_image_names[1]: "web" is listed twice`}, nil},
+	{"pp", "azure", "types", "azure image definitions a string", `gallery_image_names = "web"`, []string{`attribute "gallery_image_names": list of string required`}, nil},
+	{"pp", "azure", "ids", "azure restore two parts", "sweep = true\nrestore = [\"1.2\"]", []string{`restore[0]: "1.2" is not a gallery image version (Major.Minor.Patch`}, nil},
+	{"pp", "azure", "ids", "azure restore a prerelease", "sweep = true\nrestore = [\"1.2.3-rc.1\"]", []string{`restore[0]: "1.2.3-rc.1" is not a gallery image version`}, nil},
+	{"pp", "azure", "ids", "azure pin past 32 bits", "sweep = true\npin_releases = [\"1.0.2147483648\"]", []string{`pin_releases[0]: "1.0.2147483648" is not a gallery image version`}, nil},
+	{"pp", "azure", "ids", "azure unpin in a two-part definition", "sweep = true\nunpin_releases = [\"team.gallery/web:1.0.0\"]", []string{`unpin_releases[0]: "team.gallery/web:1.0.0":`, "is not resource-group/gallery/image"}, nil},
+	{"pp", "azure", "backends", "azure with an AWS region", `region = "us-east-1"`, []string{"region: AWS options, but backend is azure"}, nil},
+	{"pp", "azure", "backends", "azure with a GCP project", `project_id = "lifecycle-test"`, []string{"project_id: GCP options, but backend is azure"}, nil},
+	{"pp", "gcp", "backends", "Azure option on a GCP run", `tenant_id = "contoso.onmicrosoft.com"`, []string{"tenant_id: Azure options, but backend is gcp"}, nil},
+	{"pp", "local", "backends", "Azure option on a local run", `gallery_name = "gallery"`, []string{"gallery_name: Azure options, but backend is local"}, nil},
+
+	// data source, Azure backend
+	{"ds", "azure", "ids", "ds azure without a gallery", "backend = \"azure\"\nsubscription_id = \"00000000-0000-0000-0000-0000000000a1\"", []string{"subscription_id, gallery_resource_group, gallery_name: must be set with the azure backend"}, nil},
+	{"ds", "azure", "backends", "ds Azure and GCP", "project_id = \"lifecycle-test\"\nsubscription_id = \"00000000-0000-0000-0000-0000000000a1\"", []string{"backend: both GCP options (project_id) and Azure options (subscription_id) are set"}, nil},
 }
 
 // TestValidateRefusesHostileInput: every bad input of hostileCases is
@@ -228,7 +264,7 @@ func TestValidateRefusesHostileInput(t *testing.T) {
 		env   []string
 	}
 	var runs []run
-	for _, be := range []string{"local", "aws", "gcp"} {
+	for _, be := range []string{"local", "aws", "gcp", "azure"} {
 		r := run{name: "post-processor " + be}
 		for _, c := range hostileCases {
 			if c.component == "pp" && c.backend == be && c.env == nil {
@@ -320,6 +356,11 @@ func hostileTemplate(cases []hostileCase, endpoint string) (string, []int) {
 				set("backend", `"gcp"`)
 				set("project_id", `"lifecycle-test"`)
 				set("custom_endpoints", "{ compute = "+strconv.Quote(endpoint+"/compute/v1/")+" }")
+			case "azure":
+				set("backend", `"azure"`)
+				set("subscription_id", `"00000000-0000-0000-0000-0000000000a1"`)
+				set("gallery_resource_group", `"images"`)
+				set("gallery_name", `"gallery"`)
 			}
 		} else {
 			b.WriteString("data \"lifecycle-image\" \"p\" {\n")

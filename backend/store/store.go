@@ -17,6 +17,7 @@ import (
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
+	azurebackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/azure"
 	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/local"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -28,6 +29,7 @@ const (
 	Local = "local"
 	AWS   = "aws"
 	GCP   = "gcp"
+	Azure = "azure"
 )
 
 // amazonBuilders are the builder types whose artifacts are AMIs.
@@ -39,12 +41,15 @@ var amazonBuilders = map[string]bool{
 type Config struct {
 	// Where images live: `local` (a catalog beside file artifacts), `aws`
 	// (AMIs, tagged in every region the build produced), `gcp` (Compute
-	// Engine images, labelled in their project) or `auto`: the
-	// post-processor picks `aws` after an amazon builder (`amazon-ebs`,
-	// `amazon-ebssurrogate`, `amazon-chroot`, `amazon-instance`), `gcp`
-	// after `googlecompute` and `local` after any other; the data source
-	// picks `aws` when an AWS option (`region`, `owners`, …) is set, `gcp`
-	// when a GCP option (`project_id`, …) is, and `local` otherwise.
+	// Engine images, labelled in their project), `azure` (Compute Gallery
+	// image versions, tagged) or `auto`: the post-processor picks `aws`
+	// after an amazon builder (`amazon-ebs`, `amazon-ebssurrogate`,
+	// `amazon-chroot`, `amazon-instance`), `gcp` after `googlecompute`,
+	// `azure` after `azure-arm` and `local` after any other; the data
+	// source picks `aws` when an AWS option (`region`, `owners`, …) is set,
+	// `gcp` when a GCP option (`project_id`, …) is, `azure` when an Azure
+	// option (`subscription_id`, `gallery_name`, …) is, and `local`
+	// otherwise.
 	// `packer validate` already says which one a build uses. Defaults to
 	// `auto`.
 	Backend string `mapstructure:"backend"`
@@ -61,6 +66,9 @@ type Config struct {
 	awsbackend.AccessConfig `mapstructure:",squash"`
 	// The GCP backend's access options (googlecompute plugin names).
 	gcpbackend.Access `mapstructure:",squash"`
+	// The Azure backend's access options (azure-arm plugin names) and its
+	// gallery.
+	azurebackend.Config `mapstructure:",squash"`
 }
 
 // Prepare sets the defaults and resolves `auto` from the type of the
@@ -78,35 +86,54 @@ func (c *Config) Prepare(builderType string) []error {
 		c.ManagedBy = lifecycle.DefaultManagedBy
 	}
 	var errs []error
-	awsSet, gcpSet := c.AccessConfig.Set(), c.GCP().Set()
+	awsSet, gcpSet, azureSet := c.AccessConfig.Set(), c.GCP().Set(), c.Azure().Set()
 	awsOnly := len(awsFields(c.AccessConfig)) > 0
 	if c.Backend == Auto {
+		var set, named []string
+		for _, b := range []struct {
+			name, label string
+			fields      []string
+		}{{AWS, "AWS", awsFields(c.AccessConfig)}, {GCP, "GCP", c.GCP().SetFields()}, {Azure, "Azure", c.Azure().SetFields()}} {
+			if len(b.fields) > 0 {
+				set = append(set, b.name)
+				named = append(named, fmt.Sprintf("%s options (%s)", b.label, strings.Join(b.fields, ", ")))
+			}
+		}
+		if len(set) == 0 && awsSet {
+			set = []string{AWS} // max_retries or call_timeout alone: as before there were other clouds
+		}
 		switch {
 		case amazonBuilders[builderType]:
 			c.Backend = AWS
 		case builderType == "googlecompute":
 			c.Backend = GCP
-		case builderType == "" && awsSet && gcpSet:
-			errs = append(errs, fmt.Errorf("backend: both AWS options (%s) and GCP options (%s) are set: say which backend with backend = \"aws\" or \"gcp\"",
-				strings.Join(awsFields(c.AccessConfig), ", "), strings.Join(c.GCP().SetFields(), ", ")))
-		case builderType == "" && awsSet:
-			c.Backend = AWS
-		case builderType == "" && gcpSet:
-			c.Backend = GCP
+		case builderType == "azure-arm":
+			c.Backend = Azure
+		case builderType == "" && len(set) > 1:
+			both := "both " + strings.Join(named, " and ") + " are set"
+			if len(named) > 2 {
+				both = strings.Join(named[:len(named)-1], ", ") + " and " + named[len(named)-1] + " are all set"
+			}
+			errs = append(errs, fmt.Errorf("backend: %s: say which backend with backend = %q", both, set[0]))
+		case builderType == "" && len(set) == 1:
+			c.Backend = set[0]
 		default:
 			c.Backend = Local
 		}
 	}
 	switch c.Backend {
-	case Local, AWS, GCP, Auto:
+	case Local, AWS, GCP, Azure, Auto:
 	default:
-		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws, gcp", c.Backend))
+		errs = append(errs, fmt.Errorf("backend: %q is not one of auto, local, aws, gcp, azure", c.Backend))
 	}
 	// Options of another backend are refused: they would be silently
 	// ignored, and a template that means GCP but says region = … would
 	// sweep nothing the user expects.
-	if c.Backend == GCP && awsOnly {
-		errs = append(errs, fmt.Errorf("%s: AWS options, but backend is gcp", strings.Join(awsFields(c.AccessConfig), ", ")))
+	if (c.Backend == GCP || c.Backend == Azure) && awsOnly {
+		errs = append(errs, fmt.Errorf("%s: AWS options, but backend is %s", strings.Join(awsFields(c.AccessConfig), ", "), c.Backend))
+	}
+	if c.Backend != Azure && c.Backend != Auto && azureSet {
+		errs = append(errs, fmt.Errorf("%s: Azure options, but backend is %s", strings.Join(c.Azure().SetFields(), ", "), c.Backend))
 	}
 	if c.Backend != GCP && c.Backend != Auto && gcpSet {
 		errs = append(errs, fmt.Errorf("%s: GCP options, but backend is %s", strings.Join(c.GCP().SetFields(), ", "), c.Backend))
@@ -121,6 +148,12 @@ func (c *Config) Prepare(builderType string) []error {
 		}
 		if builderType == "" && c.GCP().ProjectID == "" {
 			errs = append(errs, fmt.Errorf("project_id: must be set with the gcp backend (the project whose images are read)"))
+		}
+	}
+	if c.Backend == Azure {
+		errs = append(errs, c.Azure().Prepare()...)
+		if _, ok := c.Azure().Gallery(); builderType == "" && (c.Azure().SubscriptionID == "" || !ok) {
+			errs = append(errs, fmt.Errorf("subscription_id, gallery_resource_group, gallery_name: must be set with the azure backend (the gallery whose image versions are read)"))
 		}
 	}
 	// The marker is a tag value on EC2 (at most 256 characters).
@@ -146,6 +179,8 @@ func (c *Config) CheckRef(s string) error {
 		return awsbackend.CheckRef(s)
 	case GCP:
 		return gcpbackend.CheckRef(s)
+	case Azure:
+		return azurebackend.CheckRef(s)
 	case Local:
 		// The region part is checked like an id: a run that finds no
 		// release in it says so.
@@ -160,6 +195,15 @@ func (c *Config) CheckRef(s string) error {
 	return nil
 }
 
+// NormalizeRef spells a checked reference as the backend's refs are
+// compared (Azure: the definition part in lower case).
+func (c *Config) NormalizeRef(s string) string {
+	if c.Backend == Azure {
+		return azurebackend.NormalizeRef(s)
+	}
+	return s
+}
+
 // Open returns the backend the prepared configuration names; now is the
 // run's clock.
 func Open(c Config, now func() time.Time) (backend.Backend, error) {
@@ -170,12 +214,17 @@ func Open(c Config, now func() time.Time) (backend.Backend, error) {
 		return awsbackend.Open(context.Background(), c.AccessConfig, c.ManagedBy, now)
 	case GCP:
 		return gcpbackend.Open(context.Background(), c.Access, gcpbackend.Retry{MaxRetries: c.MaxRetries, CallTimeout: c.CallTimeout}, c.ManagedBy, now)
+	case Azure:
+		return azurebackend.Open(context.Background(), *c.Azure(), azurebackend.Retry{MaxRetries: c.MaxRetries, CallTimeout: c.CallTimeout}, c.ManagedBy, now)
 	}
 	return nil, fmt.Errorf("backend %q is not available in this version of the plugin", c.Backend)
 }
 
 // GCP is the GCP access options.
 func (c *Config) GCP() *gcpbackend.Access { return &c.Access }
+
+// Azure is the Azure access options.
+func (c *Config) Azure() *azurebackend.Config { return &c.Config }
 
 // awsFields names the AWS options given (max_retries and call_timeout
 // serve every cloud backend).

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
+	azurebackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/azure"
 	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 )
 
@@ -102,4 +103,42 @@ func TestGCPRefsAndOpen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "gcp", be.Name())
 	require.Equal(t, []string{"lifecycle-other", "lifecycle-test"}, be.(*gcpbackend.Backend).Projects())
+}
+
+func TestAutoPicksAzureForAzureArm(t *testing.T) {
+	c := Config{}
+	require.Empty(t, c.Prepare("azure-arm"))
+	require.Equal(t, Azure, c.Backend)
+
+	sub := "00000000-0000-0000-0000-0000000000a1"
+	ds := Config{Config: azurebackend.Config{SubscriptionID: sub, GalleryResourceGroup: "images", GalleryName: "gallery"}}
+	require.Empty(t, ds.Prepare(""))
+	require.Equal(t, Azure, ds.Backend, "the data source reads Azure when an Azure option is set")
+
+	ds = Config{Config: azurebackend.Config{SubscriptionID: sub}}
+	errs := ds.Prepare("")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "subscription_id, gallery_resource_group, gallery_name: must be set with the azure backend")
+
+	three := Config{Access: gcpbackend.Access{ProjectID: "lifecycle-test"}, AccessConfig: awsbackend.AccessConfig{Region: "us-east-1"},
+		Config: azurebackend.Config{SubscriptionID: sub}}
+	errs = three.Prepare("")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "backend: AWS options (region), GCP options (project_id) and Azure options (subscription_id) are all set")
+
+	gcp := Config{Backend: GCP, Access: gcpbackend.Access{ProjectID: "lifecycle-test"}, Config: azurebackend.Config{TenantID: "contoso.onmicrosoft.com"}}
+	errs = gcp.Prepare("")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "tenant_id: Azure options, but backend is gcp")
+
+	az := Config{Backend: Azure, AccessConfig: awsbackend.AccessConfig{Region: "us-east-1"}}
+	errs = az.Prepare("azure-arm")
+	require.Len(t, errs, 1)
+	require.ErrorContains(t, errs[0], "region: AWS options, but backend is azure")
+
+	az = Config{Backend: Azure}
+	require.Empty(t, az.Prepare("azure-arm"))
+	require.NoError(t, az.CheckRef("Images/Gallery/Web:1.2.3"))
+	require.Equal(t, "images/gallery/web:1.2.3", az.NormalizeRef("Images/Gallery/Web:1.2.3"))
+	require.ErrorContains(t, az.CheckRef("1.2"), `"1.2" is not a gallery image version`)
 }

@@ -95,6 +95,19 @@ type DatasourceOutput struct {
 	// The project of the image (GCP backend): the googlecompute builder's
 	// `source_image_project_id`.
 	Project string `mapstructure:"project"`
+	// The subscription of the gallery (Azure backend): with
+	// `resource_group`, `gallery_name`, `image_name` and `image_version`,
+	// what the azure-arm builder's `shared_image_gallery` source takes.
+	// `self_link` is the version's ARM id (a VM's `imageReference.id`).
+	SubscriptionID string `mapstructure:"subscription_id"`
+	// The resource group of the gallery (Azure backend).
+	ResourceGroup string `mapstructure:"resource_group"`
+	// The Compute Gallery (Azure backend).
+	GalleryName string `mapstructure:"gallery_name"`
+	// The image definition (Azure backend).
+	ImageName string `mapstructure:"image_name"`
+	// The gallery image version, Major.Minor.Patch (Azure backend).
+	ImageVersion string `mapstructure:"image_version"`
 	// Every tag or metadata key of the image.
 	Tags map[string]string `mapstructure:"tags"`
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
+	azurebackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/azure"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
@@ -49,7 +50,15 @@ func (d *Datasource) newest() (DatasourceOutput, error) {
 	}
 	out := output(img)
 	if l, ok := be.(backend.Linker); ok {
-		out.SelfLink, out.Project = l.SelfLink(img.Ref()), img.Region
+		out.SelfLink = l.SelfLink(img.Ref())
+	}
+	switch c.Backend {
+	case store.GCP:
+		out.Project = img.Region
+	case store.Azure:
+		if v, err := azurebackend.VersionOf(img); err == nil {
+			out.SubscriptionID, out.ResourceGroup, out.GalleryName, out.ImageName, out.ImageVersion = v.Subscription, v.Definition.ResourceGroup, v.Definition.Gallery, v.Definition.Image, v.Version
+		}
 	}
 	if fb, ok := be.(backend.Files); ok {
 		files, err := fb.Files(ctx, img.Ref())

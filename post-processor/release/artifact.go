@@ -12,8 +12,11 @@ const StateKey = "lifecycle"
 
 // passedState are the state keys of the builder's artifact that Packer and
 // its post-processors read: generated data, and the metadata the manifest
-// and the HCP Packer registry use.
-var passedState = []string{"generated_data", "atlas.artifact.metadata", "par.artifact.metadata"}
+// and the HCP Packer registry use, and the azure-arm builder's gallery
+// destination.
+var passedState = []string{"generated_data", "atlas.artifact.metadata", "par.artifact.metadata",
+	"arm.ManagedImageSigPublishResourceGroup", "arm.ManagedImageSharedGalleryName", "arm.ManagedImageSharedGalleryImageName",
+	"arm.ManagedImageSharedGalleryImageVersion", "arm.ManagedImageSharedGalleryReplicationRegions"}
 
 // artifact is the builder's artifact as it was handed to us, copied, plus
 // the release metadata. It must be a copy: the SDK closes the input

@@ -184,6 +184,8 @@ func (c *Config) validate() error {
 				errs = append(errs, fmt.Errorf("%s[%d]: must be a release id (or region:id), got %q", field, i, id))
 			} else if err := c.Config.CheckRef(id); err != nil {
 				errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+			} else {
+				ids[i] = c.Config.NormalizeRef(id)
 			}
 		}
 	}
