@@ -193,7 +193,7 @@ var hostileCases = []hostileCase{
 	{"pp", "azure", "credentials", "azure secret alone", `client_secret = "hostile-secret-key"`, []string{"client_id, tenant_id: a service principal needs"}, nil},
 	{"pp", "azure", "credentials", "azure secret of two lines", "client_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\\nx\"\ntenant_id = \"contoso.onmicrosoft.com\"", []string{"client_secret: must be one line (the value is not shown: it is a secret)"}, nil},
 	{"pp", "azure", "credentials", "azure cli and a secret", "use_azure_cli_auth = true\nclient_id = \"00000000-0000-0000-0000-0000000000c1\"\nclient_secret = \"hostile-secret-key\"\ntenant_id = \"contoso.onmicrosoft.com\"", []string{"use_azure_cli_auth: the Azure CLI's account is used"}, nil},
-	{"pp", "azure", "types", "azure cli auth a word", `use_azure_cli_auth = "sometimes"`, []string{`attribute "use_azure_cli_auth": bool required`}, nil},
+	{"pp", "azure", "types", "azure cli auth a word", `use_azure_cli_auth = "sometimes"`, []string{`attribute "use_azure_cli_auth": a bool is required`}, nil},
 	{"pp", "azure", "endpoints", "azure German cloud", `cloud_environment_name = "AzureGermanCloud"`, []string{`cloud_environment_name: "AzureGermanCloud" is not Public, USGovernment or China`}, nil},
 	{"pp", "azure", "endpoints", "azure metadata host a URL", "cloud_environment_name = \"Stack\"\nmetadata_host = \"https://management.local\"", []string{`metadata_host: "https://management.local" must be a host or host:port`}, nil},
 	{"pp", "azure", "endpoints", "azure metadata host with a path", "cloud_environment_name = \"Stack\"\nmetadata_host = \"management.local/metadata\"", []string{`metadata_host: "management.local/metadata" must be a host or host:port`}, nil},

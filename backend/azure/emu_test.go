@@ -47,7 +47,9 @@ type emu struct {
 func newEmu(t *testing.T, now func() time.Time, opts ...armemu.Option) *emu {
 	// Tokens live longer than the tests move the clock: the credential
 	// caches them by the real clock, the emulator checks them by its own.
-	s := armemu.New(append([]armemu.Option{armemu.WithClock(clockFunc(now)), armemu.WithTokenLifetime(10 * 365 * 24 * time.Hour)}, opts...)...)
+	s := armemu.New(append([]armemu.Option{armemu.WithClock(clockFunc(now)), armemu.WithTokenLifetime(10 * 365 * 24 * time.Hour),
+		// As on ARM, a write answers before it is done: the backend polls.
+		armemu.WithOperationPolls(1)}, opts...)...)
 	base, closeFn, err := s.Listen("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeFn() })

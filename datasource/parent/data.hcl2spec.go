@@ -35,6 +35,16 @@ type FlatConfig struct {
 	ImpersonateServiceAccount *string                   `mapstructure:"impersonate_service_account" cty:"impersonate_service_account" hcl:"impersonate_service_account"`
 	AccessToken               *string                   `mapstructure:"access_token" cty:"access_token" hcl:"access_token"`
 	CustomEndpoints           map[string]string         `mapstructure:"custom_endpoints" cty:"custom_endpoints" hcl:"custom_endpoints"`
+	SubscriptionID            *string                   `mapstructure:"subscription_id" cty:"subscription_id" hcl:"subscription_id"`
+	ClientID                  *string                   `mapstructure:"client_id" cty:"client_id" hcl:"client_id"`
+	ClientSecret              *string                   `mapstructure:"client_secret" cty:"client_secret" hcl:"client_secret"`
+	TenantID                  *string                   `mapstructure:"tenant_id" cty:"tenant_id" hcl:"tenant_id"`
+	UseAzureCLIAuth           *bool                     `mapstructure:"use_azure_cli_auth" cty:"use_azure_cli_auth" hcl:"use_azure_cli_auth"`
+	CloudEnvironmentName      *string                   `mapstructure:"cloud_environment_name" cty:"cloud_environment_name" hcl:"cloud_environment_name"`
+	MetadataHost              *string                   `mapstructure:"metadata_host" cty:"metadata_host" hcl:"metadata_host"`
+	GalleryResourceGroup      *string                   `mapstructure:"gallery_resource_group" cty:"gallery_resource_group" hcl:"gallery_resource_group"`
+	GalleryName               *string                   `mapstructure:"gallery_name" cty:"gallery_name" hcl:"gallery_name"`
+	GalleryImageNames         []string                  `mapstructure:"gallery_image_names" cty:"gallery_image_names" hcl:"gallery_image_names"`
 	Family                    *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
 	Channel                   *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
 	VersionConstraint         *string                   `mapstructure:"version_constraint" cty:"version_constraint" hcl:"version_constraint"`
@@ -77,6 +87,16 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"impersonate_service_account": &hcldec.AttrSpec{Name: "impersonate_service_account", Type: cty.String, Required: false},
 		"access_token":                &hcldec.AttrSpec{Name: "access_token", Type: cty.String, Required: false},
 		"custom_endpoints":            &hcldec.AttrSpec{Name: "custom_endpoints", Type: cty.Map(cty.String), Required: false},
+		"subscription_id":             &hcldec.AttrSpec{Name: "subscription_id", Type: cty.String, Required: false},
+		"client_id":                   &hcldec.AttrSpec{Name: "client_id", Type: cty.String, Required: false},
+		"client_secret":               &hcldec.AttrSpec{Name: "client_secret", Type: cty.String, Required: false},
+		"tenant_id":                   &hcldec.AttrSpec{Name: "tenant_id", Type: cty.String, Required: false},
+		"use_azure_cli_auth":          &hcldec.AttrSpec{Name: "use_azure_cli_auth", Type: cty.Bool, Required: false},
+		"cloud_environment_name":      &hcldec.AttrSpec{Name: "cloud_environment_name", Type: cty.String, Required: false},
+		"metadata_host":               &hcldec.AttrSpec{Name: "metadata_host", Type: cty.String, Required: false},
+		"gallery_resource_group":      &hcldec.AttrSpec{Name: "gallery_resource_group", Type: cty.String, Required: false},
+		"gallery_name":                &hcldec.AttrSpec{Name: "gallery_name", Type: cty.String, Required: false},
+		"gallery_image_names":         &hcldec.AttrSpec{Name: "gallery_image_names", Type: cty.List(cty.String), Required: false},
 		"family":                      &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
 		"channel":                     &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
 		"version_constraint":          &hcldec.AttrSpec{Name: "version_constraint", Type: cty.String, Required: false},
@@ -106,6 +126,11 @@ type FlatDatasourceOutput struct {
 	SHA256          *string           `mapstructure:"sha256" cty:"sha256" hcl:"sha256"`
 	SelfLink        *string           `mapstructure:"self_link" cty:"self_link" hcl:"self_link"`
 	Project         *string           `mapstructure:"project" cty:"project" hcl:"project"`
+	SubscriptionID  *string           `mapstructure:"subscription_id" cty:"subscription_id" hcl:"subscription_id"`
+	ResourceGroup   *string           `mapstructure:"resource_group" cty:"resource_group" hcl:"resource_group"`
+	GalleryName     *string           `mapstructure:"gallery_name" cty:"gallery_name" hcl:"gallery_name"`
+	ImageName       *string           `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
+	ImageVersion    *string           `mapstructure:"image_version" cty:"image_version" hcl:"image_version"`
 	Tags            map[string]string `mapstructure:"tags" cty:"tags" hcl:"tags"`
 }
 
@@ -139,6 +164,11 @@ func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 		"sha256":           &hcldec.AttrSpec{Name: "sha256", Type: cty.String, Required: false},
 		"self_link":        &hcldec.AttrSpec{Name: "self_link", Type: cty.String, Required: false},
 		"project":          &hcldec.AttrSpec{Name: "project", Type: cty.String, Required: false},
+		"subscription_id":  &hcldec.AttrSpec{Name: "subscription_id", Type: cty.String, Required: false},
+		"resource_group":   &hcldec.AttrSpec{Name: "resource_group", Type: cty.String, Required: false},
+		"gallery_name":     &hcldec.AttrSpec{Name: "gallery_name", Type: cty.String, Required: false},
+		"image_name":       &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
+		"image_version":    &hcldec.AttrSpec{Name: "image_version", Type: cty.String, Required: false},
 		"tags":             &hcldec.AttrSpec{Name: "tags", Type: cty.Map(cty.String), Required: false},
 	}
 	return s
