@@ -16,12 +16,12 @@ import (
 type settings struct {
 	scale float64  // PLC_BENCH_SCALE: time compression of cases 2 and 3
 	runs  int      // PLC_BENCH_RUNS: runs per figure, the fastest reported
-	cases []string // PLC_BENCH_CASES: which cases (1,2,4,5,gcp,size), all by default
+	cases []string // PLC_BENCH_CASES: which cases (1,2,4,5,gcp,azure,size), all by default
 	out   string   // PLC_BENCH_OUT: where BENCHMARKS.md goes
 }
 
 func loadSettings() settings {
-	s := settings{scale: 25, runs: 3, cases: []string{"1", "2", "4", "5", "gcp", "size"}, out: filepath.Join("..", "BENCHMARKS.md")}
+	s := settings{scale: 25, runs: 3, cases: []string{"1", "2", "4", "5", "gcp", "azure", "size"}, out: filepath.Join("..", "BENCHMARKS.md")}
 	if v, err := strconv.ParseFloat(os.Getenv("PLC_BENCH_SCALE"), 64); err == nil && v >= 1 {
 		s.scale = v
 	}
@@ -69,6 +69,9 @@ func TestBenchmarks(t *testing.T) {
 		gsw, gstop := newGCESwitch()
 		doc.gcp = (&gcpRunner{t: t, sw: gsw, dir: r.dir}).sweep(set.runs)
 		gstop()
+	}
+	if set.want("azure") {
+		doc.azure = (&azRunner{t: t, dir: r.dir}).sweep(set.runs)
 	}
 	doc.took = time.Since(start)
 	doc.loadEnd = loadAverage()

@@ -55,6 +55,10 @@ func child(role string) int {
 		out = runGCPPostProcessor(in)
 	case role == "gcp-serial":
 		out = runGCPSerial(in)
+	case role == "azure-post-processor":
+		out = runAzurePostProcessor(in)
+	case role == "azure-serial":
+		out = runAzureSerial(in)
 	default:
 		out.Err = "unknown role " + role
 	}

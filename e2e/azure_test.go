@@ -277,4 +277,15 @@ func documentedRBAC(t *testing.T) map[string]bool {
 	return out
 }
 
-
+// TestAzureExampleValidates validates example/azure/web.pkr.hcl as its
+// comment says (the azure-arm builder does not run on the emulator yet),
+// and the same template with a bad subscription is refused naming it.
+func TestAzureExampleValidates(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join(repoRoot, "example", "azure", "web.pkr.hcl"))
+	require.NoError(t, err)
+	dir := template(t, "web.pkr.hcl", string(body))
+	mustSucceed(t, packer(dir, "validate", "-var", "subscription_id="+azureSub, "-var", "release=1.4.2", "."))
+	r := packer(dir, "validate", "-var", "subscription_id=production", "-var", "release=1.4.2", ".")
+	require.NotZero(t, r.code)
+	mustContain(t, r.stdout+r.stderr, `subscription_id: "production" is not a subscription id`)
+}
