@@ -198,3 +198,32 @@ func (l *Listing) Sort() {
 		return a.ID < c.ID
 	})
 }
+
+// ByRegion groups item indices by the region (project, image definition)
+// region(i) names, regions sorted.
+func ByRegion(n int, region func(i int) string) ([]string, map[string][]int) {
+	m := map[string][]int{}
+	for i := 0; i < n; i++ {
+		m[region(i)] = append(m[region(i)], i)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, m
+}
+
+// GeneratedData reads a key of a builder artifact's generated data (e.g.
+// SourceImageName), which arrives over RPC as map[interface{}]interface{}.
+func GeneratedData(a packersdk.Artifact, key string) string {
+	switch gd := a.State("generated_data").(type) {
+	case map[string]interface{}:
+		s, _ := gd[key].(string)
+		return s
+	case map[interface{}]interface{}:
+		s, _ := gd[key].(string)
+		return s
+	}
+	return ""
+}

@@ -46,7 +46,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 			mut = append(mut, i)
 		}
 	}
-	regions, idx := byRegion(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
+	regions, idx := backend.ByRegion(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
 	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
 		items := make([]int, len(idx[region]))
 		for k, j := range idx[region] {

@@ -377,17 +377,3 @@ func protectedNow(v string, now time.Time) bool {
 	}
 	return false
 }
-
-// byRegion groups item indices by region, regions sorted.
-func byRegion(n int, region func(i int) string) ([]string, map[string][]int) {
-	m := map[string][]int{}
-	for i := 0; i < n; i++ {
-		m[region(i)] = append(m[region(i)], i)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, m
-}

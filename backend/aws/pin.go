@@ -17,7 +17,7 @@ func (b *Backend) Pin(ctx context.Context, images []lifecycle.Image, pin, dryRun
 	for i, img := range images {
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
-	regions, idx := byRegion(len(images), func(i int) string { return images[i].Region })
+	regions, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	value := ""
 	if pin {
 		value = "true"

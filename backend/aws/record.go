@@ -32,7 +32,7 @@ func (b *Backend) Record(ctx context.Context, images []lifecycle.Image, dryRun b
 	for i, img := range images {
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
-	regions, idx := byRegion(len(images), func(i int) string { return images[i].Region })
+	regions, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
 		b.recordRegion(ctx, region, images, idx[region], results, dryRun)
 	})
@@ -228,7 +228,7 @@ func (b *Backend) Forget(ctx context.Context, refs []lifecycle.Ref) []backend.Re
 	for i, r := range refs {
 		results[i].Ref = r
 	}
-	regions, idx := byRegion(len(refs), func(i int) string { return refs[i].Region })
+	regions, idx := backend.ByRegion(len(refs), func(i int) string { return refs[i].Region })
 	var mu sync.Mutex
 	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
 		ids := make([]string, 0, len(idx[region]))

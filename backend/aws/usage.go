@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
@@ -35,7 +36,7 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 			u[ref] = append(u[ref], c)
 		}
 	}
-	regions, idx := byRegion(len(images), func(i int) string { return images[i].Region })
+	regions, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	b.eachRegion(ctx, regions, func(ctx context.Context, region string) {
 		var ids []string
 		for _, i := range idx[region] {

@@ -68,7 +68,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 			mut = append(mut, i)
 		}
 	}
-	keys, idx := byDefinition(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
+	keys, idx := backend.ByRegion(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
 	items := map[string][]int{}
 	for _, k := range keys {
 		for _, j := range idx[k] {

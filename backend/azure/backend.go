@@ -192,7 +192,7 @@ func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]
 		return nil, err
 	}
 	if release.Parent == "" {
-		release.Parent = generated(a, "SourceImageName")
+		release.Parent = backend.GeneratedData(a, "SourceImageName")
 	}
 	img := release
 	img.Region, img.ID, img.Name = v.Definition.Key(), v.Version, id
@@ -202,20 +202,6 @@ func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]
 	}
 	b.addDefinition(v.Definition)
 	return []lifecycle.Image{img}, nil
-}
-
-// generated reads a key of the artifact's generated data, which arrives
-// over RPC as map[interface{}]interface{}.
-func generated(a packersdk.Artifact, key string) string {
-	switch gd := a.State("generated_data").(type) {
-	case map[string]interface{}:
-		s, _ := gd[key].(string)
-		return s
-	case map[interface{}]interface{}:
-		s, _ := gd[key].(string)
-		return s
-	}
-	return ""
 }
 
 // definitions lists the definitions covered: the artifacts', the named
@@ -476,20 +462,6 @@ func azureTags(m map[string]string) map[string]*string {
 		out[k] = &v
 	}
 	return out
-}
-
-// byDefinition groups item indices by definition key, keys sorted.
-func byDefinition(n int, key func(i int) string) ([]string, map[string][]int) {
-	m := map[string][]int{}
-	for i := 0; i < n; i++ {
-		m[key(i)] = append(m[key(i)], i)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, m
 }
 
 // definition is the Definition of a ref's region.

@@ -22,7 +22,7 @@ func (b *Backend) Pin(ctx context.Context, images []lifecycle.Image, pin, dryRun
 	for i, img := range images {
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
-	keys, idx := byDefinition(len(images), func(i int) string { return images[i].Region })
+	keys, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	backend.Each(ctx, keys, b.opts.Parallel, func(ctx context.Context, key string) {
 		for _, i := range idx[key] {
 			r := &results[i]

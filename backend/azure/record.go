@@ -55,7 +55,7 @@ func (b *Backend) Record(ctx context.Context, images []lifecycle.Image, dryRun b
 	for i, img := range images {
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
-	keys, idx := byDefinition(len(images), func(i int) string { return images[i].Region })
+	keys, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	backend.Each(ctx, keys, b.opts.Parallel, func(ctx context.Context, key string) {
 		for _, i := range idx[key] {
 			results[i] = b.recordOne(ctx, images[i], dryRun)
@@ -150,7 +150,7 @@ func (b *Backend) Forget(ctx context.Context, refs []lifecycle.Ref) []backend.Re
 	for i, r := range refs {
 		results[i].Ref = r
 	}
-	keys, idx := byDefinition(len(refs), func(i int) string { return refs[i].Region })
+	keys, idx := backend.ByRegion(len(refs), func(i int) string { return refs[i].Region })
 	var mu sync.Mutex
 	backend.Each(ctx, keys, b.opts.Parallel, func(ctx context.Context, key string) {
 		for _, i := range idx[key] {

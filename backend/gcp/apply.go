@@ -54,7 +54,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 		}
 	}
 	repl := replacements(ds, b.now())
-	projects, idx := byProject(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
+	projects, idx := backend.ByRegion(len(mut), func(j int) string { return ds[mut[j]].Image.Region })
 	items := map[string][]int{}
 	for _, p := range projects {
 		for _, j := range idx[p] {

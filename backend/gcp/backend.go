@@ -151,7 +151,7 @@ func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]
 		return nil, fmt.Errorf("the artifact's image %s: no usable project: %v; set project_id", name, err)
 	}
 	if release.Parent == "" {
-		release.Parent = generated(a, "SourceImageName")
+		release.Parent = backend.GeneratedData(a, "SourceImageName")
 	}
 	img := release
 	img.Region, img.ID, img.Name = project, name, name
@@ -161,20 +161,6 @@ func (b *Backend) NewReleases(a packersdk.Artifact, release lifecycle.Image) ([]
 	}
 	b.addProject(project)
 	return []lifecycle.Image{img}, nil
-}
-
-// generated reads a key of the artifact's generated data, which arrives
-// over RPC as map[interface{}]interface{}.
-func generated(a packersdk.Artifact, key string) string {
-	switch gd := a.State("generated_data").(type) {
-	case map[string]interface{}:
-		s, _ := gd[key].(string)
-		return s
-	case map[interface{}]interface{}:
-		s, _ := gd[key].(string)
-		return s
-	}
-	return ""
 }
 
 // List lists the family in every project in parallel, by label filter. A
@@ -371,20 +357,6 @@ func parseImageURL(u, project string) imageRef {
 		r.name = m[3]
 	}
 	return r
-}
-
-// byProject groups item indices by project, projects sorted.
-func byProject(n int, project func(i int) string) ([]string, map[string][]int) {
-	m := map[string][]int{}
-	for i := 0; i < n; i++ {
-		m[project(i)] = append(m[project(i)], i)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys, m
 }
 
 func isNotFound(err error) bool {

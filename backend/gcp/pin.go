@@ -18,7 +18,7 @@ func (b *Backend) Pin(ctx context.Context, images []lifecycle.Image, pin, dryRun
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
 	key := LabelKey(lifecycle.TagPin)
-	projects, idx := byProject(len(images), func(i int) string { return images[i].Region })
+	projects, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
 		for _, i := range idx[project] {
 			r := &results[i]

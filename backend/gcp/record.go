@@ -29,7 +29,7 @@ func (b *Backend) Record(ctx context.Context, images []lifecycle.Image, dryRun b
 	for i, img := range images {
 		results[i].Ref, results[i].Image = img.Ref(), img
 	}
-	projects, idx := byProject(len(images), func(i int) string { return images[i].Region })
+	projects, idx := backend.ByRegion(len(images), func(i int) string { return images[i].Region })
 	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
 		for _, i := range idx[project] {
 			results[i] = b.recordOne(ctx, images[i], dryRun)
@@ -182,7 +182,7 @@ func (b *Backend) Forget(ctx context.Context, refs []lifecycle.Ref) []backend.Re
 	for i, r := range refs {
 		results[i].Ref = r
 	}
-	projects, idx := byProject(len(refs), func(i int) string { return refs[i].Region })
+	projects, idx := backend.ByRegion(len(refs), func(i int) string { return refs[i].Region })
 	var mu sync.Mutex
 	b.eachProject(ctx, projects, func(ctx context.Context, project string) {
 		for _, i := range idx[project] {
