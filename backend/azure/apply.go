@@ -239,7 +239,7 @@ func (b *Backend) act(ctx context.Context, def Definition, v *armcompute.Gallery
 		}
 		return fmt.Sprintf("deleted (%d bytes of replicas)", cur.Size), nil
 	}
-	if v == nil {
+	if v == nil || v.Properties == nil {
 		return "", errors.New("the image version is gone")
 	}
 	tags := cloneTags(cur.Tags)
@@ -251,10 +251,7 @@ func (b *Backend) act(ctx context.Context, def Definition, v *armcompute.Gallery
 	if pp == nil {
 		pp = &armcompute.GalleryImageVersionPublishingProfile{}
 	}
-	var sp *armcompute.GalleryImageVersionSafetyProfile
-	if v.Properties != nil {
-		sp = v.Properties.SafetyProfile
-	}
+	sp := v.Properties.SafetyProfile
 	patch := &armcompute.GalleryImageVersionPublishingProfile{}
 	var restoreSafety *armcompute.GalleryImageVersionSafetyProfile
 	var notes []string
@@ -305,11 +302,16 @@ func (b *Backend) act(ctx context.Context, def Definition, v *armcompute.Gallery
 		notes = append([]string{"replicas withdrawn to " + home + " (were also " + withdrawn + ")"}, notes...)
 	case d.Action == lifecycle.ActionRestore:
 		patch.ExcludeFromLatest = to(false)
-		patch.EndOfLifeDate = azcore.NullValue[*time.Time]()
+		// The end of life the deprecation replaced comes back; one it left
+		// alone stays, unless it has passed (the version would still count
+		// as deprecated).
 		if was, ok := tags[tagEndOfLifeWas]; ok {
+			patch.EndOfLifeDate = azcore.NullValue[*time.Time]()
 			if t, err := time.Parse(time.RFC3339, was); err == nil && t.After(now) {
 				patch.EndOfLifeDate = &t
 			}
+		} else if pp.EndOfLifeDate != nil && !pp.EndOfLifeDate.After(now) {
+			patch.EndOfLifeDate = azcore.NullValue[*time.Time]()
 		}
 		delete(tags, tagEndOfLifeWas)
 		if w, ok := tags[tagReplicas]; ok {

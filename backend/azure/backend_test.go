@@ -212,8 +212,11 @@ func TestDeprecateHonoursTheEndOfLife(t *testing.T) {
 	rs = f.be.Apply(ctx, []lifecycle.Decision{decide(l["1.0.2"], lifecycle.ActionDisable)}, false)
 	require.ErrorContains(t, rs[0].Err, "deregistration-protected")
 
-	f.apply(decide(l["1.0.0"], lifecycle.ActionRestore))
+	f.apply(decide(l["1.0.0"], lifecycle.ActionRestore), decide(l["1.0.2"], lifecycle.ActionRestore), decide(l["1.0.1"], lifecycle.ActionRestore))
 	require.Equal(t, later, f.get(f.web, "1.0.0").Properties.PublishingProfile.EndOfLifeDate.UTC(), "the builder's end of life is back")
+	require.Equal(t, later, f.get(f.web, "1.0.2").Properties.PublishingProfile.EndOfLifeDate.UTC(), "an end of life the deprecation kept stays")
+	require.Nil(t, f.get(f.web, "1.0.1").Properties.PublishingProfile.EndOfLifeDate, "a passed end of life goes: the version is active again")
+	require.Equal(t, lifecycle.StageActive, f.list("web")["1.0.1"].EffectiveStage(f.clk))
 }
 
 // Azure refuses to drop a replicated region unless the safety profile
