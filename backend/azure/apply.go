@@ -84,11 +84,22 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 		mu.Unlock()
 	})
 	var check []lifecycle.Image
+	fresh := map[string][]*armcompute.GalleryImageVersion{}
 	for _, k := range keys {
 		check = append(check, states[k].check...)
+		if st := states[k]; st.err == nil && !dryRun {
+			for _, v := range st.raw {
+				fresh[k] = append(fresh[k], v)
+			}
+			if fresh[k] == nil {
+				fresh[k] = []*armcompute.GalleryImageVersion{}
+			}
+		}
 	}
 	usage := lifecycle.Usage{}
 	if len(check) > 0 {
+		// The definitions just re-read need not be listed again for it.
+		b.setHandoff(&handoff{versions: fresh})
 		usage = b.Usage(ctx, check)
 	}
 	backend.Each(ctx, keys, b.opts.Parallel, func(ctx context.Context, key string) {

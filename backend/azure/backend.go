@@ -74,6 +74,32 @@ type Backend struct {
 	clients   *clients
 	galleries []Gallery
 	defs      map[string]Definition // by Key: the artifacts' definitions
+	// handoff is what a List or an Apply's re-read just fetched, for the
+	// Usage that follows it (once: any later Usage lists anew).
+	handoff *handoff
+}
+
+// handoff is version pages by definition key; complete when they are every
+// covered definition's (a List that saw them all).
+type handoff struct {
+	versions map[string][]*armcompute.GalleryImageVersion
+	complete bool
+}
+
+// setHandoff leaves pages for the next Usage.
+func (b *Backend) setHandoff(h *handoff) {
+	b.mu.Lock()
+	b.handoff = h
+	b.mu.Unlock()
+}
+
+// takeHandoff returns the pages left for this Usage, if any, and clears them.
+func (b *Backend) takeHandoff() *handoff {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.handoff
+	b.handoff = nil
+	return h
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -270,6 +296,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 	}
 	var mu sync.Mutex
 	l := backend.Listing{Images: []lifecycle.Image{}, Failed: failed}
+	pages := map[string][]*armcompute.GalleryImageVersion{}
 	b.eachDefinition(ctx, defs, func(ctx context.Context, d Definition) {
 		raw, err := b.listRaw(ctx, d)
 		mu.Lock()
@@ -278,6 +305,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 			l.Failed = append(l.Failed, backend.RegionError{Region: d.Key(), Err: err})
 			return
 		}
+		pages[d.Key()] = raw
 		for _, v := range raw {
 			img := b.image(d, v)
 			if img.Family != q.Family || q.Channel != "" && img.Channel != q.Channel || img.State == lifecycle.StateDeregistered {
@@ -286,6 +314,9 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 			l.Images = append(l.Images, img)
 		}
 	})
+	// The usage lookup that follows the listing needs every version of
+	// every definition ("latest", children): these, seconds old.
+	b.setHandoff(&handoff{versions: pages, complete: len(l.Failed) == 0})
 	l.Sort()
 	return l, nil
 }

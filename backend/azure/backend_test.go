@@ -357,3 +357,30 @@ func TestDryRunWritesNothing(t *testing.T) {
 		require.NotContains(t, action, "/delete")
 	}
 }
+
+// The usage lookup right after a listing takes the listing's pages; any
+// later one lists anew, and so does the one an Apply makes for the
+// definitions it did not just re-read.
+func TestUsageTakesTheListingsPagesOnce(t *testing.T) {
+	f := newFixture(t, Options{})
+	a := f.release("1.0.0")
+	reads := func() int { return f.s.Calls()["Microsoft.Compute/galleries/images/versions/read"] }
+	f.list("web")
+	before := reads()
+	f.be.Usage(ctx, []lifecycle.Image{a})
+	require.Equal(t, before, reads(), "the pages List just fetched")
+	f.be.Usage(ctx, []lifecycle.Image{a})
+	require.Greater(t, reads(), before, "a second lookup lists anew")
+
+	// A child recorded after the listing is seen by the re-check before
+	// acting, which re-reads what it acts on.
+	img := f.list("web")["1.0.0"]
+	f.apply(decide(img, lifecycle.ActionDeprecate))
+	img = f.list("web")["1.0.0"]
+	f.version(f.web, "1.1.0")
+	child := f.built(f.be, f.web, "web", "1.1.0")
+	child.Parent, child.State = f.web.VersionID(sub, "1.0.0"), lifecycle.StateAvailable
+	require.NoError(t, f.be.Record(ctx, []lifecycle.Image{child}, false)[0].Err)
+	rs := f.be.Apply(ctx, []lifecycle.Decision{decide(img, lifecycle.ActionDisable)}, false)
+	require.ErrorContains(t, rs[0].Err, "1.1.0", "in use by its child")
+}

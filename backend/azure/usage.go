@@ -184,8 +184,13 @@ func (b *Backend) scaleSetReferences(ctx context.Context, c *clients) ([]referen
 }
 
 // allVersions lists every version of every covered definition, of any
-// family: children may be anywhere, and "latest" is over them all.
+// family: children may be anywhere, and "latest" is over them all. Pages
+// the List or re-read just before fetched are taken as they are.
 func (b *Backend) allVersions(ctx context.Context) (map[string][]*armcompute.GalleryImageVersion, error) {
+	h := b.takeHandoff()
+	if h != nil && h.complete {
+		return h.versions, nil
+	}
 	defs, failed := b.definitions(ctx)
 	if len(failed) > 0 {
 		return nil, failed[0]
@@ -194,6 +199,14 @@ func (b *Backend) allVersions(ctx context.Context) (map[string][]*armcompute.Gal
 	var mu sync.Mutex
 	var firstErr error
 	b.eachDefinition(ctx, defs, func(ctx context.Context, d Definition) {
+		if h != nil {
+			if vs, ok := h.versions[d.Key()]; ok {
+				mu.Lock()
+				out[d.Key()] = vs
+				mu.Unlock()
+				return
+			}
+		}
 		vs, err := b.listRaw(ctx, d)
 		mu.Lock()
 		defer mu.Unlock()
