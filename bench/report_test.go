@@ -614,7 +614,7 @@ func azWhere(a *azResult) string {
 			st.real.Calls[azVersRead]-st.min[azVersRead], azVersRead))
 	}
 	d := a.stages[0]
-	return fmt.Sprintf("Where the post-processor's calls go beyond the minimum — %s. The backend lists the gallery's definitions and every definition's versions in `List`, again in the plan's `Usage` (child versions and \"latest\" are over all versions of the covered definitions), again in `Apply` right before acting (one list per definition, the re-read), and before disabling or deleting a fourth time with the VMs and scale sets in the usage re-check. The dry run makes the plan's reads only: %s its minimum and %s the real run's calls in the deprecate stage; its %d calls beyond its minimum are the plan's `Usage` listing the definitions and their versions again after `List` (%d calls), which is also the part of the real runs' extra calls that is not a safety re-read.",
-		strings.Join(parts, "; "), ratio(float64(d.dry.total()), float64(sum(d.dryMin))), ratio(float64(d.dry.total()), float64(d.real.total())),
-		d.dry.total()-sum(d.dryMin), 1+len(azDefs)*ceilDiv(azVersions, azPage))
+	return fmt.Sprintf("Where the post-processor's calls go beyond the minimum — %s. The backend lists the gallery's definitions and every definition's versions in `List`, and the plan's `Usage` takes those pages (child versions and \"latest\" are over all versions of the covered definitions); `Apply` lists each definition it acts on again right before acting (the re-read, the extra `%s` calls), its usage re-check takes those fresh pages and lists the VMs and scale sets again, and lists the gallery's definitions again to cover the ones it did not re-read. The dry run makes the plan's reads only: %s its minimum and %s the real run's calls in the deprecate stage (%d calls beyond its minimum).",
+		strings.Join(parts, "; "), azVersRead, ratio(float64(d.dry.total()), float64(sum(d.dryMin))), ratio(float64(d.dry.total()), float64(d.real.total())),
+		d.dry.total()-sum(d.dryMin))
 }
