@@ -1,8 +1,12 @@
 package azure
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -383,4 +387,35 @@ func TestUsageTakesTheListingsPagesOnce(t *testing.T) {
 	require.NoError(t, f.be.Record(ctx, []lifecycle.Image{child}, false)[0].Err)
 	rs := f.be.Apply(ctx, []lifecycle.Decision{decide(img, lifecycle.ActionDisable)}, false)
 	require.ErrorContains(t, rs[0].Err, "1.1.0", "in use by its child")
+}
+
+// A disable stopped between allowing the withdrawal and withdrawing
+// converges on the re-run, and restore still sets the flag back.
+func TestDisableStoppedHalfWayConverges(t *testing.T) {
+	f := newFixture(t, Options{})
+	img := f.release("1.0.0", "northeurope")
+	f.apply(decide(img, lifecycle.ActionDeprecate))
+	var fired atomic.Bool
+	f.tr.breakWhen(func(r *http.Request) bool {
+		if r.Method != http.MethodPatch || fired.Load() {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b)) // the emulator reads it next
+		return strings.Contains(string(b), "targetRegions") && fired.CompareAndSwap(false, true)
+	})
+	rs := f.be.Apply(ctx, []lifecycle.Decision{decide(f.list("web")["1.0.0"], lifecycle.ActionDisable)}, false)
+	require.True(t, fired.Load())
+	require.Error(t, rs[0].Err)
+	v := f.get(f.web, "1.0.0")
+	require.True(t, allows(v), "the first write took effect")
+	require.Equal(t, "false", *v.Tags[tagReplicaDeletionWas])
+	require.Equal(t, "deprecated", *v.Tags[lifecycle.TagStage])
+
+	f.apply(decide(f.list("web")["1.0.0"], lifecycle.ActionDisable))
+	v = f.get(f.web, "1.0.0")
+	require.Equal(t, map[string]int32{home: 1}, regionsOf(v))
+	require.Equal(t, "disabled", *v.Tags[lifecycle.TagStage])
+	f.apply(decide(f.list("web")["1.0.0"], lifecycle.ActionRestore))
+	require.False(t, allows(f.get(f.web, "1.0.0")), "set back to what it was before the first attempt")
 }
