@@ -247,8 +247,15 @@ func TestAzureLifecycleOverWeeks(t *testing.T) {
 	a.sweep()
 	require.Equal(t, "gone", a.states("1.0.0")["1.0.0"])
 
+	seen := len(a.ours())
 	r = a.packer("datasource.pkr.hcl")
 	mustSucceed(t, r)
+	// The data source needs only the two gallery read actions (docs).
+	for _, c := range a.ours()[seen:] {
+		if strings.HasPrefix(c.Action, "Microsoft.") {
+			require.Contains(t, []string{"Microsoft.Compute/galleries/images/read", "Microsoft.Compute/galleries/images/versions/read"}, c.Action)
+		}
+	}
 	mustContain(t, r.stdout, "version=1.2.0 id="+a.web.VersionID(azureSub, "1.2.0")+" rg=images gallery=team_gallery image=web sub="+azureSub)
 
 	// RBAC: the actions used are exactly the documented ones.

@@ -321,8 +321,9 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 	return l, nil
 }
 
-// listRaw lists a definition's versions (paginated); a definition that
-// does not exist has none.
+// listRaw lists a definition's versions (paginated). A definition that
+// does not exist is an error, not an empty one: a misspelt
+// gallery_image_names entry must not sweep nothing in silence.
 func (b *Backend) listRaw(ctx context.Context, d Definition) ([]*armcompute.GalleryImageVersion, error) {
 	c, _, err := b.api()
 	if err != nil {
@@ -333,7 +334,7 @@ func (b *Backend) listRaw(ctx context.Context, d Definition) ([]*armcompute.Gall
 	for p.More() {
 		page, err := p.NextPage(ctx)
 		if isNotFound(err) {
-			return nil, nil
+			return nil, fmt.Errorf("no image definition %s in gallery %s of resource group %s (or no such gallery)", d.Image, d.Gallery, d.ResourceGroup)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("listing the image versions: %w", err)
@@ -391,7 +392,7 @@ func (b *Backend) image(d Definition, v *armcompute.GalleryImageVersion) lifecyc
 	if pp.PublishedDate != nil {
 		img.BuildTime = pp.PublishedDate.UTC()
 	}
-	switch st := string(derefState(p.ProvisioningState)); st {
+	switch st := string(deref(p.ProvisioningState)); st {
 	case "Succeeded", "Updating", "Migrating":
 		img.State = lifecycle.StateAvailable
 	case "Creating":
@@ -472,10 +473,6 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-func derefState(p *armcompute.GalleryProvisioningState) armcompute.GalleryProvisioningState {
-	return deref(p)
 }
 
 func cloneTags(m map[string]string) map[string]string {

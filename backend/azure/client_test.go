@@ -32,6 +32,14 @@ func TestClientForACustomCloud(t *testing.T) {
 	require.Empty(t, l.Images, "an untagged version is no release of web")
 	require.Positive(t, e.s.Calls()["Microsoft.Compute/galleries/images/versions/read"])
 
+	// A misspelt definition is a failed listing, never an empty one.
+	typo, err := New(Options{Subscription: sub, Galleries: []Gallery{{ResourceGroup: rg, Name: gallery, Images: []string{"wbe"}}}, Client: cl}, e.now)
+	require.NoError(t, err)
+	l, err = typo.List(ctx, backend.Query{Family: "web"})
+	require.NoError(t, err)
+	require.Len(t, l.Failed, 1)
+	require.ErrorContains(t, l.Failed[0].Err, "no image definition wbe in gallery "+gallery)
+
 	c.CloudEnvironmentName = "AzureStackHub"
 	_, err = ClientFor(ctx, c, Retry{}, e.s.HTTPClient())
 	require.ErrorContains(t, err, `metadata_host: https://`+host+`/metadata/endpoints?api-version=2020-06-01: no cloud named "AzureStackHub" (the document has `+armemu.CloudName+`)`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -151,32 +150,32 @@ func (b *Backend) Forget(ctx context.Context, refs []lifecycle.Ref) []backend.Re
 		results[i].Ref = r
 	}
 	keys, idx := backend.ByRegion(len(refs), func(i int) string { return refs[i].Region })
-	var mu sync.Mutex
+	// Each item is written by the one goroutine of its definition.
 	backend.Each(ctx, keys, b.opts.Parallel, func(ctx context.Context, key string) {
 		for _, i := range idx[key] {
-			err := b.forgetOne(ctx, refs[i], &mu, &results[i])
+			changed, err := b.forgetOne(ctx, refs[i])
+			results[i].Changed = changed
 			if err != nil {
-				mu.Lock()
 				results[i].Err = fmt.Errorf("azure: forget %s: %w", refs[i], err)
-				mu.Unlock()
 			}
 		}
 	})
 	return results
 }
 
-func (b *Backend) forgetOne(ctx context.Context, ref lifecycle.Ref, mu *sync.Mutex, r *backend.Result) error {
+// forgetOne removes our tags from one version if it is still pending.
+func (b *Backend) forgetOne(ctx context.Context, ref lifecycle.Ref) (bool, error) {
 	d, err := definition(ref.Region)
 	if err != nil {
-		return err
+		return false, err
 	}
 	v, ok, err := b.get(ctx, d, ref.ID)
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	c := b.image(d, v)
 	if c.Tags[lifecycle.TagStage] != stagePending || !c.Managed {
-		return nil
+		return false, nil
 	}
 	next := map[string]string{}
 	for k, val := range c.Tags {
@@ -185,10 +184,7 @@ func (b *Backend) forgetOne(ctx context.Context, ref lifecycle.Ref, mu *sync.Mut
 		}
 	}
 	if err := b.update(ctx, d, ref.ID, armcompute.GalleryImageVersionUpdate{Tags: azureTags(next)}); err != nil {
-		return err
+		return false, err
 	}
-	mu.Lock()
-	r.Changed = true
-	mu.Unlock()
-	return nil
+	return true, nil
 }

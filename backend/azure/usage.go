@@ -230,10 +230,13 @@ func latestVersion(vs []*armcompute.GalleryImageVersion) string {
 	best := ""
 	var bestN [3]uint64
 	for _, v := range vs {
-		if v == nil || v.Name == nil || v.Properties != nil && v.Properties.PublishingProfile != nil && deref(v.Properties.PublishingProfile.ExcludeFromLatest) {
+		if v == nil || v.Name == nil || v.Properties == nil {
 			continue
 		}
-		if st := derefState(vTryState(v)); st == "Creating" || st == "Deleting" || st == "Failed" {
+		if pp := v.Properties.PublishingProfile; pp != nil && deref(pp.ExcludeFromLatest) {
+			continue
+		}
+		if st := deref(v.Properties.ProvisioningState); st == "Creating" || st == "Deleting" || st == "Failed" {
 			continue
 		}
 		var n [3]uint64
@@ -245,11 +248,4 @@ func latestVersion(vs []*armcompute.GalleryImageVersion) string {
 		}
 	}
 	return best
-}
-
-func vTryState(v *armcompute.GalleryImageVersion) *armcompute.GalleryProvisioningState {
-	if v.Properties == nil {
-		return nil
-	}
-	return v.Properties.ProvisioningState
 }
