@@ -64,6 +64,11 @@ type crashState struct {
 	seen  int
 	fired *Crash
 	done  chan Crash // buffered: receives the crash once
+	// recorded is closed once fired is set; firing says the kill has
+	// begun, so Crashed waits for its record: the killed caller's exit can
+	// reach a test before the handler has written it down.
+	recorded chan struct{}
+	firing   bool
 }
 
 // ArmCrash arms a crash point (replacing any armed one); the channel
@@ -71,18 +76,23 @@ type crashState struct {
 func (s *Server) ArmCrash(p CrashPoint) <-chan Crash {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	s.crash = &crashState{point: p, done: make(chan Crash, 1)}
+	s.crash = &crashState{point: p, done: make(chan Crash, 1), recorded: make(chan struct{})}
 	return s.crash.done
 }
 
 // Crashed says whether the armed crash point fired, and how.
 func (s *Server) Crashed() (Crash, bool) {
 	s.faultMu.Lock()
-	defer s.faultMu.Unlock()
-	if s.crash == nil || s.crash.fired == nil {
+	cs := s.crash
+	if cs == nil || !cs.firing {
+		s.faultMu.Unlock()
 		return Crash{}, false
 	}
-	return *s.crash.fired, true
+	s.faultMu.Unlock()
+	<-cs.recorded
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	return *cs.fired, true
 }
 
 // Journal copies the served mutating calls, in the order they were served.
@@ -116,9 +126,10 @@ func (s *Server) served(c *call) error {
 	s.journal = append(s.journal, entry)
 	cs := s.crash
 	fire := false
-	if cs != nil && cs.fired == nil && cs.point.counts(entry) {
+	if cs != nil && !cs.firing && cs.point.counts(entry) {
 		cs.seen++
 		fire = cs.seen == cs.point.After
+		cs.firing = fire
 	}
 	s.faultMu.Unlock()
 	if !fire {
@@ -143,6 +154,7 @@ func (s *Server) served(c *call) error {
 	s.faultMu.Lock()
 	cs.fired = &crash
 	s.faultMu.Unlock()
+	close(cs.recorded)
 	cs.done <- crash
 	return errf(500, "InternalError", "ec2emu crash point: the caller was killed after this call took effect")
 }
