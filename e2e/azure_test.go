@@ -44,12 +44,12 @@ type azureRun struct {
 	web   azurebackend.Definition
 }
 
-func newAzureRun(t *testing.T, start time.Time) *azureRun {
+func newAzureRun(t *testing.T, start time.Time, opts ...armemu.Option) *azureRun {
 	a := &azureRun{t: t, clock: armemu.NewFakeClock(start), dir: t.TempDir()}
 	// Every write is a long-running operation whose first poll answers
 	// done: the plugin polls, and waits no poll interval (the backend's
 	// tests cover operations still in progress).
-	a.s = armemu.New(armemu.WithClock(a.clock))
+	a.s = armemu.New(append([]armemu.Option{armemu.WithClock(a.clock)}, opts...)...)
 	base, closeFn, err := a.s.Listen("127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeFn() })
@@ -57,11 +57,7 @@ func newAzureRun(t *testing.T, start time.Time) *azureRun {
 	a.ca = filepath.Join(a.dir, "ca.pem")
 	require.NoError(t, os.WriteFile(a.ca, a.s.CACertPEM(), 0o644))
 	a.s.PutGallery(azureSub, azureRG, azureGallery, azureHome)
-	a.s.PutImageDefinition(azureSub, azureRG, azureGallery, "web", armcompute.GalleryImage{Location: ptr(azureHome),
-		Properties: &armcompute.GalleryImageProperties{OSType: ptr(armcompute.OperatingSystemTypesLinux),
-			OSState:    ptr(armcompute.OperatingSystemStateTypesGeneralized),
-			Identifier: &armcompute.GalleryImageIdentifier{Publisher: ptr("team"), Offer: ptr("web"), SKU: ptr("1")}}})
-	a.web = azurebackend.Definition{ResourceGroup: azureRG, Gallery: azureGallery, Image: "web"}
+	a.web = a.definition(azureSub, "web")
 	for _, name := range []string{"sweep.pkr.hcl", "datasource.pkr.hcl"} {
 		body, err := os.ReadFile(filepath.Join("testdata", "azure", name))
 		require.NoError(t, err)
@@ -71,6 +67,15 @@ func newAzureRun(t *testing.T, start time.Time) *azureRun {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// definition puts a Generalized Linux image definition in the team gallery of sub.
+func (a *azureRun) definition(sub, name string) azurebackend.Definition {
+	a.s.PutImageDefinition(sub, azureRG, azureGallery, name, armcompute.GalleryImage{Location: ptr(azureHome),
+		Properties: &armcompute.GalleryImageProperties{OSType: ptr(armcompute.OperatingSystemTypesLinux),
+			OSState:    ptr(armcompute.OperatingSystemStateTypesGeneralized),
+			Identifier: &armcompute.GalleryImageIdentifier{Publisher: ptr("team"), Offer: ptr(name), SKU: ptr("1")}}})
+	return azurebackend.Definition{ResourceGroup: azureRG, Gallery: azureGallery, Image: name}
+}
 
 func (a *azureRun) env() []string {
 	return []string{"PACKER_LIFECYCLE_NOW=" + a.clock.Now().Format(time.RFC3339), "SSL_CERT_FILE=" + a.ca}
@@ -92,17 +97,21 @@ func (a *azureRun) sweep() result {
 
 // release publishes version v of web as the azure-arm builder leaves it
 // (home region and northeurope) and records it as the post-processor does
-// after that builder, from the artifact the builder hands on. The builder
-// itself is not run: see the issue notes.
-func (a *azureRun) release(v string) {
+// after that builder, from the artifact the builder hands on, without
+// running the builder (TestAzureArmBuilderPublishesAndRetires runs it):
+// sweeps and the data source do not need a build.
+func (a *azureRun) release(v string) { a.t.Helper(); a.releaseOf(azureSub, a.web, "web", v) }
+
+// releaseOf is release for version v of definition d in sub, family family.
+func (a *azureRun) releaseOf(sub string, d azurebackend.Definition, family, v string) {
 	a.t.Helper()
-	a.s.PutImageVersion(azureSub, azureRG, azureGallery, "web", v, armcompute.GalleryImageVersion{
+	a.s.PutImageVersion(sub, d.ResourceGroup, d.Gallery, d.Image, v, armcompute.GalleryImageVersion{
 		Location: ptr(azureHome),
 		Properties: &armcompute.GalleryImageVersionProperties{
 			PublishingProfile: &armcompute.GalleryImageVersionPublishingProfile{ReplicaCount: ptr(int32(1)), ExcludeFromLatest: ptr(false),
 				TargetRegions: []*armcompute.TargetRegion{{Name: ptr(azureHome)}, {Name: ptr("northeurope")}}},
 			StorageProfile: &armcompute.GalleryImageVersionStorageProfile{
-				Source:      &armcompute.GalleryArtifactVersionFullSource{ID: ptr("/subscriptions/" + azureSub + "/resourceGroups/pkr-Resource-Group-x/providers/Microsoft.Compute/virtualMachines/pkrvmx")},
+				Source:      &armcompute.GalleryArtifactVersionFullSource{ID: ptr("/subscriptions/" + sub + "/resourceGroups/pkr-Resource-Group-x/providers/Microsoft.Compute/virtualMachines/pkrvmx")},
 				OSDiskImage: &armcompute.GalleryOSDiskImage{SizeInGB: ptr(int32(30))}},
 		}})
 	cl := a.s.HTTPClient()
@@ -114,8 +123,8 @@ func (a *azureRun) release(v string) {
 	be, err := azurebackend.New(azurebackend.Options{Client: azurebackend.Client{Credential: cred, Poll: time.Millisecond,
 		Options: arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: cfg, Transport: cl}, DisableRPRegistration: true}}}, a.clock.Now)
 	require.NoError(a.t, err)
-	id := a.web.VersionID(azureSub, v)
-	imgs, err := be.NewReleases(azureArtifact{id: id}, lifecycle.Image{Family: "web", Version: v, Channel: "stable", ReleasedAt: a.clock.Now()})
+	id := d.VersionID(sub, v)
+	imgs, err := be.NewReleases(azureArtifact{id: id}, lifecycle.Image{Family: family, Version: v, Channel: "stable", ReleasedAt: a.clock.Now()})
 	require.NoError(a.t, err)
 	for _, state := range []string{backend.StatePending, lifecycle.StateAvailable} {
 		imgs[0].State = state
@@ -284,15 +293,48 @@ func documentedRBAC(t *testing.T) map[string]bool {
 	return out
 }
 
-// TestAzureExampleValidates validates example/azure/web.pkr.hcl as its
-// comment says (the azure-arm builder does not run on the emulator yet),
-// and the same template with a bad subscription is refused naming it.
-func TestAzureExampleValidates(t *testing.T) {
+// TestAzureExampleBuilds builds example/azure/web.pkr.hcl as its comment
+// says, with the real azure-arm builder, from the base family's newest
+// supported version that its data source reads (SSH on port 22 of the
+// namespace's loopback, where every emulated VM answers); the release is
+// recorded with that parent. The same template with a bad subscription is
+// refused at validate, naming it.
+func TestAzureExampleBuilds(t *testing.T) {
+	a := newAzureRun(t, time.Now().UTC().Truncate(time.Second))
+	base := a.definition(azureSub, "base")
+	a.releaseOf(azureSub, base, "base", "2.0.0")
+	a.clock.Advance(time.Hour)
+	a.releaseOf(azureSub, base, "base", "2.1.0")
+	_, closeSSH, err := a.s.ServeSSH("127.0.0.1:22")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = closeSSH() })
+
 	body, err := os.ReadFile(filepath.Join(repoRoot, "example", "azure", "web.pkr.hcl"))
 	require.NoError(t, err)
 	dir := template(t, "web.pkr.hcl", string(body))
-	mustSucceed(t, packer(dir, "validate", "-var", "subscription_id="+azureSub, "-var", "release=1.4.2", "."))
-	r := packer(dir, "validate", "-var", "subscription_id=production", "-var", "release=1.4.2", ".")
+	vars := []string{"-var", "client_id=" + armemu.DefaultClientID, "-var", "client_secret=" + armemu.DefaultClientSecret,
+		"-var", "tenant_id=" + armemu.DefaultTenant, "-var", "cloud_environment_name=" + armemu.CloudName, "-var", "metadata_host=" + a.host}
+	env := []string{"SSL_CERT_FILE=" + a.ca}
+	r := packerEnv(dir, env, append([]string{"build", "-color=false", "-var", "subscription_id=" + azureSub, "-var", "release=1.4.2"}, append(vars, ".")...)...)
+	noPublicAzure(t, r)
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "Connected to SSH!", "Recording web 1.4.2 (stable) in the azure backend")
+
+	// The build VM started from base 2.1.0, the newest supported release.
+	parent := base.VersionID(azureSub, "2.1.0")
+	read := false // by azure-arm, whose autorest client names itself
+	for _, c := range a.s.Journal() {
+		read = read || strings.Contains(c.Agent, "go-autorest") && strings.EqualFold(c.Path, parent) && c.Verb == "GET"
+	}
+	require.True(t, read, "azure-arm read its source version %s", parent)
+	got, ok := a.s.ImageVersion(a.web.VersionID(azureSub, "1.4.2"))
+	require.True(t, ok)
+	require.Equal(t, parent, *got.Tags[lifecycle.TagParent])
+	require.Equal(t, "active", *got.Tags[lifecycle.TagStage])
+	_, err = os.Stat(filepath.Join(dir, "lifecycle-report.json"))
+	require.NoError(t, err)
+
+	r = packerEnv(dir, env, append([]string{"validate", "-var", "subscription_id=production", "-var", "release=1.4.2"}, append(vars, ".")...)...)
 	require.NotZero(t, r.code)
 	mustContain(t, r.stdout+r.stderr, `subscription_id: "production" is not a subscription id`)
 }

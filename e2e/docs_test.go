@@ -24,8 +24,9 @@ import (
 //   - a block with a `build` block is a complete template: `packer validate`
 //     as written, then `packer build` when it uses only the file and null
 //     builders and the local backend, or against the Compute Engine
-//     emulator when it uses GCP (see buildOnGCE; AWS examples are validated
-//     only; validation contacts nothing). A `data "lifecycle-image"` block gets one
+//     emulator when it uses GCP (see buildOnGCE), with the real azure-arm
+//     builder on the ARM emulator when it uses Azure (see buildOnARM); AWS
+//     examples are validated only; validation contacts nothing. A `data "lifecycle-image"` block gets one
 //     release of its family recorded first, as the prose around it assumes.
 //   - any other block (a lone post-processor, a packer block, a data source)
 //     is a fragment: the test wraps it into a minimal file-builder template
@@ -52,6 +53,10 @@ func TestDocs(t *testing.T) {
 			mustSucceed(t, packer(dir, "validate", "docs.pkr.hcl"))
 			if complete && usesGCP(body, b.text) {
 				buildOnGCE(t, body, b.text)
+				return
+			}
+			if complete && usesAzure(body, b.text) {
+				buildOnARM(t, body, b.text)
 				return
 			}
 			if !complete || !buildable(body, b.text) {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,7 +25,10 @@ const usage = `Usage: armemu [flags]
 Serves, over HTTPS on one loopback endpoint printed first as ARMEMU_URL=:
 Entra ID client-secret tokens (/{tenant}/oauth2/v2.0/token, /{tenant}/oauth2/token),
 the cloud metadata document (/metadata/endpoints), subscriptions, Compute Gallery
-galleries, image definitions and versions, VMs and scale sets. Test hooks (JSON)
+galleries, image definitions and versions, VMs and scale sets, resource groups,
+template deployments, public IPs (all ` + armemu.PublicIP + `), VM deallocate and
+generalize: what the azure-arm builder needs. With -ssh, the VMs' SSH is served
+there too (printed as ARMEMU_SSH_PORT=; a template's ssh_port). Test hooks (JSON)
 live under /_emu/: calls, journal, reset, faults, deny, clock, ca.pem, galleries,
 images, versions, vms, scalesets.
 
@@ -48,18 +52,25 @@ func main() {
 	pageSize := flag.Int("page-size", 50, "list items per page before a nextLink")
 	start := flag.String("now", "", "start a fake clock at this RFC 3339 time (default: the real clock)")
 	caOut := flag.String("ca-out", "", "write the CA certificate (PEM) to this file")
+	sshAddr := flag.String("ssh", "", "also serve the VMs' SSH on this loopback address (e.g. 127.0.0.1:2222)")
 	flag.Parse()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	if err := run(*addr, *subs, *tenant, *clientID, *secret, *start, *caOut, *polls, *pageSize, os.Stdout, sig); err != nil {
+	if err := run(*addr, *subs, *tenant, *clientID, *secret, *start, *caOut, *sshAddr, *polls, *pageSize, os.Stdout, sig); err != nil {
 		log.Fatal(err)
 	}
 }
 
 // run serves until stop delivers, printing the URL lines to out.
-func run(addr, subs, tenant, clientID, secret, start, caOut string, polls, pageSize int, out io.Writer, stop <-chan os.Signal) error {
-	if !strings.HasPrefix(addr, "127.0.0.1:") && !strings.HasPrefix(addr, "localhost:") && !strings.HasPrefix(addr, "[::1]:") {
+func run(addr, subs, tenant, clientID, secret, start, caOut, sshAddr string, polls, pageSize int, out io.Writer, stop <-chan os.Signal) error {
+	loopback := func(a string) bool {
+		return strings.HasPrefix(a, "127.0.0.1:") || strings.HasPrefix(a, "localhost:") || strings.HasPrefix(a, "[::1]:")
+	}
+	if !loopback(addr) {
 		return fmt.Errorf("refusing non-loopback address %q", addr)
+	}
+	if sshAddr != "" && !loopback(sshAddr) {
+		return fmt.Errorf("-ssh: refusing non-loopback address %q", sshAddr)
 	}
 	opts := []armemu.Option{armemu.WithSubscriptions(split(subs)...), armemu.WithTenant(tenant),
 		armemu.WithClientSecret(clientID, secret), armemu.WithOperationPolls(polls), armemu.WithPageSize(pageSize)}
@@ -84,8 +95,18 @@ func run(addr, subs, tenant, clientID, secret, start, caOut string, polls, pageS
 	if caOut != "" {
 		fmt.Fprintf(out, "ARMEMU_CA=%s\n", caOut)
 	}
+	closeSSH := func() error { return nil }
+	if sshAddr != "" {
+		port, c, err := s.ServeSSH(sshAddr)
+		if err != nil {
+			_ = closeFn()
+			return err
+		}
+		closeSSH = c
+		fmt.Fprintf(out, "ARMEMU_SSH_PORT=%d\n", port)
+	}
 	<-stop
-	return closeFn()
+	return errors.Join(closeSSH(), closeFn())
 }
 
 func split(s string) []string {

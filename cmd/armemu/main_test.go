@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,9 +18,13 @@ import (
 
 func TestRefusesNonLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":8443", "10.0.0.1:443"} {
-		err := run(addr, "a", "t", "c", "s", "", "", 0, 50, io.Discard, nil)
+		err := run(addr, "a", "t", "c", "s", "", "", "", 0, 50, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), "non-loopback") {
 			t.Fatalf("run(%q) = %v, want a non-loopback refusal", addr, err)
+		}
+		err = run("127.0.0.1:0", "a", "t", "c", "s", "", "", addr, 0, 50, io.Discard, nil)
+		if err == nil || !strings.Contains(err.Error(), "-ssh: refusing non-loopback") {
+			t.Fatalf("run(-ssh %q) = %v, want a non-loopback refusal", addr, err)
 		}
 	}
 }
@@ -33,7 +38,7 @@ func TestServes(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run("127.0.0.1:0", strings.Join(armemu.DefaultSubscriptions, ","), armemu.DefaultTenant, armemu.DefaultClientID,
-			armemu.DefaultClientSecret, "2026-03-02T12:00:00Z", ca, 0, 50, pw, stop)
+			armemu.DefaultClientSecret, "2026-03-02T12:00:00Z", ca, "127.0.0.1:0", 0, 50, pw, stop)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -45,7 +50,22 @@ func TestServes(t *testing.T) {
 	if !ok || !strings.HasPrefix(base, "https://127.0.0.1:") || !strings.HasSuffix(base, "/") {
 		t.Fatalf("first line %q", line)
 	}
+	var sshPort string
+	for sshPort == "" && sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "ARMEMU_SSH_PORT="); ok {
+			sshPort = p
+		}
+	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	conn, err := net.Dial("tcp", "127.0.0.1:"+sshPort)
+	if err != nil {
+		t.Fatalf("-ssh: %v", err)
+	}
+	banner := make([]byte, 8)
+	if _, err := io.ReadFull(conn, banner); err != nil || string(banner) != "SSH-2.0-" {
+		t.Fatalf("-ssh answers %q, %v", banner, err)
+	}
+	conn.Close()
 	pem, err := os.ReadFile(ca)
 	if err != nil {
 		t.Fatal(err)

@@ -7,11 +7,14 @@
 #   packer init .
 #   packer build -var subscription_id=... -var release=1.4.2 .
 #
-# Credentials are azidentity's default chain (AZURE_CLIENT_ID and friends,
-# workload or managed identity, `az login`) unless client_id,
-# client_secret and tenant_id say otherwise; the same options serve
-# azure-arm and the lifecycle blocks. For a weekly sweep without a build,
-# see the post-processor documentation ("Sweep, dry run and restore").
+# Credentials: set client_id, client_secret and tenant_id for a service
+# principal; left unset, azure-arm uses the VM's managed identity and the
+# lifecycle blocks azidentity's default chain (AZURE_CLIENT_ID and friends,
+# workload or managed identity, `az login`). The same options serve
+# azure-arm and the lifecycle blocks, and so do cloud_environment_name and
+# metadata_host, for a cloud other than the public one. For a weekly sweep
+# without a build, see the post-processor documentation ("Sweep, dry run
+# and restore").
 
 packer {
   required_plugins {
@@ -36,6 +39,32 @@ variable "release" {
   description = "The version of this build, Major.Minor.Patch (a gallery image version), e.g. 1.4.2."
 }
 
+variable "client_id" {
+  type    = string
+  default = null
+}
+
+variable "client_secret" {
+  type      = string
+  default   = null
+  sensitive = true
+}
+
+variable "tenant_id" {
+  type    = string
+  default = null
+}
+
+variable "cloud_environment_name" {
+  type    = string
+  default = null
+}
+
+variable "metadata_host" {
+  type    = string
+  default = null
+}
+
 variable "gallery_resource_group" {
   type    = string
   default = "images"
@@ -55,15 +84,26 @@ variable "location" {
 data "lifecycle-image" "base" {
   family                 = "base"
   subscription_id        = var.subscription_id
+  client_id              = var.client_id
+  client_secret          = var.client_secret
+  tenant_id              = var.tenant_id
+  cloud_environment_name = var.cloud_environment_name
+  metadata_host          = var.metadata_host
   gallery_resource_group = var.gallery_resource_group
   gallery_name           = var.gallery_name
 }
 
 source "azure-arm" "web" {
-  subscription_id = var.subscription_id
-  location        = var.location
-  os_type         = "Linux"
-  vm_size         = "Standard_B2s"
+  subscription_id        = var.subscription_id
+  client_id              = var.client_id
+  client_secret          = var.client_secret
+  tenant_id              = var.tenant_id
+  cloud_environment_name = var.cloud_environment_name
+  metadata_host          = var.metadata_host
+
+  location = var.location
+  os_type  = "Linux"
+  vm_size  = "Standard_B2s"
 
   shared_image_gallery {
     subscription   = data.lifecycle-image.base.subscription_id
@@ -88,6 +128,12 @@ source "azure-arm" "web" {
 build {
   sources = ["source.azure-arm.web"]
 
+  # Generalise the VM, as Azure requires of a Generalized image definition.
+  provisioner "shell" {
+    execute_command = "chmod +x {{ .Path }}; {{ .Vars }} sudo -E sh '{{ .Path }}'"
+    inline          = ["/usr/sbin/waagent -force -deprovision+user && export HISTSIZE=0 && sync"]
+  }
+
   post-processor "lifecycle" {
     family  = "web"
     version = var.release
@@ -102,6 +148,11 @@ build {
     disable_after    = "14d"
     deregister_after = "30d"
 
+    client_id              = var.client_id
+    client_secret          = var.client_secret
+    tenant_id              = var.tenant_id
+    cloud_environment_name = var.cloud_environment_name
+    metadata_host          = var.metadata_host
     gallery_resource_group = var.gallery_resource_group
     gallery_name           = var.gallery_name
 

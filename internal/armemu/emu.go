@@ -40,34 +40,36 @@ const msalDiscoveryHost = "login.microsoftonline.com"
 
 // Server is the emulator.
 type Server struct {
-	mu       sync.Mutex
-	clock    Clock
-	base     string // https://127.0.0.1:PORT/
-	addr     string // the listener, for HTTPClient's discovery-host redirect
-	subs     []string
-	tenant   string
-	clients  map[string]string // client id -> secret
-	polls    int
-	pageSize int
-	lifetime time.Duration // of the access tokens issued
-	key      []byte        // signs the access tokens
-	res      map[string]*entry
-	ops      map[string]*operation
-	opSeq    uint64
-	denied   map[string]bool // scope|action
+	mu        sync.Mutex
+	clock     Clock
+	base      string // https://127.0.0.1:PORT/
+	addr      string // the listener, for HTTPClient's discovery-host redirect
+	subs      []string
+	tenant    string
+	clients   map[string]string // client id -> secret
+	polls     int
+	pageSize  int
+	lifetime  time.Duration // of the access tokens issued
+	key       []byte        // signs the access tokens
+	res       map[string]*entry
+	deployOps map[string][]any // deployment id (lower case) -> its operations
+	ops       map[string]*operation
+	opSeq     uint64
+	denied    map[string]bool // scope|action
 
 	caPEM  []byte
 	pool   *x509.CertPool
 	leaf   tls.Certificate
 	client *http.Client
 
-	faultMu   sync.Mutex
-	rng       *mrand.Rand
-	faults    []Fault
-	faultHits []int
-	calls     map[string]int
-	journal   []Call
-	windows   map[string]*window // subscription|class -> requests this hour
+	faultMu     sync.Mutex
+	rng         *mrand.Rand
+	faults      []Fault
+	faultHits   []int
+	calls       map[string]int
+	journal     []Call
+	sshCommands []SSHCommand
+	windows     map[string]*window // subscription|class -> requests this hour
 }
 
 // Option configures New.
@@ -109,7 +111,7 @@ func WithSeed(seed int64) Option { return func(s *Server) { s.rng = mrand.New(mr
 // New returns an emulator with empty subscriptions and a fresh CA.
 func New(opts ...Option) *Server {
 	s := &Server{clock: realClock{}, base: "https://armemu.invalid/", subs: DefaultSubscriptions, tenant: DefaultTenant,
-		clients: map[string]string{DefaultClientID: DefaultClientSecret}, pageSize: 50, lifetime: tokenLifetime, res: map[string]*entry{},
+		clients: map[string]string{DefaultClientID: DefaultClientSecret}, pageSize: 50, lifetime: tokenLifetime, res: map[string]*entry{}, deployOps: map[string][]any{},
 		ops: map[string]*operation{}, denied: map[string]bool{}, rng: mrand.New(mrand.NewSource(1)),
 		calls: map[string]int{}, windows: map[string]*window{}}
 	for _, o := range opts {

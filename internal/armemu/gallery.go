@@ -341,6 +341,9 @@ func putVersion(c *call) (int, any, *armError) {
 	if e := c.checkVersionChange(old, &v); e != nil {
 		return 0, nil, e
 	}
+	if e := c.checkVMSource(img, &v); old == nil && e != nil {
+		return 0, nil, e
+	}
 	return c.put(c.versionID(), typeVersion, c.args[1], key(img.id), &v)
 }
 

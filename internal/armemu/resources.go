@@ -16,6 +16,9 @@ const (
 	typeVersion = "Microsoft.Compute/galleries/images/versions"
 	typeVM      = "Microsoft.Compute/virtualMachines"
 	typeVMSS    = "Microsoft.Compute/virtualMachineScaleSets"
+	typeRG      = "Microsoft.Resources/resourceGroups"
+	typeDeploy  = "Microsoft.Resources/deployments"
+	typePIP     = "Microsoft.Network/publicIPAddresses"
 )
 
 // entry is one stored resource. val is what a GET shows: during an update or delete
@@ -27,8 +30,9 @@ type entry struct {
 	sub    string
 	rg     string
 	parent string // lower-case id of the parent resource; "" for top-level ones
-	val    any    // *armcompute.Gallery, *GalleryImage, *GalleryImageVersion, *VirtualMachine, *VirtualMachineScaleSet
+	val    any    // *armcompute.Gallery, *GalleryImage, *GalleryImageVersion, *VirtualMachine, *VirtualMachineScaleSet; generic: map[string]any
 	op     *operation
+	power  string // virtual machines: running, deallocated or generalized
 }
 
 func key(id string) string { return strings.ToLower(id) }
@@ -82,6 +86,8 @@ func cloneAny(v any) any {
 		return cloneModel(m)
 	case *armcompute.VirtualMachineScaleSet:
 		return cloneModel(m)
+	case map[string]any:
+		return *cloneModel(&m)
 	}
 	panic("armemu: cannot clone " + reflect.TypeOf(v).String())
 }
@@ -100,6 +106,8 @@ func setCommon(v any, id, typ string) {
 		m.ID, m.Name, m.Type = &id, &name, &typ
 	case *armcompute.VirtualMachineScaleSet:
 		m.ID, m.Name, m.Type = &id, &name, &typ
+	case map[string]any:
+		m["id"], m["name"], m["type"] = id, name, typ
 	}
 }
 
@@ -132,6 +140,13 @@ func setState(v any, state string) {
 			m.Properties = &armcompute.VirtualMachineScaleSetProperties{}
 		}
 		m.Properties.ProvisioningState = to.Ptr(state)
+	case map[string]any:
+		p, _ := m["properties"].(map[string]any)
+		if p == nil {
+			p = map[string]any{}
+			m["properties"] = p
+		}
+		p["provisioningState"] = state
 	}
 }
 
@@ -148,6 +163,9 @@ func locationOf(v any) string {
 		l = m.Location
 	case *armcompute.VirtualMachineScaleSet:
 		l = m.Location
+	case map[string]any:
+		s, _ := m["location"].(string)
+		return s
 	}
 	if l == nil {
 		return ""
