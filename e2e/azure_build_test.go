@@ -19,7 +19,7 @@ import (
 // (packer-plugin-azure v1.4.5) against the emulator, as users run it: a
 // template deployment in a temporary resource group, SSH to the VM, the
 // deprovision provisioner uploaded by scp and run, deallocate, generalize,
-// a gallery version from the VM, cleanup. The lifecycle post-processor
+// a gallery version from the VM (or from a managed image of it), cleanup. The lifecycle post-processor
 // records each weekly version from the artifact the builder hands on and
 // retires the older ones a stage per week; the manifest after it gets the
 // builder's artifact unchanged.
@@ -39,9 +39,16 @@ func TestAzureArmBuilderPublishesAndRetires(t *testing.T) {
 		{"1.0.0": "disabled/excluded/westeurope", "1.1.0": "deprecated/excluded/northeurope,westeurope", "1.2.0": "active/latest/northeurope,westeurope"},
 		{"1.0.0": "gone", "1.1.0": "disabled/excluded/westeurope", "1.2.0": "deprecated/excluded/northeurope,westeurope", "1.3.0": "active/latest/northeurope,westeurope"},
 	}
+	a.s.PutResourceGroup(azureSub, azureRG, azureHome)
 	for i, v := range versions {
 		ssh := len(a.s.SSHCommands())
-		r := a.packer("build.pkr.hcl", "release="+v, "ssh_port="+strconv.Itoa(port))
+		vars := []string{"release=" + v, "ssh_port=" + strconv.Itoa(port)}
+		artifact := a.web.VersionID(azureSub, v)
+		if v == "1.1.0" { // also a managed image: the version is named in the artifact's String() only
+			vars = append(vars, "managed_image_name=web-1-1-0")
+			artifact = "/subscriptions/" + azureSub + "/resourceGroups/images/providers/Microsoft.Compute/images/web-1-1-0"
+		}
+		r := a.packer("build.pkr.hcl", vars...)
 		mustSucceed(t, r)
 		mustContain(t, r.stdout, "Connected to SSH!", "Generalizing machine ...", "Recording web "+v+" (stable) in the azure backend")
 		id := a.web.VersionID(azureSub, v)
@@ -58,7 +65,7 @@ func TestAzureArmBuilderPublishesAndRetires(t *testing.T) {
 		require.NoError(t, json.Unmarshal(raw, &m))
 		require.Len(t, m.Builds, i+1)
 		require.Equal(t, "azure-arm", m.Builds[i].BuilderType)
-		require.Equal(t, id, m.Builds[i].ArtifactID)
+		require.Equal(t, artifact, m.Builds[i].ArtifactID)
 
 		// The deprovision script went up by scp and ran, on the build VM.
 		var script, vm string
@@ -78,7 +85,11 @@ func TestAzureArmBuilderPublishesAndRetires(t *testing.T) {
 		// the builder's tags and ours.
 		got, ok := a.s.ImageVersion(id)
 		require.True(t, ok)
-		require.Equal(t, strings.ToLower(vm), strings.ToLower(*got.Properties.StorageProfile.Source.ID))
+		source := vm
+		if v == "1.1.0" {
+			source = artifact
+		}
+		require.Equal(t, strings.ToLower(source), strings.ToLower(*got.Properties.StorageProfile.Source.ID))
 		require.Equal(t, "web", *got.Tags["team"])
 		require.Equal(t, v, *got.Tags[lifecycle.TagVersion])
 		require.Equal(t, a.clock.Now().UTC().Format(time.RFC3339), *got.Tags[lifecycle.TagReleasedAt])

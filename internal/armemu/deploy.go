@@ -37,6 +37,15 @@ func init() {
 		handle("DELETE", rgs+"/providers/"+t+"/{}", a+"delete", t, apiAny, deleteGeneric)
 	}
 
+	const img, ia = rgs + "/providers/Microsoft.Compute/images/{}", "Microsoft.Compute/images/"
+	handle("GET", img, ia+"read", typeManagedImage, apiCompute, getGeneric(typeManagedImage))
+	handle("PUT", img, ia+"write", typeManagedImage, apiCompute, putManagedImage)
+	handle("DELETE", img, ia+"delete", typeManagedImage, apiCompute, deleteGeneric)
+
+	const disk = rgs + "/providers/Microsoft.Compute/disks/{}"
+	handle("GET", disk, "Microsoft.Compute/disks/read", typeDisk, apiAny, getGeneric(typeDisk))
+	handle("DELETE", disk, "Microsoft.Compute/disks/delete", typeDisk, apiAny, deleteDisk)
+
 	const vm = rgs + "/providers/Microsoft.Compute/virtualMachines/{}"
 	handle("POST", vm+"/deallocate", "Microsoft.Compute/virtualMachines/deallocate/action", typeVM, apiCompute, deallocateVM)
 	handle("POST", vm+"/generalize", "Microsoft.Compute/virtualMachines/generalize/action", typeVM, apiCompute, generalizeVM)
@@ -288,6 +297,10 @@ func putDeployment(c *call) (int, any, *armError) {
 			stored := s.store(r.id, canonicalType(r.typ), sub, rg, parentOf(r.id, r.typ), val)
 			if strings.EqualFold(r.typ, typeVM) {
 				stored.power = "running"
+				// The OS disk outlives the VM, as Azure's does by default.
+				disk := *vms[vm-1].Properties.StorageProfile.OSDisk.ManagedDisk.ID
+				s.store(disk, typeDisk, sub, strings.Split(disk, "/")[4], "", map[string]any{"location": locationOf(val),
+					"properties": map[string]any{"diskSizeGB": 30, "osType": "Linux"}})
 			}
 			opID := strings.ToUpper(strings.ReplaceAll(uuid.NewString(), "-", "")[:16])
 			ops = append(ops, map[string]any{"id": id + "/operations/" + opID, "operationId": opID,
@@ -385,6 +398,47 @@ func generalizeVM(c *call) (int, any, *armError) {
 	}
 	e.power = "generalized"
 	return 200, nil, nil
+}
+
+// deleteDisk deletes a managed disk that no VM has attached.
+func deleteDisk(c *call) (int, any, *armError) {
+	id := c.resourceID()
+	return c.del(id, func(e *entry) *armError {
+		for _, r := range c.s.res {
+			if vm, ok := r.val.(*armcompute.VirtualMachine); ok && vm.Properties != nil && vm.Properties.StorageProfile != nil {
+				if od := vm.Properties.StorageProfile.OSDisk; od != nil && od.ManagedDisk != nil && strings.EqualFold(deref(od.ManagedDisk.ID), id) {
+					return errf(409, "OperationNotAllowed", "Disk %s is attached to VM %s.", lastSeg(id), r.id)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// putManagedImage captures a generalized VM as a managed image (the builder's
+// managed_image_name), a long-running operation.
+func putManagedImage(c *call) (int, any, *armError) {
+	var v map[string]any
+	if e := c.decode(&v); e != nil {
+		return 0, nil, e
+	}
+	if loc, _ := v["location"].(string); loc == "" {
+		return 0, nil, errf(400, "LocationRequired", "The location property is required for this definition.")
+	}
+	props, _ := v["properties"].(map[string]any)
+	svm, _ := props["sourceVirtualMachine"].(map[string]any)
+	src, _ := svm["id"].(string)
+	if src == "" {
+		return 0, nil, invalidParam("properties.sourceVirtualMachine", "armemu captures images from virtual machines only: properties.sourceVirtualMachine.id is required.")
+	}
+	vm := c.s.res[key(src)]
+	switch {
+	case vm == nil || vm.typ != typeVM:
+		return 0, nil, invalidParam("properties.sourceVirtualMachine.id", "The source virtual machine '%s' was not found.", src)
+	case vm.power != "generalized":
+		return 0, nil, errf(409, "OperationNotAllowed", "The source virtual machine '%s' must be generalized to create an image.", src)
+	}
+	return c.put(c.resourceID(), typeManagedImage, c.args[1], "", v)
 }
 
 // checkVMSource applies Azure's rule to a version made from a virtual machine:

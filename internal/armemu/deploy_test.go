@@ -154,6 +154,22 @@ func TestBuildSequence(t *testing.T) {
 	st, code = version("1.0.0")
 	require.Equal(t, 201, st, code)
 
+	// A managed image of the generalized VM; its OS disk outlives the VM.
+	imgPath := "subscriptions/" + sub + "/resourceGroups/" + rg + "/providers/Microsoft.Compute/images/web?api-version=2021-11-01"
+	resp, v = e.raw("PUT", imgPath, `{"location":"westeurope","properties":{"sourceVirtualMachine":{"id":"`+vm+`"}}}`)
+	require.Equal(t, 201, resp.StatusCode, v)
+	resp, v = e.raw("PUT", imgPath, `{"location":"westeurope","properties":{"sourceVirtualMachine":{"id":"`+vm+`x"}}}`)
+	require.Equal(t, 400, resp.StatusCode, v)
+	diskPath := "subscriptions/" + sub + "/resourceGroups/" + buildRG + "/providers/Microsoft.Compute/disks/pkrosabc?api-version=2021-08-01"
+	resp, v = e.raw("DELETE", diskPath, "")
+	require.Equal(t, 409, resp.StatusCode, "the disk is attached: %v", v)
+	resp, _ = e.raw("DELETE", vmPath("?forceDeletion=false"), "")
+	require.Equal(t, 202, resp.StatusCode)
+	resp, _ = e.raw("GET", diskPath, "")
+	require.Equal(t, 200, resp.StatusCode)
+	resp, _ = e.raw("DELETE", diskPath, "")
+	require.Equal(t, 202, resp.StatusCode)
+
 	// Deleting the group deletes what is in it, not the gallery elsewhere.
 	resp, _ = e.raw("DELETE", rgPath(""), "")
 	require.Equal(t, 202, resp.StatusCode)
@@ -166,6 +182,8 @@ func TestBuildSequence(t *testing.T) {
 	st, code = version("1.0.1")
 	require.Equal(t, 400, st, "the source VM is gone")
 	require.Equal(t, "InvalidParameter", code)
+	resp, _ = e.raw("GET", imgPath, "")
+	require.Equal(t, 200, resp.StatusCode, "the managed image lives in the gallery's group")
 }
 
 // TestDeploymentRefusals: what ARM's validation refuses is refused before

@@ -11,14 +11,16 @@ import (
 
 // Resource types, as ARM spells them in "type".
 const (
-	typeGallery = "Microsoft.Compute/galleries"
-	typeImage   = "Microsoft.Compute/galleries/images"
-	typeVersion = "Microsoft.Compute/galleries/images/versions"
-	typeVM      = "Microsoft.Compute/virtualMachines"
-	typeVMSS    = "Microsoft.Compute/virtualMachineScaleSets"
-	typeRG      = "Microsoft.Resources/resourceGroups"
-	typeDeploy  = "Microsoft.Resources/deployments"
-	typePIP     = "Microsoft.Network/publicIPAddresses"
+	typeGallery      = "Microsoft.Compute/galleries"
+	typeImage        = "Microsoft.Compute/galleries/images"
+	typeVersion      = "Microsoft.Compute/galleries/images/versions"
+	typeVM           = "Microsoft.Compute/virtualMachines"
+	typeVMSS         = "Microsoft.Compute/virtualMachineScaleSets"
+	typeRG           = "Microsoft.Resources/resourceGroups"
+	typeDeploy       = "Microsoft.Resources/deployments"
+	typePIP          = "Microsoft.Network/publicIPAddresses"
+	typeManagedImage = "Microsoft.Compute/images"
+	typeDisk         = "Microsoft.Compute/disks"
 )
 
 // entry is one stored resource. val is what a GET shows: during an update or delete

@@ -1,7 +1,7 @@
 # web built with the real azure-arm builder from a platform image and
 # published to the team gallery; the lifecycle post-processor records it
 # and retires superseded versions; the manifest after it records the
-# builder's artifact. The cloud is the one the metadata document at
+# builder's artifact, optionally with a managed image. The cloud is the one the metadata document at
 # metadata_host describes; every VM's SSH answers on ssh_port.
 packer {
   required_plugins {
@@ -20,6 +20,10 @@ variable "metadata_host" { type = string }
 variable "cloud" { type = string }
 variable "release" { type = string }
 variable "ssh_port" { type = number }
+variable "managed_image_name" {
+  type    = string
+  default = ""
+}
 
 locals {
   subscription_id = "00000000-0000-0000-0000-0000000000a1"
@@ -43,6 +47,11 @@ source "azure-arm" "web" {
   image_sku       = "22_04-lts"
   vm_size         = "Standard_B2s"
   ssh_port        = var.ssh_port
+
+  # Optionally a managed image too: the artifact's id is then the managed
+  # image's, and the version's id is in its String().
+  managed_image_name                = var.managed_image_name
+  managed_image_resource_group_name = var.managed_image_name == "" ? "" : "images"
 
   shared_image_gallery_destination {
     subscription        = local.subscription_id
