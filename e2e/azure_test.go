@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,9 @@ type azureRun struct {
 	dir   string
 	clock *armemu.FakeClock
 	web   azurebackend.Definition
+
+	mu    sync.Mutex
+	crash *gcpCrash // the same countdown as the GCP runs'
 }
 
 func newAzureRun(t *testing.T, start time.Time, opts ...armemu.Option) *azureRun {
@@ -50,7 +54,7 @@ func newAzureRun(t *testing.T, start time.Time, opts ...armemu.Option) *azureRun
 	// done: the plugin polls, and waits no poll interval (the backend's
 	// tests cover operations still in progress).
 	a.s = armemu.New(append([]armemu.Option{armemu.WithClock(a.clock)}, opts...)...)
-	base, closeFn, err := a.s.Listen("127.0.0.1:0")
+	base, closeFn, err := a.s.ListenWith("127.0.0.1:0", a.crashing)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeFn() })
 	a.base, a.host = base, strings.TrimSuffix(strings.TrimPrefix(base, "https://"), "/")

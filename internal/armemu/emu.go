@@ -194,6 +194,16 @@ func (s *Server) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // base URL, "https://127.0.0.1:PORT/": the ARM endpoint, the authority host and the
 // token audience all at once.
 func (s *Server) Listen(addr string) (base string, closeFn func() error, err error) {
+	return s.ListenWith(addr, nil)
+}
+
+// ListenWith is Listen with the handler wrapped (nil: as it is), for a test that
+// acts around a request, such as killing its caller once it took effect.
+func (s *Server) ListenWith(addr string, wrap func(http.Handler) http.Handler) (base string, closeFn func() error, err error) {
+	h := s.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
@@ -202,7 +212,7 @@ func (s *Server) Listen(addr string) (base string, closeFn func() error, err err
 	s.mu.Lock()
 	s.base, s.addr = base, ln.Addr().String()
 	s.mu.Unlock()
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:    &tls.Config{Certificates: []tls.Certificate{s.leaf}, MinVersion: tls.VersionTLS12},
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2, as in the client
 		// Handshake failures of clients that do not trust the CA are theirs to report.
