@@ -176,6 +176,17 @@ type Orphan struct {
 	Bytes      int64
 }
 
+// OtherUsage is implemented by backends with usage that costs lookups per
+// image, so the shell asks only about the images a first plan would
+// disable or deregister, then plans again (AWS: other accounts' instances
+// and launch templates using a shared AMI, from the image usage reports
+// EC2 builds asynchronously). With dryRun it asks the cloud for nothing
+// new: asking for a report creates it. It fails closed, as Usage does;
+// the lines are for the UI.
+type OtherUsage interface {
+	OtherUsage(ctx context.Context, images []lifecycle.Image, dryRun bool) (lifecycle.Usage, []string)
+}
+
 // Orphaner is implemented by backends whose images keep storage apart from
 // them (AWS snapshots). It only lists: a region that cannot be looked at is
 // in the errors, and what it would have found is not reported.

@@ -31,8 +31,10 @@ type awsRun struct {
 	clock *ec2emu.FakeClock
 }
 
+// Image usage reports are finished as soon as they are asked for, unless
+// opts say otherwise: the run's clock stands still while Packer runs.
 func newAWSRun(t *testing.T, start time.Time, opts ...ec2emu.Option) *awsRun {
-	s, url := startEC2(t, opts...)
+	s, url := startEC2(t, append([]ec2emu.Option{ec2emu.WithUsageReportDelay(0)}, opts...)...)
 	clock := ec2emu.NewFakeClock(start)
 	s.SetClock(clock)
 	dir := t.TempDir()
@@ -627,4 +629,69 @@ func TestAWSSweepReportsOrphanedSnapshots(t *testing.T) {
 	require.Equal(t, []report.Orphan{{Region: "us-east-1", ID: oldSnap, Version: "1.0.0", Bytes: 8 << 30}}, rep.OrphanedSnapshots)
 	require.Empty(t, rep.OrphansUnknown)
 	require.True(t, a.snapshotExists("us-east-1", oldSnap), "reported, not deleted")
+}
+
+// TestAWSSweepKeepsWhatOtherAccountsUse: a deprecated release shared with
+// another account is disabled only once an image usage report younger
+// than a day says that account runs nothing from it. The first sweep asks
+// for the reports and, not waiting (usage_report_wait = 0s), keeps both
+// shared releases; the next reads them: the unused one is disabled, the
+// one the other account runs an instance of is kept, the account named.
+// Once that instance is gone and the report is old, a sweep asks again
+// and the one after disables it. A dry run asks for nothing.
+func TestAWSSweepKeepsWhatOtherAccountsUse(t *testing.T) {
+	const other = "111122223333"
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC), ec2emu.WithUsageReportDelay(2*time.Hour))
+	shared := func(img *ec2emu.Image) { img.LaunchUsers = []string{other} }
+	used := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", shared)
+	unused := a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "deprecated", shared)
+	a.seedRelease(ec2emu.DefaultAccount, "1.2.0", "active", nil)
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Instances["i-0000000000000d001"] = &ec2emu.Instance{ID: "i-0000000000000d001", OwnerID: other,
+			ImageID: used, InstanceType: "t3.micro", State: "running", LaunchTime: a.clock.Now(), AZ: "us-east-1a"}
+	})
+	state := func() map[string]string {
+		return map[string]string{"used": a.images("us-east-1")["web-1.0.0"].State, "unused": a.images("us-east-1")["web-1.1.0"].State}
+	}
+	reason := func(id string) string {
+		for _, d := range a.report("sweep/sweep.json").Decisions {
+			if d.ID == id {
+				return d.Reason
+			}
+		}
+		t.Fatalf("no decision on %s", id)
+		return ""
+	}
+	sweep := func(vars ...string) result {
+		r := a.packer("sweep.pkr.hcl", append([]string{"usage_report_wait=0s"}, vars...)...)
+		mustSucceed(t, r)
+		return r
+	}
+
+	r := sweep("dry_run=true")
+	require.Zero(t, a.s.Calls("us-east-1", "CreateImageUsageReport"), "a dry run asks for no report")
+	mustContain(t, r.stdout, "usage unknown (other accounts: no usage report under 1d old (a run asks))")
+
+	r = sweep()
+	mustContain(t, r.stdout, "Checking other accounts' use of shared images",
+		"asked EC2 for usage reports (other accounts' instances and launch templates) of 2 shared AMIs")
+	require.Equal(t, map[string]string{"used": "available", "unused": "available"}, state(), "reports not finished: both kept")
+	require.Regexp(t, `other accounts: usage report amiur-\w+ unfinished`, reason(unused))
+
+	a.clock.Advance(3 * time.Hour)
+	r = sweep()
+	require.NotContains(t, r.stdout, "asked EC2 for usage reports", "the reports of 3 h ago serve")
+	require.Equal(t, map[string]string{"used": "available", "unused": "disabled"}, state())
+	require.Regexp(t, `1 instance per usage report amiur-\w+ \(account `+other+`\)`, reason(used))
+
+	a.s.Update(func(st *ec2emu.State) { st.Region("us-east-1").Instances["i-0000000000000d001"].State = "terminated" })
+	a.clock.Advance(24 * time.Hour)
+	sweep()
+	require.Equal(t, "available", state()["used"], "the report is a day old: asked again, not finished")
+	a.clock.Advance(3 * time.Hour)
+	sweep()
+	require.Equal(t, "disabled", state()["used"])
+	// Two at first, one a day later: only what is due is asked about (1.1.0,
+	// disabled, will be before it is deregistered: it was shared).
+	require.Equal(t, 3, a.s.Calls("us-east-1", "CreateImageUsageReport"))
 }

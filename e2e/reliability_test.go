@@ -79,7 +79,9 @@ func (a *awsRun) familyState() map[string]string {
 // parameters (a tag written again, the same deprecation time set again).
 var idempotent = map[string]bool{"CreateTags": true, "DeleteTags": true, "EnableImageDeprecation": true}
 
-var resourceKey = regexp.MustCompile(`^(ResourceId|ImageId|SnapshotId)(\.\d+)?$`)
+// resourceKey matches the parameters that name resources, and ClientToken:
+// the SDK's random idempotency token differs between runs by design.
+var resourceKey = regexp.MustCompile(`^(ResourceId|ImageId|SnapshotId)(\.\d+)?$|^ClientToken$`)
 
 // mutations splits a journal into one key per call and resource (action,
 // region, resource, the other parameters): the idempotent ones as a set,

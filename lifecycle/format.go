@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// FormatDuration is formatDuration, for backends' notes.
+func FormatDuration(d time.Duration) string { return formatDuration(d) }
+
 // formatDuration renders a duration for a reason in the unit a person thinks
 // in: "7d", "36h", "15m", "30s". It rounds down to one unit, switching to the
 // larger unit only from two of them on (so 36h stays 36h, not 1d), except

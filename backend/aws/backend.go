@@ -65,6 +65,9 @@ type Options struct {
 	ManagedBy string
 	// LaunchTemplateVersions is one of the LTVersions* choices (default all).
 	LaunchTemplateVersions string
+	// UsageReports configures the lookups of other accounts' use of shared
+	// images (zero: on, with the defaults; MaxAge set: as given).
+	UsageReports UsageReports
 	// Parallel is how many regions are worked on at once (default: all of
 	// them; each region has EC2 request buckets of its own, so a region
 	// that waits for another gains nothing).
@@ -98,6 +101,9 @@ func New(opts Options, clock func() time.Time) *Backend {
 	}
 	if opts.LaunchTemplateVersions == "" {
 		opts.LaunchTemplateVersions = LTVersionsAll
+	}
+	if opts.UsageReports.MaxAge == 0 { // unset: the defaults (a configuration sets both)
+		opts.UsageReports.MaxAge, opts.UsageReports.Wait = DefaultUsageReportMaxAge, DefaultUsageReportWait
 	}
 	b := &Backend{opts: opts, clock: clock, started: wallClock(), regions: map[string]bool{}, clients: map[string]*regionClients{}}
 	for _, r := range opts.Regions {

@@ -131,7 +131,7 @@ func TestAPICallsForOneBuildAndRetire(t *testing.T) {
 	a := calls["apply"]
 	require.Equal(t, 3*17, a["EnableImageDeprecation"])
 	require.Equal(t, 3*15, a["DisableImage"])
-	require.Equal(t, 3*15, a["DescribeImageAttribute"])
+	require.Equal(t, 3*15, a["DescribeImageAttribute"], "disable saves the launch permissions it reads right before")
 	require.Equal(t, 3*15, a["DeregisterImage"])
 	require.Equal(t, 2*n, a["CreateTags"], "one per region and stage reached (deprecated, disabled)")
 	require.Equal(t, 3*n, a["DescribeImages"], "the re-read, and the usage re-check's two child lookups")

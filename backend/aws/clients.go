@@ -35,6 +35,11 @@ type (
 		ec2.DescribeLaunchTemplatesAPIClient
 		ec2.DescribeLaunchTemplateVersionsAPIClient
 	}
+	usageReporter interface {
+		CreateImageUsageReport(ctx context.Context, in *ec2.CreateImageUsageReportInput, opts ...func(*ec2.Options)) (*ec2.CreateImageUsageReportOutput, error)
+		ec2.DescribeImageUsageReportsAPIClient
+		ec2.DescribeImageUsageReportEntriesAPIClient
+	}
 	asgReader interface {
 		autoscaling.DescribeAutoScalingGroupsAPIClient
 		autoscaling.DescribeLaunchConfigurationsAPIClient
@@ -47,6 +52,7 @@ type ec2Client = interface {
 	tagger
 	imageActor
 	usageReader
+	usageReporter
 }
 
 // regionClients are one region's clients.

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/wholebody"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 // AccessConfig is how the AWS backend reaches EC2, with the amazon
@@ -87,6 +88,23 @@ type AccessConfig struct {
 	// `default_and_latest`, `default`, or `asg_used` (the versions Auto
 	// Scaling groups launch, resolving `$Default` and `$Latest`).
 	LaunchTemplateVersions string `mapstructure:"launch_template_versions"`
+	// Do not check other accounts' use of shared AMIs. By default, before an
+	// AMI shared with other accounts (launch permissions to accounts, an
+	// organization or OU, or public) is disabled or deregistered, the
+	// post-processor asks EC2 for an image usage report of it: the other
+	// accounts' instances and launch templates using it, which keep it.
+	SkipUsageReports bool `mapstructure:"skip_usage_reports"`
+	// How long a run waits for the usage reports it asked for, e.g. `30m`.
+	// Defaults to `10m`. An AMI whose report is not finished by then is kept
+	// this run; the next run reads the report. `0s` never waits: a weekly
+	// sweep then decides on the report the previous one asked for.
+	UsageReportWait string `mapstructure:"usage_report_wait"`
+	// How old a usage report may be to decide on, from `1h` to `29d`
+	// (EC2 keeps reports 30 days). Defaults to `1d`; an older one is asked
+	// for again.
+	UsageReportMaxAge string `mapstructure:"usage_report_max_age"`
+
+	usageReports UsageReports // parsed by Prepare
 }
 
 // AssumeRoleConfig is the role the AWS backend assumes, as the amazon
@@ -133,7 +151,7 @@ func CheckRef(s string) error {
 // Set says whether any AWS option was given (a local backend ignores them).
 func (c *AccessConfig) Set() bool {
 	return c.Region != "" || len(c.Regions) > 0 || len(c.Owners) > 0 || c.Profile != "" || c.AccessKey != "" ||
-		c.AssumeRole.RoleARN != "" || c.CustomEndpointEC2 != ""
+		c.AssumeRole.RoleARN != "" || c.CustomEndpointEC2 != "" || c.SkipUsageReports || c.UsageReportWait != "" || c.UsageReportMaxAge != ""
 }
 
 // Prepare checks the values and sets defaults; every error names its
@@ -196,6 +214,32 @@ func (c *AccessConfig) Prepare() []error {
 	}
 	if !slices.Contains([]string{LTVersionsAll, LTVersionsDefaultAndLatest, LTVersionsDefault, LTVersionsASGUsed}, c.LaunchTemplateVersions) {
 		bad("launch_template_versions: %q is not one of all, default_and_latest, default, asg_used", c.LaunchTemplateVersions)
+	}
+	c.usageReports = UsageReports{Skip: c.SkipUsageReports, Wait: DefaultUsageReportWait, MaxAge: DefaultUsageReportMaxAge}
+	if w := c.UsageReportWait; w != "" {
+		d, err := lifecycle.ParseDuration(w)
+		switch {
+		case err != nil:
+			bad("usage_report_wait: %v", err)
+		case d < 0 || d > 12*time.Hour:
+			bad("usage_report_wait: %q is not between 0s and 12h", w)
+		default:
+			c.usageReports.Wait = d
+		}
+	}
+	if a := c.UsageReportMaxAge; a != "" {
+		d, err := lifecycle.ParseDuration(a)
+		switch {
+		case err != nil:
+			bad("usage_report_max_age: %v", err)
+		case d < time.Hour || d > usageReportLifetime-24*time.Hour:
+			bad("usage_report_max_age: %q is not between 1h and 29d (EC2 keeps a report 30 days)", a)
+		default:
+			c.usageReports.MaxAge = d
+		}
+	}
+	if c.SkipUsageReports && (c.UsageReportWait != "" || c.UsageReportMaxAge != "") {
+		bad("skip_usage_reports: no usage reports are asked for, so usage_report_wait and usage_report_max_age mean nothing; remove them or skip_usage_reports")
 	}
 	return errs
 }
@@ -283,6 +327,6 @@ func Open(ctx context.Context, c AccessConfig, managedBy string, now func() time
 	}
 	return New(Options{
 		Config: cfg, EC2Endpoint: c.CustomEndpointEC2, Regions: c.Regions, Owners: c.Owners,
-		ManagedBy: managedBy, LaunchTemplateVersions: c.LaunchTemplateVersions,
+		ManagedBy: managedBy, LaunchTemplateVersions: c.LaunchTemplateVersions, UsageReports: c.usageReports,
 	}, now), nil
 }

@@ -43,8 +43,8 @@ type emu struct {
 	now func() time.Time
 }
 
-func newEmu(t *testing.T, now func() time.Time) *emu {
-	s := ec2emu.New(ec2emu.WithClock(clockFunc(now)))
+func newEmu(t *testing.T, now func() time.Time, opts ...ec2emu.Option) *emu {
+	s := ec2emu.New(append([]ec2emu.Option{ec2emu.WithClock(clockFunc(now))}, opts...)...)
 	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	return &emu{t: t, s: s, url: hs.URL, tr: &breaker{next: ec2emu.HTTPClient().Transport}, now: now}

@@ -23,7 +23,8 @@ const maxReferenceIDs = 10
 // Builder recipes (DescribeImageReferences, 10 ids a call, paginated), and
 // child images of any family whose parent tag or SourceImageId points at
 // it, Auto Scaling groups and launch configurations, and launch template
-// versions as launch_template_versions says. It fails closed: a lookup that fails makes its images used by a
+// versions as launch_template_versions says (other accounts' use is
+// OtherUsage's). It fails closed: a lookup that fails makes its images used by a
 // lifecycle.ConsumerUnknown that says why. A batch that fails is retried
 // image by image, so one bad image fails only itself.
 func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle.Usage {

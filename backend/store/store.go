@@ -239,6 +239,7 @@ func awsFields(a awsbackend.AccessConfig) []string {
 		{"token", a.Token != ""}, {"assume_role", a.AssumeRole != (awsbackend.AssumeRoleConfig{})}, {"custom_endpoint_ec2", a.CustomEndpointEC2 != ""},
 		{"skip_credential_validation", a.SkipCredentialValidation},
 		{"launch_template_versions", a.LaunchTemplateVersions != "" && a.LaunchTemplateVersions != awsbackend.LTVersionsAll},
+		{"skip_usage_reports", a.SkipUsageReports}, {"usage_report_wait", a.UsageReportWait != ""}, {"usage_report_max_age", a.UsageReportMaxAge != ""},
 	} {
 		if f.set {
 			out = append(out, f.name)

@@ -1,6 +1,7 @@
 package ec2emu
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -11,6 +12,8 @@ import (
 const (
 	DefaultUsageReportDelay = time.Hour
 	usageReportLifetime     = 30 * 24 * time.Hour
+	// reportVersionDepth is a report's version-depth unless asked (service model: 20).
+	reportVersionDepth = 20
 )
 
 // WithUsageReportDelay sets how long image usage reports stay pending.
@@ -24,6 +27,7 @@ type UsageReport struct {
 	ResourceTypes []string     `json:"resourceTypes"`
 	AccountIDs    []string     `json:"accountIds,omitempty"`
 	CreationTime  time.Time    `json:"creationTime"`
+	VersionDepth  int          `json:"versionDepth,omitempty"` // launch template versions looked at
 	Entries       []UsageEntry `json:"entries,omitempty"`
 }
 
@@ -51,10 +55,19 @@ func createImageUsageReport(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &UsageReport{OwnerID: c.account, ImageID: img.ID, AccountIDs: c.list("AccountId"), CreationTime: c.now}
+	r := &UsageReport{OwnerID: c.account, ImageID: img.ID, AccountIDs: c.list("AccountId"), CreationTime: c.now, VersionDepth: reportVersionDepth}
 	for _, n := range c.indexes("ResourceType") {
 		switch t := c.str(key("ResourceType", n, "ResourceType")); t {
-		case "ec2:Instance", "ec2:LaunchTemplate":
+		case "ec2:LaunchTemplate":
+			if d := c.optionValues(key("ResourceType", n, "ResourceTypeOption"), "version-depth"); len(d) > 0 {
+				depth, err := strconv.Atoi(d[0])
+				if err != nil || depth < 1 || depth > maxVersionDepth {
+					return nil, badParam("Invalid version-depth %s", d[0])
+				}
+				r.VersionDepth = depth
+			}
+			r.ResourceTypes = append(r.ResourceTypes, t)
+		case "ec2:Instance":
 			r.ResourceTypes = append(r.ResourceTypes, t)
 		default:
 			return nil, badParam("Invalid resource type %q (ec2:Instance or ec2:LaunchTemplate)", t)
@@ -75,7 +88,7 @@ func createImageUsageReport(c *call) (response, error) {
 }
 
 // usage counts other accounts' instances (not terminated) and launch templates (any of
-// their last 10 versions) that use the report's image.
+// their last VersionDepth versions) that use the report's image.
 func (c *call) usage(r *UsageReport) []UsageEntry {
 	counts := map[string]map[string]int64{}
 	add := func(typ, account string) {
@@ -94,7 +107,7 @@ func (c *call) usage(r *UsageReport) []UsageEntry {
 	}
 	for _, id := range sortedKeys(c.reg.LaunchTemplates) {
 		lt := c.reg.LaunchTemplates[id]
-		if contains(r.ResourceTypes, "ec2:LaunchTemplate") && templateUses(lt, r.ImageID, defaultVersionDepth) {
+		if contains(r.ResourceTypes, "ec2:LaunchTemplate") && templateUses(lt, r.ImageID, r.VersionDepth) {
 			add("ec2:LaunchTemplate", lt.OwnerID)
 		}
 	}

@@ -73,6 +73,9 @@ type FlatConfig struct {
 	CallTimeout               *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
 	SkipCredentialValidation  *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
 	LaunchTemplateVersions    *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
+	SkipUsageReports          *bool                     `mapstructure:"skip_usage_reports" cty:"skip_usage_reports" hcl:"skip_usage_reports"`
+	UsageReportWait           *string                   `mapstructure:"usage_report_wait" cty:"usage_report_wait" hcl:"usage_report_wait"`
+	UsageReportMaxAge         *string                   `mapstructure:"usage_report_max_age" cty:"usage_report_max_age" hcl:"usage_report_max_age"`
 	ProjectID                 *string                   `mapstructure:"project_id" cty:"project_id" hcl:"project_id"`
 	Projects                  []string                  `mapstructure:"projects" cty:"projects" hcl:"projects"`
 	CredentialsFile           *string                   `mapstructure:"credentials_file" cty:"credentials_file" hcl:"credentials_file"`
@@ -151,6 +154,9 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"call_timeout":                &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
 		"skip_credential_validation":  &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
 		"launch_template_versions":    &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
+		"skip_usage_reports":          &hcldec.AttrSpec{Name: "skip_usage_reports", Type: cty.Bool, Required: false},
+		"usage_report_wait":           &hcldec.AttrSpec{Name: "usage_report_wait", Type: cty.String, Required: false},
+		"usage_report_max_age":        &hcldec.AttrSpec{Name: "usage_report_max_age", Type: cty.String, Required: false},
 		"project_id":                  &hcldec.AttrSpec{Name: "project_id", Type: cty.String, Required: false},
 		"projects":                    &hcldec.AttrSpec{Name: "projects", Type: cty.List(cty.String), Required: false},
 		"credentials_file":            &hcldec.AttrSpec{Name: "credentials_file", Type: cty.String, Required: false},

@@ -284,15 +284,24 @@ func (r *run) pin(ctx context.Context, images []lifecycle.Image) error {
 // share do not depend on the new build (see act).
 func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, independent []lifecycle.Decision, err error) {
 	usage := r.be.Usage(ctx, images)
+	if usage == nil {
+		usage = lifecycle.Usage{}
+	}
 	if len(r.c.Restore) == 0 {
 		fresh := make([]lifecycle.Ref, len(r.fresh))
 		for i, img := range r.fresh {
 			fresh[i] = img.Ref()
 		}
-		plan = lifecycle.Plan(images, usage, r.policy, r.now, fresh)
-		if len(fresh) > 0 {
-			without := slices.DeleteFunc(slices.Clone(images), func(img lifecycle.Image) bool { return slices.Contains(fresh, img.Ref()) })
-			independent = lifecycle.Plan(without, usage, r.policy, r.now, nil)
+		without := slices.DeleteFunc(slices.Clone(images), func(img lifecycle.Image) bool { return slices.Contains(fresh, img.Ref()) })
+		planBoth := func() {
+			plan = lifecycle.Plan(images, usage, r.policy, r.now, fresh)
+			if len(fresh) > 0 {
+				independent = lifecycle.Plan(without, usage, r.policy, r.now, nil)
+			}
+		}
+		planBoth()
+		if r.otherUsage(ctx, usage, plan, independent) {
+			planBoth() // more usage only keeps more
 		}
 		return plan, independent, nil
 	}
@@ -307,6 +316,39 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, indep
 		refs = append(refs, ref)
 	}
 	return lifecycle.Restore(images, refs, r.now), nil, nil
+}
+
+// otherUsage adds to usage what the backend finds only image by image
+// (AWS: other accounts' use of shared AMIs), for the images the plans
+// would disable or deregister, and says whether it found anything.
+func (r *run) otherUsage(ctx context.Context, usage lifecycle.Usage, plans ...[]lifecycle.Decision) bool {
+	o, ok := r.be.(backend.OtherUsage)
+	if !ok {
+		return false
+	}
+	var due []lifecycle.Image
+	for _, plan := range plans {
+		for _, d := range plan {
+			if (d.Action == lifecycle.ActionDisable || d.Action == lifecycle.ActionDeregister) &&
+				!slices.ContainsFunc(due, func(img lifecycle.Image) bool { return img.Ref() == d.Image.Ref() }) {
+				due = append(due, d.Image)
+			}
+		}
+	}
+	if len(due) == 0 {
+		return false
+	}
+	more, lines := o.OtherUsage(ctx, due, r.c.DryRun)
+	if len(lines) > 0 {
+		r.ui.Say("Checking other accounts' use of shared images")
+		for _, l := range lines {
+			r.ui.Message(l)
+		}
+	}
+	for ref, cs := range more {
+		usage[ref] = append(usage[ref], cs...)
+	}
+	return len(more) > 0
 }
 
 // act carries the decisions out (or their dry-run twins) and reports each.

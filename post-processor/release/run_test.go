@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -444,4 +445,62 @@ func TestRunForgetsWhatAStoppedRunLeftPending(t *testing.T) {
 	require.NotContains(t, s.fake.Images, stopped, "forgotten")
 	require.Contains(t, s.fake.Images, running)
 	require.Equal(t, 1, s.fake.Calls["forget"])
+}
+
+// otherUsageFake is the fake with usage found only image by image.
+type otherUsageFake struct {
+	*backendtest.Fake
+	asked  [][]string // versions asked about, per call
+	dryRun []bool
+	used   map[string]bool // versions some other account uses
+}
+
+func (f *otherUsageFake) OtherUsage(_ context.Context, images []lifecycle.Image, dryRun bool) (lifecycle.Usage, []string) {
+	var vs []string
+	u := lifecycle.Usage{}
+	for _, img := range images {
+		vs = append(vs, img.Version)
+		if f.used[img.Version] {
+			u[img.Ref()] = []lifecycle.Consumer{{Kind: lifecycle.ConsumerInstance, ID: "2 instances", Account: "210987654321"}}
+		}
+	}
+	f.asked, f.dryRun = append(f.asked, vs), append(f.dryRun, dryRun)
+	return u, []string{"asked about " + fmt.Sprint(vs)}
+}
+
+// TestRunAsksForOtherUsageOfWhatItWouldRetire: the shell asks the backend
+// for the usage it finds only image by image about the images a first
+// plan would disable or deregister, and no other; what it finds keeps
+// them (the plan is made again); a dry run asks with dryRun.
+func TestRunAsksForOtherUsageOfWhatItWouldRetire(t *testing.T) {
+	s := newShell(t)
+	o := &otherUsageFake{Fake: s.fake, used: map[string]bool{"1.0.0": true}}
+	openBackend = func(store.Config, func() time.Time) (backend.Backend, error) { return o, nil }
+	policy := func(raw map[string]interface{}) map[string]interface{} {
+		raw["deprecate_after"], raw["disable_after"] = "0s", "1h"
+		return raw
+	}
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		_, _, _, err := s.run(policy(build(v)), v+".img")
+		require.NoError(t, err)
+		s.now = s.now.Add(2 * time.Hour)
+	}
+	// 1.0.0 was due for disabling at the third build; 1.1.0 was deprecated then.
+	require.Equal(t, [][]string{{"1.0.0"}}, o.asked)
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDeprecated, "1.2.0": lifecycle.StageActive}, s.stages())
+
+	sweep := map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1}
+	_, _, u, err := s.run(policy(sweep), "")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"1.0.0", "1.1.0"}, o.asked[1])
+	require.Contains(t, u.says, "Checking other accounts' use of shared images")
+	require.Contains(t, u.messages, "asked about "+fmt.Sprint(o.asked[1]))
+	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDisabled, "1.2.0": lifecycle.StageActive}, s.stages(),
+		"1.0.0 is used in another account: kept")
+	require.Equal(t, []bool{false, false}, o.dryRun)
+
+	dry := policy(map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1, "dry_run": true})
+	_, _, _, err = s.run(dry, "")
+	require.NoError(t, err)
+	require.Equal(t, []bool{false, false, true}, o.dryRun)
 }

@@ -37,6 +37,11 @@ variable "restore" {
   default = []
 }
 
+variable "usage_report_wait" {
+  type    = string
+  default = ""
+}
+
 variable "delete_snapshots" {
   type    = bool
   default = true
@@ -61,6 +66,7 @@ build {
     max_retries      = var.max_retries
 
     launch_template_versions = var.lt_versions
+    usage_report_wait        = var.usage_report_wait
     restore          = var.restore
     pin_releases     = var.pin
     unpin_releases   = var.unpin
