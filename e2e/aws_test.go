@@ -695,3 +695,58 @@ func TestAWSSweepKeepsWhatOtherAccountsUse(t *testing.T) {
 	// disabled, will be before it is deregistered: it was shared).
 	require.Equal(t, 3, a.s.Calls("us-east-1", "CreateImageUsageReport"))
 }
+
+// TestAWSAllowedImagesGuardRefusesWhatIsLongDeprecated: a sweep writes the
+// family's Allowed AMIs criteria (allowed_images_path); the account the
+// releases are shared with applies them with the aws CLI as the docs say,
+// and from then on cannot launch the release deprecated 60 days ago (kept
+// because the producer still runs it), while the one deprecated by this
+// sweep and the newest launch as before.
+func TestAWSAllowedImagesGuardRefusesWhatIsLongDeprecated(t *testing.T) {
+	const consumer, consumerKey = "111122223333", "AKIDCONSUMER"
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	a.s.AddAccount(consumerKey, consumer)
+	shared := func(img *ec2emu.Image) { img.LaunchUsers = []string{consumer} }
+	old := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "deprecated", shared)
+	prev := a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "active", shared)
+	cur := a.seedRelease(ec2emu.DefaultAccount, "1.2.0", "active", shared)
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").Instances["i-0000000000000e001"] = &ec2emu.Instance{ID: "i-0000000000000e001", OwnerID: ec2emu.DefaultAccount,
+			ImageID: old, InstanceType: "t3.micro", State: "running", LaunchTime: a.clock.Now(), AZ: "us-east-1a"}
+	})
+	r := a.packer("sweep.pkr.hcl", "allowed_images_path=criteria.json")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "Allowed AMIs criteria for the accounts the family is shared with: criteria.json (accounts "+ec2emu.DefaultAccount+", 7 days after deprecation)")
+	require.Equal(t, "deprecated", a.tags("us-east-1", prev)[lifecycle.TagStage])
+	require.Equal(t, "deprecated", a.tags("us-east-1", old)[lifecycle.TagStage], "in use: kept deprecated")
+	criteria := filepath.Join(a.dir, "sweep", "criteria.json")
+	body, err := os.ReadFile(criteria)
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"ImageProviders":["`+ec2emu.DefaultAccount+`"],"DeprecationTimeCondition":{"MaximumDaysSinceDeprecated":7}}]`, string(body))
+
+	cli := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "aws", append([]string{"ec2"}, append(args, "--endpoint-url", a.url, "--region", "us-east-1", "--output", "json")...)...)
+		cmd.Env = append(os.Environ(), "AWS_PAGER=", "AWS_ACCESS_KEY_ID="+consumerKey, "AWS_SECRET_ACCESS_KEY=consumer-secret")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	launch := func(id string) (string, error) {
+		return cli("run-instances", "--image-id", id, "--instance-type", "t3.micro", "--count", "1")
+	}
+	_, err = launch(old)
+	require.NoError(t, err, "before the guard, the consumer launches anything shared with it")
+	out, err := cli("replace-image-criteria-in-allowed-images-settings", "--image-criteria", "file://"+criteria)
+	require.NoError(t, err, out)
+	out, err = cli("enable-allowed-images-settings", "--allowed-images-settings-state", "enabled")
+	require.NoError(t, err, out)
+
+	out, err = launch(old)
+	require.Error(t, err)
+	require.Contains(t, out, "Not authorized for images: ["+old+"]")
+	for _, id := range []string{prev, cur} {
+		out, err := launch(id)
+		require.NoError(t, err, "%s: %s", id, out)
+	}
+}

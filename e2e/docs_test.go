@@ -143,7 +143,9 @@ func wrapFragment(body *hclsyntax.Body, text string) string {
 		}
 	}
 	if len(sources) == 0 {
-		text += "source \"file\" \"docs\" {\n  content = \"docs\"\n  target  = \"out/docs.img\"\n}\n"
+		// Before the fragment: the build that wraps a post-processor runs
+		// to the end of the text.
+		text = "source \"file\" \"docs\" {\n  content = \"docs\"\n  target  = \"out/docs.img\"\n}\n" + text
 		sources = []string{`"source.file.docs"`}
 	}
 	build := "build {\n  sources = [" + strings.Join(sources, ", ") + "]\n"

@@ -77,6 +77,11 @@ func (c *call) checkLaunchable(sp launchSpec) (*Image, error) {
 	if img.State != "available" {
 		return nil, errf(400, "InvalidAMIID.Unavailable", "Image %s is %s and cannot be launched", img.ID, img.State)
 	}
+	// EC2's answer for an image the caller may not use; that Allowed AMIs
+	// gives the same is an assumption (the API reference names no error).
+	if allowed, enforced, _ := c.imageAllowed(img); enforced && !allowed {
+		return nil, errf(400, "AuthFailure", "Not authorized for images: [%s]", img.ID)
+	}
 	if sp.keyName != "" && c.findKeyPair(sp.keyName) == nil {
 		return nil, errf(400, "InvalidKeyPair.NotFound", "The key pair '%s' does not exist", sp.keyName)
 	}

@@ -35,6 +35,7 @@ type imageXML struct {
 	DeprecationTime          string   `xml:"deprecationTime,omitempty"`
 	DeregistrationProtection string   `xml:"deregistrationProtection"`
 	LastLaunchedTime         string   `xml:"lastLaunchedTime,omitempty"`
+	ImageAllowed             *bool    `xml:"imageAllowed,omitempty"` // with Allowed AMIs enabled or in audit mode
 	TagSet                   []tagXML `xml:"tagSet>item"`
 }
 
@@ -74,6 +75,9 @@ func (c *call) imageXML(img *Image) imageXML {
 	}
 	if img.DeprecationTime != nil {
 		x.DeprecationTime = fmtTime(*img.DeprecationTime)
+	}
+	if allowed, _, audited := c.imageAllowed(img); audited {
+		x.ImageAllowed = &allowed
 	}
 	if t := c.lastLaunched(img); t != nil {
 		x.LastLaunchedTime = fmtTime(*t)
@@ -289,6 +293,9 @@ func (c *call) imageCandidates(ids []string) ([]*Image, error) {
 func (c *call) imageSelected(img *Image, q imageQuery) (bool, error) {
 	if len(q.owners) > 0 && !c.ownerMatches(img, q.owners) {
 		return false, nil
+	}
+	if allowed, enforced, _ := c.imageAllowed(img); enforced && !allowed {
+		return false, nil // Allowed AMIs: not discoverable
 	}
 	if len(q.execBy) > 0 && !c.executableBy(img, q.execBy) {
 		return false, nil

@@ -34,6 +34,7 @@ type Region struct {
 	AutoScalingGroups    map[string]*AutoScalingGroup    `json:"autoScalingGroups,omitempty"`
 	LaunchConfigurations map[string]*LaunchConfiguration `json:"launchConfigurations,omitempty"`
 	UsageReports         map[string]*UsageReport         `json:"usageReports,omitempty"`
+	AllowedImages        map[string]*AllowedImages       `json:"allowedImages,omitempty"` // account -> its Allowed AMIs settings
 	RetentionRules       map[string]*RetentionRule       `json:"retentionRules,omitempty"`
 	BinSnapshots         map[string]*Snapshot            `json:"binSnapshots,omitempty"` // deleted into the Recycle Bin
 	// Parameters are SSM parameters: account -> name -> parameter.

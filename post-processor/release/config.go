@@ -133,6 +133,23 @@ type Config struct {
 	// (or inside its `reports/` directory), not a symlink. Defaults to a new
 	// file `<catalog_dir>/reports/<family>-<time>.json` per run.
 	ReportPath string `mapstructure:"report_path"`
+	// Write here (a `.json` file, as `report_path` may be, and not the
+	// report) the Allowed AMIs image criteria of the family's AWS account,
+	// for the accounts it shares releases with: they then discover and
+	// launch its AMIs only until they have been deprecated
+	// `allowed_images_max_days_deprecated` days. Apply them in each such
+	// account and region with `aws ec2
+	// replace-image-criteria-in-allowed-images-settings --image-criteria
+	// file://PATH` and `aws ec2 enable-allowed-images-settings
+	// --allowed-images-settings-state audit-mode` (then `enabled`). AWS
+	// backend only.
+	AllowedImagesPath string `mapstructure:"allowed_images_path"`
+	// How many days after its deprecation an AMI stays allowed by the
+	// criteria of `allowed_images_path`, 0 (a deprecated AMI is refused at
+	// once) to 3650. Defaults to `disable_after` in whole days: a consumer
+	// then refuses what the policy would have disabled, also the releases
+	// kept deprecated because something still uses them.
+	AllowedImagesMaxDaysDeprecated *int `mapstructure:"allowed_images_max_days_deprecated"`
 
 	ctx interpolate.Context
 }
@@ -270,6 +287,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("pin_releases, unpin_releases: %s is in both", id))
 		}
 	}
+	if c.AllowedImagesPath != "" || c.AllowedImagesMaxDaysDeprecated != nil {
+		errs = append(errs, c.checkAllowedImages()...)
+	}
 	if err := c.checkReportPath(); err != nil {
 		errs = append(errs, fmt.Errorf("report_path: %w", err))
 	}
@@ -304,22 +324,25 @@ func (c *Config) checkGCPLabels() []error {
 // checkReportPath refuses a report that could replace what the plugin
 // keeps: the catalog, its backup or lock, the quarantine (anything in
 // catalog_dir but reports/), or whatever a symlink points at.
-func (c *Config) checkReportPath() error {
-	if c.ReportPath == "" {
+func (c *Config) checkReportPath() error { return c.checkOutputPath(c.ReportPath) }
+
+// checkOutputPath is checkReportPath for any file the plugin writes.
+func (c *Config) checkOutputPath(path string) error {
+	if path == "" {
 		return nil
 	}
-	if filepath.Ext(c.ReportPath) != ".json" {
-		return fmt.Errorf("%q should end in .json", c.ReportPath)
+	if filepath.Ext(path) != ".json" {
+		return fmt.Errorf("%q should end in .json", path)
 	}
-	if fi, err := os.Lstat(c.ReportPath); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%q is a symlink; name the file itself", c.ReportPath)
+			return fmt.Errorf("%q is a symlink; name the file itself", path)
 		case !fi.Mode().IsRegular():
-			return fmt.Errorf("%q exists and is not a regular file", c.ReportPath)
+			return fmt.Errorf("%q exists and is not a regular file", path)
 		}
 	}
-	report, err := realAbs(c.ReportPath)
+	abs, err := realAbs(path)
 	if err != nil {
 		return err
 	}
@@ -327,27 +350,56 @@ func (c *Config) checkReportPath() error {
 	if err != nil {
 		return err
 	}
-	if rel, err := filepath.Rel(catalog, report); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if rel, err := filepath.Rel(catalog, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		if dir, _ := filepath.Split(rel); filepath.Clean(dir) != "reports" {
-			return fmt.Errorf("%q lies inside catalog_dir %q, where only its reports/ directory may hold reports", c.ReportPath, c.CatalogDir)
+			return fmt.Errorf("%q lies inside catalog_dir %q, where only its reports/ directory may hold reports", path, c.CatalogDir)
 		}
 	}
 	return nil
 }
 
+// maxAllowedDays bounds allowed_images_max_days_deprecated: ten years.
+const maxAllowedDays = 3650
+
+// checkAllowedImages checks allowed_images_path and its days.
+func (c *Config) checkAllowedImages() []error {
+	var errs []error
+	if c.Backend != store.AWS {
+		errs = append(errs, fmt.Errorf("allowed_images_path: Allowed AMIs are EC2's; the backend is %s", c.Backend))
+	}
+	if c.AllowedImagesPath == "" {
+		errs = append(errs, errors.New("allowed_images_max_days_deprecated: goes with allowed_images_path, which is not set"))
+	}
+	if d := c.AllowedImagesMaxDaysDeprecated; d != nil && (*d < 0 || *d > maxAllowedDays) {
+		errs = append(errs, fmt.Errorf("allowed_images_max_days_deprecated: %d is not between 0 and %d", *d, maxAllowedDays))
+	}
+	if err := c.checkOutputPath(c.AllowedImagesPath); err != nil {
+		errs = append(errs, fmt.Errorf("allowed_images_path: %w", err))
+	} else if c.AllowedImagesPath != "" && c.ReportPath != "" {
+		a, errA := realAbs(c.AllowedImagesPath)
+		r, errR := realAbs(c.ReportPath)
+		if errA == nil && errR == nil && a == r {
+			errs = append(errs, fmt.Errorf("allowed_images_path: %q is report_path too: one would replace the other", c.AllowedImagesPath))
+		}
+	}
+	return errs
+}
+
 // checkReportPathAgainst refuses a report_path that is one of the
 // artifact's files: writing the report would replace the build.
 func (c *Config) checkReportPathAgainst(files []string) error {
-	if c.ReportPath == "" {
-		return nil
-	}
-	report, err := realAbs(c.ReportPath)
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if p, err := realAbs(f); err == nil && p == report {
-			return fmt.Errorf("report_path %q is the artifact file %s: the report would replace the build", c.ReportPath, f)
+	for field, path := range map[string]string{"report_path": c.ReportPath, "allowed_images_path": c.AllowedImagesPath} {
+		if path == "" {
+			continue
+		}
+		out, err := realAbs(path)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if p, err := realAbs(f); err == nil && p == out {
+				return fmt.Errorf("%s %q is the artifact file %s: writing it would replace the build", field, path, f)
+			}
 		}
 	}
 	return nil

@@ -48,73 +48,75 @@ func (*FlatChannelPolicy) HCL2Spec() map[string]hcldec.Spec {
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName           *string                   `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType         *string                   `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion         *string                   `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug               *bool                     `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce               *bool                     `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError             *string                   `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars            map[string]string         `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars       []string                  `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Backend                   *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
-	CatalogDir                *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
-	ManagedBy                 *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
-	Region                    *string                   `mapstructure:"region" cty:"region" hcl:"region"`
-	Regions                   []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
-	Owners                    []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
-	Profile                   *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
-	SharedCredentialsFile     *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
-	AccessKey                 *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
-	SecretKey                 *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
-	Token                     *string                   `mapstructure:"token" cty:"token" hcl:"token"`
-	AssumeRole                *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
-	CustomEndpointEC2         *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
-	MaxRetries                *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
-	CallTimeout               *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
-	SkipCredentialValidation  *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
-	LaunchTemplateVersions    *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
-	SkipUsageReports          *bool                     `mapstructure:"skip_usage_reports" cty:"skip_usage_reports" hcl:"skip_usage_reports"`
-	UsageReportWait           *string                   `mapstructure:"usage_report_wait" cty:"usage_report_wait" hcl:"usage_report_wait"`
-	UsageReportMaxAge         *string                   `mapstructure:"usage_report_max_age" cty:"usage_report_max_age" hcl:"usage_report_max_age"`
-	ProjectID                 *string                   `mapstructure:"project_id" cty:"project_id" hcl:"project_id"`
-	Projects                  []string                  `mapstructure:"projects" cty:"projects" hcl:"projects"`
-	CredentialsFile           *string                   `mapstructure:"credentials_file" cty:"credentials_file" hcl:"credentials_file"`
-	CredentialsJSON           *string                   `mapstructure:"credentials_json" cty:"credentials_json" hcl:"credentials_json"`
-	ImpersonateServiceAccount *string                   `mapstructure:"impersonate_service_account" cty:"impersonate_service_account" hcl:"impersonate_service_account"`
-	AccessToken               *string                   `mapstructure:"access_token" cty:"access_token" hcl:"access_token"`
-	CustomEndpoints           map[string]string         `mapstructure:"custom_endpoints" cty:"custom_endpoints" hcl:"custom_endpoints"`
-	SubscriptionID            *string                   `mapstructure:"subscription_id" cty:"subscription_id" hcl:"subscription_id"`
-	ClientID                  *string                   `mapstructure:"client_id" cty:"client_id" hcl:"client_id"`
-	ClientSecret              *string                   `mapstructure:"client_secret" cty:"client_secret" hcl:"client_secret"`
-	TenantID                  *string                   `mapstructure:"tenant_id" cty:"tenant_id" hcl:"tenant_id"`
-	UseAzureCLIAuth           *bool                     `mapstructure:"use_azure_cli_auth" cty:"use_azure_cli_auth" hcl:"use_azure_cli_auth"`
-	CloudEnvironmentName      *string                   `mapstructure:"cloud_environment_name" cty:"cloud_environment_name" hcl:"cloud_environment_name"`
-	MetadataHost              *string                   `mapstructure:"metadata_host" cty:"metadata_host" hcl:"metadata_host"`
-	GalleryResourceGroup      *string                   `mapstructure:"gallery_resource_group" cty:"gallery_resource_group" hcl:"gallery_resource_group"`
-	GalleryName               *string                   `mapstructure:"gallery_name" cty:"gallery_name" hcl:"gallery_name"`
-	GalleryImageNames         []string                  `mapstructure:"gallery_image_names" cty:"gallery_image_names" hcl:"gallery_image_names"`
-	Family                    *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
-	Version                   *string                   `mapstructure:"version" cty:"version" hcl:"version"`
-	Channel                   *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
-	Parent                    *string                   `mapstructure:"parent" cty:"parent" hcl:"parent"`
-	KeepReleases              *int                      `mapstructure:"keep_releases" cty:"keep_releases" hcl:"keep_releases"`
-	MinAge                    *string                   `mapstructure:"min_age" cty:"min_age" hcl:"min_age"`
-	ExpireAfter               *string                   `mapstructure:"expire_after" cty:"expire_after" hcl:"expire_after"`
-	DeprecateAfter            *string                   `mapstructure:"deprecate_after" cty:"deprecate_after" hcl:"deprecate_after"`
-	DisableAfter              *string                   `mapstructure:"disable_after" cty:"disable_after" hcl:"disable_after"`
-	DeregisterAfter           *string                   `mapstructure:"deregister_after" cty:"deregister_after" hcl:"deregister_after"`
-	DeleteSnapshots           *bool                     `mapstructure:"delete_snapshots" cty:"delete_snapshots" hcl:"delete_snapshots"`
-	DeprecateExpired          *bool                     `mapstructure:"deprecate_expired" cty:"deprecate_expired" hcl:"deprecate_expired"`
-	ForgetPendingAfter        *string                   `mapstructure:"forget_pending_after" cty:"forget_pending_after" hcl:"forget_pending_after"`
-	ChannelPolicies           []FlatChannelPolicy       `mapstructure:"channel_policy" cty:"channel_policy" hcl:"channel_policy"`
-	Pin                       *bool                     `mapstructure:"pin" cty:"pin" hcl:"pin"`
-	DryRun                    *bool                     `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
-	AllowSimulatedTime        *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
-	Sweep                     *bool                     `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
-	Restore                   []string                  `mapstructure:"restore" cty:"restore" hcl:"restore"`
-	PinReleases               []string                  `mapstructure:"pin_releases" cty:"pin_releases" hcl:"pin_releases"`
-	UnpinReleases             []string                  `mapstructure:"unpin_releases" cty:"unpin_releases" hcl:"unpin_releases"`
-	ReportPath                *string                   `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
+	PackerBuildName                *string                   `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType              *string                   `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion              *string                   `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug                    *bool                     `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce                    *bool                     `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError                  *string                   `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars                 map[string]string         `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars            []string                  `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Backend                        *string                   `mapstructure:"backend" cty:"backend" hcl:"backend"`
+	CatalogDir                     *string                   `mapstructure:"catalog_dir" cty:"catalog_dir" hcl:"catalog_dir"`
+	ManagedBy                      *string                   `mapstructure:"managed_by" cty:"managed_by" hcl:"managed_by"`
+	Region                         *string                   `mapstructure:"region" cty:"region" hcl:"region"`
+	Regions                        []string                  `mapstructure:"regions" cty:"regions" hcl:"regions"`
+	Owners                         []string                  `mapstructure:"owners" cty:"owners" hcl:"owners"`
+	Profile                        *string                   `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	SharedCredentialsFile          *string                   `mapstructure:"shared_credentials_file" cty:"shared_credentials_file" hcl:"shared_credentials_file"`
+	AccessKey                      *string                   `mapstructure:"access_key" cty:"access_key" hcl:"access_key"`
+	SecretKey                      *string                   `mapstructure:"secret_key" cty:"secret_key" hcl:"secret_key"`
+	Token                          *string                   `mapstructure:"token" cty:"token" hcl:"token"`
+	AssumeRole                     *aws.FlatAssumeRoleConfig `mapstructure:"assume_role" cty:"assume_role" hcl:"assume_role"`
+	CustomEndpointEC2              *string                   `mapstructure:"custom_endpoint_ec2" cty:"custom_endpoint_ec2" hcl:"custom_endpoint_ec2"`
+	MaxRetries                     *int                      `mapstructure:"max_retries" cty:"max_retries" hcl:"max_retries"`
+	CallTimeout                    *string                   `mapstructure:"call_timeout" cty:"call_timeout" hcl:"call_timeout"`
+	SkipCredentialValidation       *bool                     `mapstructure:"skip_credential_validation" cty:"skip_credential_validation" hcl:"skip_credential_validation"`
+	LaunchTemplateVersions         *string                   `mapstructure:"launch_template_versions" cty:"launch_template_versions" hcl:"launch_template_versions"`
+	SkipUsageReports               *bool                     `mapstructure:"skip_usage_reports" cty:"skip_usage_reports" hcl:"skip_usage_reports"`
+	UsageReportWait                *string                   `mapstructure:"usage_report_wait" cty:"usage_report_wait" hcl:"usage_report_wait"`
+	UsageReportMaxAge              *string                   `mapstructure:"usage_report_max_age" cty:"usage_report_max_age" hcl:"usage_report_max_age"`
+	ProjectID                      *string                   `mapstructure:"project_id" cty:"project_id" hcl:"project_id"`
+	Projects                       []string                  `mapstructure:"projects" cty:"projects" hcl:"projects"`
+	CredentialsFile                *string                   `mapstructure:"credentials_file" cty:"credentials_file" hcl:"credentials_file"`
+	CredentialsJSON                *string                   `mapstructure:"credentials_json" cty:"credentials_json" hcl:"credentials_json"`
+	ImpersonateServiceAccount      *string                   `mapstructure:"impersonate_service_account" cty:"impersonate_service_account" hcl:"impersonate_service_account"`
+	AccessToken                    *string                   `mapstructure:"access_token" cty:"access_token" hcl:"access_token"`
+	CustomEndpoints                map[string]string         `mapstructure:"custom_endpoints" cty:"custom_endpoints" hcl:"custom_endpoints"`
+	SubscriptionID                 *string                   `mapstructure:"subscription_id" cty:"subscription_id" hcl:"subscription_id"`
+	ClientID                       *string                   `mapstructure:"client_id" cty:"client_id" hcl:"client_id"`
+	ClientSecret                   *string                   `mapstructure:"client_secret" cty:"client_secret" hcl:"client_secret"`
+	TenantID                       *string                   `mapstructure:"tenant_id" cty:"tenant_id" hcl:"tenant_id"`
+	UseAzureCLIAuth                *bool                     `mapstructure:"use_azure_cli_auth" cty:"use_azure_cli_auth" hcl:"use_azure_cli_auth"`
+	CloudEnvironmentName           *string                   `mapstructure:"cloud_environment_name" cty:"cloud_environment_name" hcl:"cloud_environment_name"`
+	MetadataHost                   *string                   `mapstructure:"metadata_host" cty:"metadata_host" hcl:"metadata_host"`
+	GalleryResourceGroup           *string                   `mapstructure:"gallery_resource_group" cty:"gallery_resource_group" hcl:"gallery_resource_group"`
+	GalleryName                    *string                   `mapstructure:"gallery_name" cty:"gallery_name" hcl:"gallery_name"`
+	GalleryImageNames              []string                  `mapstructure:"gallery_image_names" cty:"gallery_image_names" hcl:"gallery_image_names"`
+	Family                         *string                   `mapstructure:"family" required:"true" cty:"family" hcl:"family"`
+	Version                        *string                   `mapstructure:"version" cty:"version" hcl:"version"`
+	Channel                        *string                   `mapstructure:"channel" cty:"channel" hcl:"channel"`
+	Parent                         *string                   `mapstructure:"parent" cty:"parent" hcl:"parent"`
+	KeepReleases                   *int                      `mapstructure:"keep_releases" cty:"keep_releases" hcl:"keep_releases"`
+	MinAge                         *string                   `mapstructure:"min_age" cty:"min_age" hcl:"min_age"`
+	ExpireAfter                    *string                   `mapstructure:"expire_after" cty:"expire_after" hcl:"expire_after"`
+	DeprecateAfter                 *string                   `mapstructure:"deprecate_after" cty:"deprecate_after" hcl:"deprecate_after"`
+	DisableAfter                   *string                   `mapstructure:"disable_after" cty:"disable_after" hcl:"disable_after"`
+	DeregisterAfter                *string                   `mapstructure:"deregister_after" cty:"deregister_after" hcl:"deregister_after"`
+	DeleteSnapshots                *bool                     `mapstructure:"delete_snapshots" cty:"delete_snapshots" hcl:"delete_snapshots"`
+	DeprecateExpired               *bool                     `mapstructure:"deprecate_expired" cty:"deprecate_expired" hcl:"deprecate_expired"`
+	ForgetPendingAfter             *string                   `mapstructure:"forget_pending_after" cty:"forget_pending_after" hcl:"forget_pending_after"`
+	ChannelPolicies                []FlatChannelPolicy       `mapstructure:"channel_policy" cty:"channel_policy" hcl:"channel_policy"`
+	Pin                            *bool                     `mapstructure:"pin" cty:"pin" hcl:"pin"`
+	DryRun                         *bool                     `mapstructure:"dry_run" cty:"dry_run" hcl:"dry_run"`
+	AllowSimulatedTime             *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
+	Sweep                          *bool                     `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
+	Restore                        []string                  `mapstructure:"restore" cty:"restore" hcl:"restore"`
+	PinReleases                    []string                  `mapstructure:"pin_releases" cty:"pin_releases" hcl:"pin_releases"`
+	UnpinReleases                  []string                  `mapstructure:"unpin_releases" cty:"unpin_releases" hcl:"unpin_releases"`
+	ReportPath                     *string                   `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
+	AllowedImagesPath              *string                   `mapstructure:"allowed_images_path" cty:"allowed_images_path" hcl:"allowed_images_path"`
+	AllowedImagesMaxDaysDeprecated *int                      `mapstructure:"allowed_images_max_days_deprecated" cty:"allowed_images_max_days_deprecated" hcl:"allowed_images_max_days_deprecated"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -129,73 +131,75 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"packer_build_name":           &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
-		"packer_builder_type":         &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
-		"packer_core_version":         &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
-		"packer_debug":                &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
-		"packer_force":                &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
-		"packer_on_error":             &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
-		"packer_user_variables":       &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
-		"packer_sensitive_variables":  &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
-		"backend":                     &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
-		"catalog_dir":                 &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
-		"managed_by":                  &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
-		"region":                      &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
-		"regions":                     &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
-		"owners":                      &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
-		"profile":                     &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
-		"shared_credentials_file":     &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
-		"access_key":                  &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
-		"secret_key":                  &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
-		"token":                       &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
-		"assume_role":                 &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
-		"custom_endpoint_ec2":         &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
-		"max_retries":                 &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
-		"call_timeout":                &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
-		"skip_credential_validation":  &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
-		"launch_template_versions":    &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
-		"skip_usage_reports":          &hcldec.AttrSpec{Name: "skip_usage_reports", Type: cty.Bool, Required: false},
-		"usage_report_wait":           &hcldec.AttrSpec{Name: "usage_report_wait", Type: cty.String, Required: false},
-		"usage_report_max_age":        &hcldec.AttrSpec{Name: "usage_report_max_age", Type: cty.String, Required: false},
-		"project_id":                  &hcldec.AttrSpec{Name: "project_id", Type: cty.String, Required: false},
-		"projects":                    &hcldec.AttrSpec{Name: "projects", Type: cty.List(cty.String), Required: false},
-		"credentials_file":            &hcldec.AttrSpec{Name: "credentials_file", Type: cty.String, Required: false},
-		"credentials_json":            &hcldec.AttrSpec{Name: "credentials_json", Type: cty.String, Required: false},
-		"impersonate_service_account": &hcldec.AttrSpec{Name: "impersonate_service_account", Type: cty.String, Required: false},
-		"access_token":                &hcldec.AttrSpec{Name: "access_token", Type: cty.String, Required: false},
-		"custom_endpoints":            &hcldec.AttrSpec{Name: "custom_endpoints", Type: cty.Map(cty.String), Required: false},
-		"subscription_id":             &hcldec.AttrSpec{Name: "subscription_id", Type: cty.String, Required: false},
-		"client_id":                   &hcldec.AttrSpec{Name: "client_id", Type: cty.String, Required: false},
-		"client_secret":               &hcldec.AttrSpec{Name: "client_secret", Type: cty.String, Required: false},
-		"tenant_id":                   &hcldec.AttrSpec{Name: "tenant_id", Type: cty.String, Required: false},
-		"use_azure_cli_auth":          &hcldec.AttrSpec{Name: "use_azure_cli_auth", Type: cty.Bool, Required: false},
-		"cloud_environment_name":      &hcldec.AttrSpec{Name: "cloud_environment_name", Type: cty.String, Required: false},
-		"metadata_host":               &hcldec.AttrSpec{Name: "metadata_host", Type: cty.String, Required: false},
-		"gallery_resource_group":      &hcldec.AttrSpec{Name: "gallery_resource_group", Type: cty.String, Required: false},
-		"gallery_name":                &hcldec.AttrSpec{Name: "gallery_name", Type: cty.String, Required: false},
-		"gallery_image_names":         &hcldec.AttrSpec{Name: "gallery_image_names", Type: cty.List(cty.String), Required: false},
-		"family":                      &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
-		"version":                     &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
-		"channel":                     &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
-		"parent":                      &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
-		"keep_releases":               &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
-		"min_age":                     &hcldec.AttrSpec{Name: "min_age", Type: cty.String, Required: false},
-		"expire_after":                &hcldec.AttrSpec{Name: "expire_after", Type: cty.String, Required: false},
-		"deprecate_after":             &hcldec.AttrSpec{Name: "deprecate_after", Type: cty.String, Required: false},
-		"disable_after":               &hcldec.AttrSpec{Name: "disable_after", Type: cty.String, Required: false},
-		"deregister_after":            &hcldec.AttrSpec{Name: "deregister_after", Type: cty.String, Required: false},
-		"delete_snapshots":            &hcldec.AttrSpec{Name: "delete_snapshots", Type: cty.Bool, Required: false},
-		"deprecate_expired":           &hcldec.AttrSpec{Name: "deprecate_expired", Type: cty.Bool, Required: false},
-		"forget_pending_after":        &hcldec.AttrSpec{Name: "forget_pending_after", Type: cty.String, Required: false},
-		"channel_policy":              &hcldec.BlockListSpec{TypeName: "channel_policy", Nested: hcldec.ObjectSpec((*FlatChannelPolicy)(nil).HCL2Spec())},
-		"pin":                         &hcldec.AttrSpec{Name: "pin", Type: cty.Bool, Required: false},
-		"dry_run":                     &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
-		"allow_simulated_time":        &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
-		"sweep":                       &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
-		"restore":                     &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
-		"pin_releases":                &hcldec.AttrSpec{Name: "pin_releases", Type: cty.List(cty.String), Required: false},
-		"unpin_releases":              &hcldec.AttrSpec{Name: "unpin_releases", Type: cty.List(cty.String), Required: false},
-		"report_path":                 &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
+		"packer_build_name":                  &hcldec.AttrSpec{Name: "packer_build_name", Type: cty.String, Required: false},
+		"packer_builder_type":                &hcldec.AttrSpec{Name: "packer_builder_type", Type: cty.String, Required: false},
+		"packer_core_version":                &hcldec.AttrSpec{Name: "packer_core_version", Type: cty.String, Required: false},
+		"packer_debug":                       &hcldec.AttrSpec{Name: "packer_debug", Type: cty.Bool, Required: false},
+		"packer_force":                       &hcldec.AttrSpec{Name: "packer_force", Type: cty.Bool, Required: false},
+		"packer_on_error":                    &hcldec.AttrSpec{Name: "packer_on_error", Type: cty.String, Required: false},
+		"packer_user_variables":              &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
+		"packer_sensitive_variables":         &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
+		"backend":                            &hcldec.AttrSpec{Name: "backend", Type: cty.String, Required: false},
+		"catalog_dir":                        &hcldec.AttrSpec{Name: "catalog_dir", Type: cty.String, Required: false},
+		"managed_by":                         &hcldec.AttrSpec{Name: "managed_by", Type: cty.String, Required: false},
+		"region":                             &hcldec.AttrSpec{Name: "region", Type: cty.String, Required: false},
+		"regions":                            &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+		"owners":                             &hcldec.AttrSpec{Name: "owners", Type: cty.List(cty.String), Required: false},
+		"profile":                            &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"shared_credentials_file":            &hcldec.AttrSpec{Name: "shared_credentials_file", Type: cty.String, Required: false},
+		"access_key":                         &hcldec.AttrSpec{Name: "access_key", Type: cty.String, Required: false},
+		"secret_key":                         &hcldec.AttrSpec{Name: "secret_key", Type: cty.String, Required: false},
+		"token":                              &hcldec.AttrSpec{Name: "token", Type: cty.String, Required: false},
+		"assume_role":                        &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*aws.FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"custom_endpoint_ec2":                &hcldec.AttrSpec{Name: "custom_endpoint_ec2", Type: cty.String, Required: false},
+		"max_retries":                        &hcldec.AttrSpec{Name: "max_retries", Type: cty.Number, Required: false},
+		"call_timeout":                       &hcldec.AttrSpec{Name: "call_timeout", Type: cty.String, Required: false},
+		"skip_credential_validation":         &hcldec.AttrSpec{Name: "skip_credential_validation", Type: cty.Bool, Required: false},
+		"launch_template_versions":           &hcldec.AttrSpec{Name: "launch_template_versions", Type: cty.String, Required: false},
+		"skip_usage_reports":                 &hcldec.AttrSpec{Name: "skip_usage_reports", Type: cty.Bool, Required: false},
+		"usage_report_wait":                  &hcldec.AttrSpec{Name: "usage_report_wait", Type: cty.String, Required: false},
+		"usage_report_max_age":               &hcldec.AttrSpec{Name: "usage_report_max_age", Type: cty.String, Required: false},
+		"project_id":                         &hcldec.AttrSpec{Name: "project_id", Type: cty.String, Required: false},
+		"projects":                           &hcldec.AttrSpec{Name: "projects", Type: cty.List(cty.String), Required: false},
+		"credentials_file":                   &hcldec.AttrSpec{Name: "credentials_file", Type: cty.String, Required: false},
+		"credentials_json":                   &hcldec.AttrSpec{Name: "credentials_json", Type: cty.String, Required: false},
+		"impersonate_service_account":        &hcldec.AttrSpec{Name: "impersonate_service_account", Type: cty.String, Required: false},
+		"access_token":                       &hcldec.AttrSpec{Name: "access_token", Type: cty.String, Required: false},
+		"custom_endpoints":                   &hcldec.AttrSpec{Name: "custom_endpoints", Type: cty.Map(cty.String), Required: false},
+		"subscription_id":                    &hcldec.AttrSpec{Name: "subscription_id", Type: cty.String, Required: false},
+		"client_id":                          &hcldec.AttrSpec{Name: "client_id", Type: cty.String, Required: false},
+		"client_secret":                      &hcldec.AttrSpec{Name: "client_secret", Type: cty.String, Required: false},
+		"tenant_id":                          &hcldec.AttrSpec{Name: "tenant_id", Type: cty.String, Required: false},
+		"use_azure_cli_auth":                 &hcldec.AttrSpec{Name: "use_azure_cli_auth", Type: cty.Bool, Required: false},
+		"cloud_environment_name":             &hcldec.AttrSpec{Name: "cloud_environment_name", Type: cty.String, Required: false},
+		"metadata_host":                      &hcldec.AttrSpec{Name: "metadata_host", Type: cty.String, Required: false},
+		"gallery_resource_group":             &hcldec.AttrSpec{Name: "gallery_resource_group", Type: cty.String, Required: false},
+		"gallery_name":                       &hcldec.AttrSpec{Name: "gallery_name", Type: cty.String, Required: false},
+		"gallery_image_names":                &hcldec.AttrSpec{Name: "gallery_image_names", Type: cty.List(cty.String), Required: false},
+		"family":                             &hcldec.AttrSpec{Name: "family", Type: cty.String, Required: false},
+		"version":                            &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
+		"channel":                            &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
+		"parent":                             &hcldec.AttrSpec{Name: "parent", Type: cty.String, Required: false},
+		"keep_releases":                      &hcldec.AttrSpec{Name: "keep_releases", Type: cty.Number, Required: false},
+		"min_age":                            &hcldec.AttrSpec{Name: "min_age", Type: cty.String, Required: false},
+		"expire_after":                       &hcldec.AttrSpec{Name: "expire_after", Type: cty.String, Required: false},
+		"deprecate_after":                    &hcldec.AttrSpec{Name: "deprecate_after", Type: cty.String, Required: false},
+		"disable_after":                      &hcldec.AttrSpec{Name: "disable_after", Type: cty.String, Required: false},
+		"deregister_after":                   &hcldec.AttrSpec{Name: "deregister_after", Type: cty.String, Required: false},
+		"delete_snapshots":                   &hcldec.AttrSpec{Name: "delete_snapshots", Type: cty.Bool, Required: false},
+		"deprecate_expired":                  &hcldec.AttrSpec{Name: "deprecate_expired", Type: cty.Bool, Required: false},
+		"forget_pending_after":               &hcldec.AttrSpec{Name: "forget_pending_after", Type: cty.String, Required: false},
+		"channel_policy":                     &hcldec.BlockListSpec{TypeName: "channel_policy", Nested: hcldec.ObjectSpec((*FlatChannelPolicy)(nil).HCL2Spec())},
+		"pin":                                &hcldec.AttrSpec{Name: "pin", Type: cty.Bool, Required: false},
+		"dry_run":                            &hcldec.AttrSpec{Name: "dry_run", Type: cty.Bool, Required: false},
+		"allow_simulated_time":               &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
+		"sweep":                              &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
+		"restore":                            &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
+		"pin_releases":                       &hcldec.AttrSpec{Name: "pin_releases", Type: cty.List(cty.String), Required: false},
+		"unpin_releases":                     &hcldec.AttrSpec{Name: "unpin_releases", Type: cty.List(cty.String), Required: false},
+		"report_path":                        &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
+		"allowed_images_path":                &hcldec.AttrSpec{Name: "allowed_images_path", Type: cty.String, Required: false},
+		"allowed_images_max_days_deprecated": &hcldec.AttrSpec{Name: "allowed_images_max_days_deprecated", Type: cty.Number, Required: false},
 	}
 	return s
 }

@@ -91,3 +91,21 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// The criteria allow the accounts owning the family's managed AMIs, for
+// disable_after in whole days unless allowed_images_max_days_deprecated.
+func TestAllowedImagesCriteria(t *testing.T) {
+	tags := func(mb string) map[string]string { return map[string]string{lifecycle.TagManagedBy: mb} }
+	imgs := []lifecycle.Image{{Owner: "222222222222", Tags: tags(lifecycle.DefaultManagedBy)}, {Owner: "111111111111", Tags: tags(lifecycle.DefaultManagedBy)},
+		{Owner: "111111111111", Tags: tags(lifecycle.DefaultManagedBy)}, {Owner: "333333333333", Tags: tags("other-team")}, {Owner: "self", Tags: tags(lifecycle.DefaultManagedBy)}}
+	require.Equal(t, []string{"111111111111", "222222222222"}, owners(imgs, lifecycle.DefaultManagedBy))
+	var c Config
+	p := lifecycle.DefaultPolicy()
+	p.DisableAfter = 36 * time.Hour
+	require.Equal(t, 1, c.allowedImagesDays(p))
+	p.DisableAfter = 12 * time.Hour
+	require.Equal(t, 0, c.allowedImagesDays(p), "less than a day: refused at deprecation")
+	days := 30
+	c.AllowedImagesMaxDaysDeprecated = &days
+	require.Equal(t, 30, c.allowedImagesDays(p))
+}

@@ -85,6 +85,11 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 		rep: report.New("packer-plugin-lifecycle "+version.PluginVersion.String(), p.config.Family, be.Name(), now, p.config.DryRun, p.config.Sweep)}
 	r.rep.SimulatedTime = clock.Simulated()
 	err = r.do(ctx, source)
+	if path := p.config.AllowedImagesPath; path != "" {
+		if werr := r.writeAllowedImages(path); werr != nil {
+			err = errors.Join(err, fmt.Errorf("writing allowed_images_path: %w", werr))
+		}
+	}
 	path, werr := r.rep.Write(p.reportPath(now))
 	if werr != nil {
 		err = errors.Join(err, fmt.Errorf("writing the report: %w", werr))

@@ -28,6 +28,7 @@ type run struct {
 	now    time.Time
 	rep    *report.Report
 	fresh  []lifecycle.Image // the new build, as recorded
+	owners []string          // the accounts owning the family's managed images (AWS)
 }
 
 // do runs the steps. The new build is recorded pending first and becomes a
@@ -212,6 +213,7 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 		r.ui.Error(fmt.Sprintf("Region %s could not be listed; nothing in it is decided: %v", f.Region, f.Err))
 	}
 	images := listing.Images
+	r.owners = owners(append(slices.Clone(images), r.fresh...), r.c.ManagedBy)
 	for _, img := range r.fresh {
 		img.State = lifecycle.StateAvailable
 		if i := slices.IndexFunc(images, func(l lifecycle.Image) bool { return l.Ref() == img.Ref() }); i >= 0 {

@@ -58,12 +58,12 @@ build {
   post-processor "lifecycle" {
     # The test plays simulated weeks through PACKER_LIFECYCLE_NOW.
     allow_simulated_time = true
-    family           = "web"
-    version          = var.release
-    keep_releases    = var.keep
-    min_age          = "1d"
-    disable_after    = "7d"
-    deregister_after = "7d"
-    report_path      = "report-${var.release}.json"
+    family               = "web"
+    version              = var.release
+    keep_releases        = var.keep
+    min_age              = "1d"
+    disable_after        = "7d"
+    deregister_after     = "7d"
+    report_path          = "report-${var.release}.json"
   }
 }

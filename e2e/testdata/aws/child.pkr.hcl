@@ -60,8 +60,8 @@ build {
   post-processor "lifecycle" {
     # The test plays simulated weeks through PACKER_LIFECYCLE_NOW.
     allow_simulated_time = true
-    family  = "app"
-    version = "1.0.0"
-    parent  = data.lifecycle-image.base.id
+    family               = "app"
+    version              = "1.0.0"
+    parent               = data.lifecycle-image.base.id
   }
 }

@@ -42,6 +42,11 @@ variable "usage_report_wait" {
   default = ""
 }
 
+variable "allowed_images_path" {
+  type    = string
+  default = ""
+}
+
 variable "delete_snapshots" {
   type    = bool
   default = true
@@ -58,23 +63,25 @@ build {
   post-processor "lifecycle" {
     # The test plays simulated weeks through PACKER_LIFECYCLE_NOW.
     allow_simulated_time = true
-    backend          = "aws"
-    regions          = ["us-east-1", "eu-west-1"]
-    family           = "web"
-    sweep            = true
-    dry_run          = var.dry_run
-    max_retries      = var.max_retries
+    backend              = "aws"
+    regions              = ["us-east-1", "eu-west-1"]
+    family               = "web"
+    sweep                = true
+    dry_run              = var.dry_run
+    max_retries          = var.max_retries
 
     launch_template_versions = var.lt_versions
     usage_report_wait        = var.usage_report_wait
-    restore          = var.restore
-    pin_releases     = var.pin
-    unpin_releases   = var.unpin
-    keep_releases    = 1
-    min_age          = "1d"
-    disable_after    = "7d"
-    deregister_after = "7d"
-    delete_snapshots = var.delete_snapshots
-    report_path      = "sweep.json"
+    restore                  = var.restore
+    pin_releases             = var.pin
+    unpin_releases           = var.unpin
+    keep_releases            = 1
+    min_age                  = "1d"
+    disable_after            = "7d"
+    deregister_after         = "7d"
+    delete_snapshots         = var.delete_snapshots
+    report_path              = "sweep.json"
+
+    allowed_images_path = var.allowed_images_path
   }
 }
