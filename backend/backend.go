@@ -176,6 +176,22 @@ type Orphan struct {
 	Bytes      int64
 }
 
+// OrphanDeleter is implemented by Orphaners that can delete what Orphans
+// found (AWS, `delete_orphaned_snapshots`). It keeps, with a note, what
+// may still be needed: a snapshot of an AMI someone may restore from the
+// Recycle Bin. With dryRun it only says what it would delete.
+type OrphanDeleter interface {
+	DeleteOrphans(ctx context.Context, family string, orphans []Orphan, dryRun bool) []OrphanResult
+}
+
+// OrphanResult is what became of one orphan.
+type OrphanResult struct {
+	Orphan
+	Deleted bool   // deleted, or (dryRun) would be
+	Note    string // why it was kept
+	Err     error
+}
+
 // OtherUsage is implemented by backends with usage that costs lookups per
 // image, so the shell asks only about the images a first plan would
 // disable or deregister, then plans again (AWS: other accounts' instances

@@ -750,3 +750,60 @@ func TestAWSAllowedImagesGuardRefusesWhatIsLongDeprecated(t *testing.T) {
 		require.NoError(t, err, "%s: %s", id, out)
 	}
 }
+
+// TestAWSSweepDeletesOrphanedSnapshots: with delete_orphaned_snapshots a
+// sweep deletes the family's orphaned snapshots (a dry run first says it
+// would), except the one whose AMI a Recycle Bin retention rule keeps in
+// the bin, restorable; once the bin lets it go, the next sweep deletes
+// that one too.
+func TestAWSSweepDeletesOrphanedSnapshots(t *testing.T) {
+	a := newAWSRun(t, time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC))
+	a.s.Update(func(st *ec2emu.State) {
+		st.Region("us-east-1").RetentionRules["rule-web"] = &ec2emu.RetentionRule{ID: "rule-web", OwnerID: ec2emu.DefaultAccount,
+			ResourceType: "EC2_IMAGE", RetainDays: 14, ResourceTags: []ec2emu.RuleTag{{Key: lifecycle.TagFamily, Value: "web"}}}
+	})
+	stamp := func(version string) func(*ec2emu.Image) {
+		return func(img *ec2emu.Image) {
+			s, ok := lifecycle.Stamp(lifecycle.Image{ID: img.ID, Family: "web", Version: version, Channel: "stable", ReleasedAt: img.CreationDate}, lifecycle.DefaultManagedBy)
+			require.True(t, ok)
+			img.Description = lifecycle.StampedDescription("web "+version, s)
+		}
+	}
+	old := a.seedRelease(ec2emu.DefaultAccount, "1.0.0", "disabled", stamp("1.0.0"))
+	a.seedRelease(ec2emu.DefaultAccount, "1.1.0", "active", stamp("1.1.0"))
+	oldSnap := a.images("us-east-1")["web-1.0.0"].BlockDevices[0].SnapshotID
+	const lost = "snap-0000000000000f090" // 0.9.0's, its AMI long gone
+	a.s.Update(func(st *ec2emu.State) {
+		r := st.Region("us-east-1")
+		r.Tags[oldSnap] = map[string]string{lifecycle.TagFamily: "web", lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagVersion: "1.0.0"}
+		r.Snapshots[lost] = &ec2emu.Snapshot{ID: lost, OwnerID: ec2emu.DefaultAccount, VolumeSize: 8, State: "completed", StartTime: a.clock.Now()}
+		r.Tags[lost] = map[string]string{lifecycle.TagFamily: "web", lifecycle.TagManagedBy: lifecycle.DefaultManagedBy, lifecycle.TagVersion: "0.9.0"}
+	})
+	mustSucceed(t, a.packer("sweep.pkr.hcl", "delete_snapshots=false"))
+	require.Equal(t, "deregistered", a.images("us-east-1")["web-1.0.0"].State, "into the Recycle Bin, its snapshot kept")
+	fates := func() map[string]string {
+		out := map[string]string{}
+		for _, o := range a.report("sweep/sweep.json").OrphanedSnapshots {
+			out[o.ID] = o.Status + " " + o.Note
+		}
+		return out
+	}
+
+	a.clock.Advance(time.Hour)
+	mustSucceed(t, a.packer("sweep.pkr.hcl", "delete_orphaned_snapshots=true", "dry_run=true"))
+	require.Equal(t, map[string]string{lost: "planned ",
+		oldSnap: "kept kept: its release's AMI " + old + " is in the Recycle Bin and may be restored"}, fates())
+	require.True(t, a.snapshotExists("us-east-1", lost), "a dry run deletes nothing")
+
+	r := a.packer("sweep.pkr.hcl", "delete_orphaned_snapshots=true")
+	mustSucceed(t, r)
+	mustContain(t, r.stdout, "Deleting 2 orphaned snapshot(s) of family web, 16 GiB", "orphaned us-east-1:"+lost+" (release 0.9.0, 8 GiB): deleted")
+	require.Equal(t, "deleted ", fates()[lost])
+	require.False(t, a.snapshotExists("us-east-1", lost))
+	require.True(t, a.snapshotExists("us-east-1", oldSnap))
+
+	a.clock.Advance(15 * 24 * time.Hour) // the bin lets 1.0.0 go
+	mustSucceed(t, a.packer("sweep.pkr.hcl", "delete_orphaned_snapshots=true"))
+	require.Equal(t, map[string]string{oldSnap: "deleted "}, fates())
+	require.False(t, a.snapshotExists("us-east-1", oldSnap))
+}

@@ -35,6 +35,9 @@ type (
 		ec2.DescribeLaunchTemplatesAPIClient
 		ec2.DescribeLaunchTemplateVersionsAPIClient
 	}
+	recycleBinReader interface {
+		ec2.ListImagesInRecycleBinAPIClient
+	}
 	usageReporter interface {
 		CreateImageUsageReport(ctx context.Context, in *ec2.CreateImageUsageReportInput, opts ...func(*ec2.Options)) (*ec2.CreateImageUsageReportOutput, error)
 		ec2.DescribeImageUsageReportsAPIClient
@@ -53,6 +56,7 @@ type ec2Client = interface {
 	imageActor
 	usageReader
 	usageReporter
+	recycleBinReader
 }
 
 // regionClients are one region's clients.

@@ -62,6 +62,11 @@ type Orphan struct {
 	ID      string `json:"id"`
 	Version string `json:"version,omitempty"`
 	Bytes   int64  `json:"bytes"`
+	// With delete_orphaned_snapshots: deleted, planned (dry run), kept
+	// (Note says why) or failed (Error).
+	Status string `json:"status,omitempty"`
+	Note   string `json:"note,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // RegionFailure is a region (or catalog) that could not be listed: nothing

@@ -88,6 +88,13 @@ type Config struct {
 	// deprecation and disable delays; set false to keep snapshots, or to keep
 	// local files in quarantine.
 	DeleteSnapshots *bool `mapstructure:"delete_snapshots"`
+	// In a sweep, also delete the family's orphaned snapshots (AWS): those
+	// this plugin tagged for the family that no AMI refers to any more. A
+	// snapshot an AMI in the Recycle Bin may need is kept: one whose release
+	// a binned AMI's stamp names, and every one of a region whose Recycle
+	// Bin holds an AMI without a stamp. Needs `sweep = true` and
+	// `delete_snapshots` left true.
+	DeleteOrphanedSnapshots bool `mapstructure:"delete_orphaned_snapshots"`
 	// Deprecate releases past their expires-at even when not superseded. This
 	// is a soft signal: they are never disabled or deleted while they are
 	// among the newest kept releases. Defaults to true.
@@ -285,6 +292,16 @@ func (c *Config) validate() error {
 	for _, id := range c.PinReleases {
 		if slices.Contains(c.UnpinReleases, id) {
 			errs = append(errs, fmt.Errorf("pin_releases, unpin_releases: %s is in both", id))
+		}
+	}
+	if c.DeleteOrphanedSnapshots {
+		switch {
+		case c.Backend != store.AWS:
+			errs = append(errs, fmt.Errorf("delete_orphaned_snapshots: orphaned snapshots are AMIs'; the backend is %s", c.Backend))
+		case !c.Sweep:
+			errs = append(errs, errors.New("delete_orphaned_snapshots: orphaned snapshots are looked for in sweeps only; set sweep = true"))
+		case c.DeleteSnapshots != nil && !*c.DeleteSnapshots:
+			errs = append(errs, errors.New("delete_orphaned_snapshots: delete_snapshots = false keeps the snapshots of deregistered AMIs, which this would then delete; choose one"))
 		}
 	}
 	if c.AllowedImagesPath != "" || c.AllowedImagesMaxDaysDeprecated != nil {

@@ -104,6 +104,7 @@ type FlatConfig struct {
 	DisableAfter                   *string                   `mapstructure:"disable_after" cty:"disable_after" hcl:"disable_after"`
 	DeregisterAfter                *string                   `mapstructure:"deregister_after" cty:"deregister_after" hcl:"deregister_after"`
 	DeleteSnapshots                *bool                     `mapstructure:"delete_snapshots" cty:"delete_snapshots" hcl:"delete_snapshots"`
+	DeleteOrphanedSnapshots        *bool                     `mapstructure:"delete_orphaned_snapshots" cty:"delete_orphaned_snapshots" hcl:"delete_orphaned_snapshots"`
 	DeprecateExpired               *bool                     `mapstructure:"deprecate_expired" cty:"deprecate_expired" hcl:"deprecate_expired"`
 	ForgetPendingAfter             *string                   `mapstructure:"forget_pending_after" cty:"forget_pending_after" hcl:"forget_pending_after"`
 	ChannelPolicies                []FlatChannelPolicy       `mapstructure:"channel_policy" cty:"channel_policy" hcl:"channel_policy"`
@@ -187,6 +188,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"disable_after":                      &hcldec.AttrSpec{Name: "disable_after", Type: cty.String, Required: false},
 		"deregister_after":                   &hcldec.AttrSpec{Name: "deregister_after", Type: cty.String, Required: false},
 		"delete_snapshots":                   &hcldec.AttrSpec{Name: "delete_snapshots", Type: cty.Bool, Required: false},
+		"delete_orphaned_snapshots":          &hcldec.AttrSpec{Name: "delete_orphaned_snapshots", Type: cty.Bool, Required: false},
 		"deprecate_expired":                  &hcldec.AttrSpec{Name: "deprecate_expired", Type: cty.Bool, Required: false},
 		"forget_pending_after":               &hcldec.AttrSpec{Name: "forget_pending_after", Type: cty.String, Required: false},
 		"channel_policy":                     &hcldec.BlockListSpec{TypeName: "channel_policy", Nested: hcldec.ObjectSpec((*FlatChannelPolicy)(nil).HCL2Spec())},

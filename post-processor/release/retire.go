@@ -53,17 +53,17 @@ func (r *run) do(ctx context.Context, source packersdk.Artifact) (err error) {
 		return err
 	}
 	err = r.act(ctx, decisions, independent)
-	r.orphans(ctx)
-	return err
+	return errors.Join(err, r.orphans(ctx))
 }
 
 // orphans reports, in a sweep, the storage the family's releases left
-// behind (AWS snapshots no image refers to), for the owner to delete: it
-// never fails the run and deletes nothing.
-func (r *run) orphans(ctx context.Context) {
+// behind (AWS snapshots no image refers to), for the owner to delete, and
+// deletes it with delete_orphaned_snapshots. Looking never fails the run; a
+// deletion that fails does.
+func (r *run) orphans(ctx context.Context) error {
 	o, ok := r.be.(backend.Orphaner)
 	if !ok || !r.c.Sweep { // the weekly sweep looks; a build's run stays lean
-		return
+		return nil
 	}
 	found, failed := o.Orphans(ctx, r.c.Family)
 	for _, f := range failed {
@@ -71,17 +71,51 @@ func (r *run) orphans(ctx context.Context) {
 		r.ui.Error(fmt.Sprintf("Orphaned snapshots in %s could not be looked for: %v", f.Region, f.Err))
 	}
 	if len(found) == 0 {
-		return
+		return nil
 	}
 	var bytes int64
 	for _, s := range found {
 		bytes += s.Bytes
-		r.rep.OrphanedSnapshots = append(r.rep.OrphanedSnapshots, report.Orphan(s))
 	}
-	r.ui.Say(fmt.Sprintf("%d orphaned snapshot(s) of family %s, %d GiB: tagged by this plugin, no image refers to them any more; they are not deleted", len(found), r.c.Family, bytes>>30))
-	for _, s := range found {
-		r.ui.Message(fmt.Sprintf("orphaned %s:%s (release %s, %d GiB)", s.Region, s.ID, s.Version, s.Bytes>>30))
+	d, deleting := o.(backend.OrphanDeleter)
+	if !deleting || !r.c.DeleteOrphanedSnapshots {
+		for _, s := range found {
+			r.rep.OrphanedSnapshots = append(r.rep.OrphanedSnapshots, report.Orphan{Region: s.Region, ID: s.ID, Version: s.Version, Bytes: s.Bytes})
+		}
+		r.ui.Say(fmt.Sprintf("%d orphaned snapshot(s) of family %s, %d GiB: tagged by this plugin, no image refers to them any more; they are not deleted", len(found), r.c.Family, bytes>>30))
+		for _, s := range found {
+			r.ui.Message(fmt.Sprintf("orphaned %s:%s (release %s, %d GiB)", s.Region, s.ID, s.Version, s.Bytes>>30))
+		}
+		return nil
 	}
+	verb := "Deleting"
+	if r.c.DryRun {
+		verb = "Would delete"
+	}
+	r.ui.Say(fmt.Sprintf("%s %d orphaned snapshot(s) of family %s, %d GiB: tagged by this plugin, no image refers to them any more", verb, len(found), r.c.Family, bytes>>30))
+	var errs []error
+	for _, res := range d.DeleteOrphans(ctx, r.c.Family, found, r.c.DryRun) {
+		e := report.Orphan{Region: res.Region, ID: res.ID, Version: res.Version, Bytes: res.Bytes, Note: res.Note}
+		line := fmt.Sprintf("orphaned %s:%s (release %s, %d GiB): ", res.Region, res.ID, res.Version, res.Bytes>>30)
+		switch {
+		case res.Err != nil:
+			e.Status, e.Error = "failed", res.Err.Error()
+			r.ui.Error(line + "FAILED " + res.Err.Error())
+			errs = append(errs, fmt.Errorf("orphaned snapshot %s:%s: %w", res.Region, res.ID, res.Err))
+		case res.Deleted && r.c.DryRun:
+			e.Status = report.StatusPlanned
+			r.ui.Message(line + "would delete")
+		case res.Deleted:
+			e.Status = "deleted"
+			r.rep.Summary.BytesReclaimed += res.Bytes
+			r.ui.Message(line + "deleted")
+		default:
+			e.Status = "kept"
+			r.ui.Message(line + res.Note)
+		}
+		r.rep.OrphanedSnapshots = append(r.rep.OrphanedSnapshots, e)
+	}
+	return errors.Join(errs...)
 }
 
 // record records the new build, pending until the run succeeds.

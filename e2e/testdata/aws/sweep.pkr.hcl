@@ -42,6 +42,11 @@ variable "usage_report_wait" {
   default = ""
 }
 
+variable "delete_orphaned_snapshots" {
+  type    = bool
+  default = false
+}
+
 variable "allowed_images_path" {
   type    = string
   default = ""
@@ -82,6 +87,7 @@ build {
     delete_snapshots         = var.delete_snapshots
     report_path              = "sweep.json"
 
-    allowed_images_path = var.allowed_images_path
+    allowed_images_path       = var.allowed_images_path
+    delete_orphaned_snapshots = var.delete_orphaned_snapshots
   }
 }
