@@ -229,7 +229,7 @@ func (r *report) writeCase1(w func(string, ...any)) {
 
 func case1CallsWhy(c *case1Result) string {
 	extra := c.real.Calls["DescribeImageAttribute"]
-	return fmt.Sprintf("beyond the minimum the post-processor makes %d DescribeImageAttribute calls (one per disable: EC2 drops launch permissions on DisableImage and EnableImage does not give them back, so they are saved in a tag first), re-reads the images and re-checks usage right before acting (DescribeImages, DescribeImageReferences), looks up child images (2 DescribeImages per 200 ids) and Auto Scaling groups and launch configurations per region, and records the new build twice (pending, then released). Those are the safety guarantees of docs/design.md; the launch-permission read could be skipped for images whose permissions are known to be empty, which EC2 does not tell in DescribeImages, so it stays.", extra)
+	return fmt.Sprintf("beyond the minimum the post-processor makes %d DescribeImageAttribute calls (two per disable: one when the run plans, to know whether the AMI is shared and so needs another account's usage report (issue 27; off with skip_usage_reports), and one right before DisableImage, since EC2 drops launch permissions on DisableImage and EnableImage does not give them back, so they are saved in a tag first), re-reads the images and re-checks usage right before acting (DescribeImages, DescribeImageReferences), looks up child images (2 DescribeImages per 200 ids) and Auto Scaling groups and launch configurations per region, and records the new build twice (pending, then released). Those are the safety guarantees of docs/design.md; the launch-permission read could be skipped for images whose permissions are known to be empty, which EC2 does not tell in DescribeImages, so it stays.", extra)
 }
 
 func (r *report) writeSweep(w func(string, ...any), k float64) {
@@ -273,7 +273,7 @@ func (r *report) writeSweep(w func(string, ...any), k float64) {
 		r.addGoal("case 2 "+st.name+": speed-up over the serial baseline", "≥ 5×", fmt.Sprintf("%.2f×", sp), sp >= 5, serialWhy(st, k))
 		dr := float64(st.dry.total()) / float64(st.real.total())
 		r.addGoal("case 3 "+st.name+": dry-run calls / real calls", "≤ 0.2×", fmt.Sprintf("%.2f×", dr), dr <= 0.2,
-			"a dry run makes the reads the real run plans from (listing, usage of every listed image, child images, Auto Scaling) and decides on that listing: no re-read, no usage re-check, no action, no tag.")
+			"a dry run makes the reads the real run plans from (listing, usage of every listed image, child images, Auto Scaling, and for the disable stage one DescribeImageAttribute per AMI to disable, to know whether it is shared with other accounts and whose usage report it must read: EC2 has no batch form of launch permissions) and decides on that listing: no re-read, no usage re-check, no action, no tag. With skip_usage_reports the per-AMI reads go, and the disable stage's dry run is back at 0.10×.")
 	}
 }
 
@@ -295,7 +295,7 @@ func serialWhy(st stageResult, k float64) string {
 func sweepCallsWhy(st stageResult) string {
 	attr := ""
 	if n := st.real.Calls["DescribeImageAttribute"]; n > 0 {
-		attr = fmt.Sprintf("%d DescribeImageAttribute (one per disable, to save launch permissions EC2 drops), ", n)
+		attr = fmt.Sprintf("%d DescribeImageAttribute (two per disable: one when the run plans, to know whether the AMI is shared and needs another account's usage report, which the dry run makes too; one right before DisableImage, to save the launch permissions EC2 drops), ", n)
 	}
 	return "beyond the minimum: " + attr + "the re-read of the images before acting and the usage re-check of those to be disabled or deregistered (DescribeImages, DescribeImageReferences), the child-image lookups (2 DescribeImages per 200 ids) and the Auto Scaling lookups per region. They are the safety guarantees of docs/design.md (act on what is there now, never on a stale plan); the re-check could be skipped when the listing is seconds old, but that is a design decision, not a fix."
 }

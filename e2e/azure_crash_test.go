@@ -3,71 +3,12 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sort"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 )
-
-// crashing wraps the emulator: once armed (armCrash), the after-th
-// mutating ARM call of the lifecycle plugin takes effect and then its
-// caller is killed with SIGKILL before it reads the answer.
-func (a *azureRun) crashing(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		c := a.crash
-		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead &&
-			strings.Contains(r.UserAgent(), "packer-plugin-lifecycle") && strings.HasPrefix(r.URL.Path, "/subscriptions/")
-		fire := false
-		if c != nil && c.fired == "" && mutating {
-			c.seen++
-			if fire = c.seen == c.after; fire {
-				c.fired = r.Method + " " + r.URL.Path
-			}
-		}
-		a.mu.Unlock()
-		if !fire {
-			h.ServeHTTP(w, r)
-			return
-		}
-		h.ServeHTTP(httptest.NewRecorder(), r)
-		pid, err := ec2emu.PeerPID(r.RemoteAddr)
-		if err == nil {
-			err = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		if err != nil {
-			a.mu.Lock()
-			c.fired += " (kill failed: " + err.Error() + ")"
-			a.mu.Unlock()
-		}
-		http.Error(w, "killed", http.StatusServiceUnavailable)
-	})
-}
-
-func (a *azureRun) armCrash(after int) {
-	a.mu.Lock()
-	a.crash = &gcpCrash{after: after}
-	a.mu.Unlock()
-}
-
-// disarm drops the armed crash and says which call it followed ("" when
-// it never fired).
-func (a *azureRun) disarm() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	fired := ""
-	if a.crash != nil {
-		fired = a.crash.fired
-	}
-	a.crash = nil
-	return fired
-}
 
 // gallery is everything ARM shows of the web versions: tags, latest and
 // end of life, regions and the safety profile, "gone" once deleted.
@@ -139,9 +80,9 @@ func TestAzureCrashAfterEachMutatingCallConverges(t *testing.T) {
 	for n := 1; n <= mutations; n++ {
 		a := newAzureRun(t, start)
 		seed(a)
-		a.armCrash(n)
+		a.crash.arm(n)
 		r := a.packer("sweep.pkr.hcl")
-		fired := a.disarm()
+		fired := a.crash.disarm()
 		require.NotZero(t, r.code, "crash %d: the killed run fails: %s", n, r)
 		require.NotEmpty(t, fired, "crash %d fired", n)
 		require.NotContains(t, fired, "kill failed")

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,9 +43,7 @@ type azureRun struct {
 	dir   string
 	clock *armemu.FakeClock
 	web   azurebackend.Definition
-
-	mu    sync.Mutex
-	crash *gcpCrash // the same countdown as the GCP runs'
+	crash crashPoint // at our plugin's mutating calls
 }
 
 func newAzureRun(t *testing.T, start time.Time, opts ...armemu.Option) *azureRun {
@@ -54,7 +52,13 @@ func newAzureRun(t *testing.T, start time.Time, opts ...armemu.Option) *azureRun
 	// done: the plugin polls, and waits no poll interval (the backend's
 	// tests cover operations still in progress).
 	a.s = armemu.New(append([]armemu.Option{armemu.WithClock(a.clock)}, opts...)...)
-	base, closeFn, err := a.s.ListenWith("127.0.0.1:0", a.crashing)
+	base, closeFn, err := a.s.ListenWith("127.0.0.1:0", func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mutating := r.Method != http.MethodGet && r.Method != http.MethodHead &&
+				strings.Contains(r.UserAgent(), "packer-plugin-lifecycle") && strings.HasPrefix(r.URL.Path, "/subscriptions/")
+			a.crash.serve(h, w, r, mutating)
+		})
+	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = closeFn() })
 	a.base, a.host = base, strings.TrimSuffix(strings.TrimPrefix(base, "https://"), "/")

@@ -12,14 +12,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	compute "google.golang.org/api/compute/v1"
 
-	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/gceemu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
 )
@@ -37,16 +35,8 @@ type gcpRun struct {
 	clock *gceemu.FakeClock
 
 	mu    sync.Mutex
-	crash *gcpCrash
+	crash crashPoint      // at our plugin's mutating calls (its User-Agent names it)
 	sa    *serviceAccount // its token endpoint is served when set
-}
-
-// gcpCrash kills the caller of the after-th mutating call our plugin makes
-// (its User-Agent names it), once the call took effect and before it is
-// answered: a kill -9 at the worst moment.
-type gcpCrash struct {
-	after, seen int
-	fired       string // the call it followed
 }
 
 func newGCPRun(t *testing.T, start time.Time) *gcpRun {
@@ -84,44 +74,9 @@ func (g *gcpRun) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c := g.crash
+	g.mu.Unlock()
 	mutating := r.Method != http.MethodGet && strings.Contains(r.UserAgent(), "packer-plugin-lifecycle") && strings.HasPrefix(r.URL.Path, "/compute/v1/")
-	fire := false
-	if c != nil && c.fired == "" && mutating {
-		c.seen++
-		fire = c.seen == c.after
-		if fire {
-			c.fired = r.Method + " " + r.URL.Path
-		}
-	}
-	g.mu.Unlock()
-	if !fire {
-		g.s.Handler().ServeHTTP(w, r)
-		return
-	}
-	// Apply the call, then kill the plugin before it reads the answer.
-	rec := httptest.NewRecorder()
-	g.s.Handler().ServeHTTP(rec, r)
-	pid, err := ec2emu.PeerPID(r.RemoteAddr)
-	require.NoError(g.t, err, "finding the caller of %s", c.fired)
-	require.NoError(g.t, syscall.Kill(pid, syscall.SIGKILL))
-	http.Error(w, "killed", http.StatusServiceUnavailable)
-}
-
-func (g *gcpRun) armCrash(after int) {
-	g.mu.Lock()
-	g.crash = &gcpCrash{after: after}
-	g.mu.Unlock()
-}
-
-// crashed says which call the armed crash followed, "" when it did not fire.
-func (g *gcpRun) crashed() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.crash == nil {
-		return ""
-	}
-	return g.crash.fired
+	g.crash.serve(g.s.Handler(), w, r, mutating)
 }
 
 func (g *gcpRun) env() []string {
@@ -329,14 +284,12 @@ func TestGCPCrashAfterEachMutatingCallConverges(t *testing.T) {
 	for n := 1; n <= mutations; n++ {
 		g := newGCPRun(t, start)
 		seed(g)
-		g.armCrash(n)
+		g.crash.arm(n)
 		r := g.packer("sweep.pkr.hcl")
+		fired := g.crash.disarm()
 		require.NotZero(t, r.code, "crash %d: the killed run fails", n)
-		require.NotEmpty(t, g.crashed(), "crash %d fired", n)
-		fired := g.crashed()
-		g.mu.Lock()
-		g.crash = nil
-		g.mu.Unlock()
+		require.NotEmpty(t, fired, "crash %d fired", n)
+		require.NotContains(t, fired, "kill failed")
 		g.sweep()
 		t.Logf("crash %d of %d after %s: the re-run converged", n, mutations, fired)
 		require.Equal(t, want, g.states(names...), "after a crash following %s", fired)
@@ -410,16 +363,14 @@ func TestGCPBuildCrashAfterEachMutatingCallConverges(t *testing.T) {
 	points := crashPoints(mutations)
 	for _, n := range points {
 		g := prepare()
-		g.armCrash(n)
+		g.crash.arm(n)
 		r := g.packer("build.pkr.hcl", "release=1.1.0")
+		fired := g.crash.disarm()
 		require.NotZero(t, r.code, "crash %d: the killed run fails the build", n)
-		fired := g.crashed()
 		require.NotEmpty(t, fired, "crash %d fired", n)
+		require.NotContains(t, fired, "kill failed")
 		_, kept := g.s.Image(gcpProject, "web-1-1-0")
 		require.False(t, kept, "crash %d after %s: Packer destroyed the failed build's image", n, fired)
-		g.mu.Lock()
-		g.crash = nil
-		g.mu.Unlock()
 		g.build("1.1.0")
 		t.Logf("crash %d of %d after %s: the re-run converged", n, mutations, fired)
 		require.Equal(t, want, g.states(names...), "after a crash following %s", fired)

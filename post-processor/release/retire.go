@@ -363,10 +363,11 @@ func (r *run) otherUsage(ctx context.Context, usage lifecycle.Usage, plans ...[]
 		return false
 	}
 	var due []lifecycle.Image
+	seen := map[lifecycle.Ref]bool{}
 	for _, plan := range plans {
 		for _, d := range plan {
-			if (d.Action == lifecycle.ActionDisable || d.Action == lifecycle.ActionDeregister) &&
-				!slices.ContainsFunc(due, func(img lifecycle.Image) bool { return img.Ref() == d.Image.Ref() }) {
+			if (d.Action == lifecycle.ActionDisable || d.Action == lifecycle.ActionDeregister) && !seen[d.Image.Ref()] {
+				seen[d.Image.Ref()] = true
 				due = append(due, d.Image)
 			}
 		}
