@@ -1,4 +1,4 @@
-//go:generate packer-sdc mapstructure-to-hcl2 -type AssumeRoleConfig
+//go:generate packer-sdc mapstructure-to-hcl2 -type AssumeRoleConfig,AccountConfig
 //go:generate packer-sdc struct-markdown
 
 package aws
@@ -105,6 +105,9 @@ type AccessConfig struct {
 	UsageReportMaxAge string `mapstructure:"usage_report_max_age"`
 
 	usageReports UsageReports // parsed by Prepare
+	// The role of one account of an organisation-wide sweep, assumed
+	// after AssumeRole (InAccount).
+	accountRole *AssumeRoleConfig
 }
 
 // AssumeRoleConfig is the role the AWS backend assumes, as the amazon
@@ -126,7 +129,7 @@ type AssumeRoleConfig struct {
 var (
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	accountRE = regexp.MustCompile(`^\d{12}$`)
-	roleRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$`)
+	roleRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$`)
 	// STS's own limits on AssumeRole's ExternalId and RoleSessionName.
 	externalIDRE  = regexp.MustCompile(`^[\w+=,.@:/-]+$`) // 2 to 1224 characters
 	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
@@ -178,21 +181,7 @@ func (c *AccessConfig) Prepare() []error {
 	if c.Token != "" && c.AccessKey == "" {
 		bad("token: goes with access_key and secret_key")
 	}
-	if a := c.AssumeRole; a.RoleARN != "" && !roleRE.MatchString(a.RoleARN) {
-		bad("assume_role.role_arn: %q is not an IAM role ARN like arn:aws:iam::123456789012:role/name", a.RoleARN)
-	} else if a.RoleARN == "" && (a.ExternalID != "" || a.SessionName != "" || a.DurationSeconds != 0) {
-		bad("assume_role.role_arn: must be set when assume_role is")
-	}
-	// The external id is a shared secret: the error never shows it.
-	if x := c.AssumeRole.ExternalID; x != "" && (len(x) < 2 || len(x) > 1224 || !externalIDRE.MatchString(x)) {
-		bad("assume_role.external_id: must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (the value is not shown: it is a secret)")
-	}
-	if n := c.AssumeRole.SessionName; n != "" && !sessionNameRE.MatchString(n) {
-		bad("assume_role.session_name: %q must be 2 to 64 characters of letters, digits and +=,.@-_", n)
-	}
-	if d := c.AssumeRole.DurationSeconds; d != 0 && (d < 900 || d > 43200) {
-		bad("assume_role.duration_seconds: %d is not between 900 and 43200", d)
-	}
+	errs = append(errs, c.AssumeRole.check("assume_role")...)
 	if e := c.CustomEndpointEC2; e != "" {
 		u, err := url.Parse(e)
 		switch {
@@ -279,21 +268,29 @@ func LoadConfig(ctx context.Context, c AccessConfig, extra ...func(*config.LoadO
 	// Request bodies whole (after the loader set its CA bundle and proxy):
 	// a fast endpoint would otherwise see some calls twice.
 	cfg.HTTPClient = wholebody.Client(cfg.HTTPClient)
-	if a := c.AssumeRole; a.RoleARN != "" {
-		p := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
-			if a.ExternalID != "" {
-				o.ExternalID = aws.String(a.ExternalID)
-			}
-			if a.SessionName != "" {
-				o.RoleSessionName = a.SessionName
-			}
-			if a.DurationSeconds != 0 {
-				o.Duration = secs(a.DurationSeconds)
-			}
-		})
-		cfg.Credentials = aws.NewCredentialsCache(p)
+	for _, a := range []*AssumeRoleConfig{&c.AssumeRole, c.accountRole} {
+		if a != nil && a.RoleARN != "" {
+			// Each role is assumed with the credentials before it: the
+			// account's role with the hub's.
+			cfg.Credentials = aws.NewCredentialsCache(assumeRole(cfg, *a))
+		}
 	}
 	return cfg, nil
+}
+
+// assumeRole is the provider of a's credentials, assumed with cfg's.
+func assumeRole(cfg aws.Config, a AssumeRoleConfig) aws.CredentialsProvider {
+	return stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), a.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		if a.ExternalID != "" {
+			o.ExternalID = aws.String(a.ExternalID)
+		}
+		if a.SessionName != "" {
+			o.RoleSessionName = a.SessionName
+		}
+		if a.DurationSeconds != 0 {
+			o.Duration = secs(a.DurationSeconds)
+		}
+	})
 }
 
 // DefaultCallTimeout is call_timeout's default.
@@ -323,6 +320,9 @@ func secs(n int) time.Duration { return time.Duration(n) * time.Second }
 func Open(ctx context.Context, c AccessConfig, managedBy string, now func() time.Time) (*Backend, error) {
 	cfg, err := LoadConfig(ctx, c)
 	if err != nil {
+		return nil, err
+	}
+	if err := assumeAccount(ctx, c, func(ctx context.Context) error { _, err := cfg.Credentials.Retrieve(ctx); return err }); err != nil {
 		return nil, err
 	}
 	return New(Options{

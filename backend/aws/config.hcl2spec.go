@@ -7,6 +7,31 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// FlatAccountConfig is an auto-generated flat version of AccountConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatAccountConfig struct {
+	AssumeRole *FlatAssumeRoleConfig `mapstructure:"assume_role" required:"true" cty:"assume_role" hcl:"assume_role"`
+	Regions    []string              `mapstructure:"regions" cty:"regions" hcl:"regions"`
+}
+
+// FlatMapstructure returns a new FlatAccountConfig.
+// FlatAccountConfig is an auto-generated flat version of AccountConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*AccountConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatAccountConfig)
+}
+
+// HCL2Spec returns the hcl spec of a AccountConfig.
+// This spec is used by HCL to read the fields of AccountConfig.
+// The decoded values from this spec will then be applied to a FlatAccountConfig.
+func (*FlatAccountConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"assume_role": &hcldec.BlockSpec{TypeName: "assume_role", Nested: hcldec.ObjectSpec((*FlatAssumeRoleConfig)(nil).HCL2Spec())},
+		"regions":     &hcldec.AttrSpec{Name: "regions", Type: cty.List(cty.String), Required: false},
+	}
+	return s
+}
+
 // FlatAssumeRoleConfig is an auto-generated flat version of AssumeRoleConfig.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAssumeRoleConfig struct {

@@ -40,6 +40,7 @@ type Server struct {
 	reqSeq        uint64
 	stsSeq        uint64
 	assumed       []AssumeRoleCall
+	roles         map[string]Role // role ARN -> trust; none: any role may be assumed
 
 	faultMu    sync.Mutex
 	faults     []Fault
@@ -48,6 +49,7 @@ type Server struct {
 	limits     *RateLimits
 	buckets    map[string]*bucket
 	calls      map[string]map[string]int
+	byAccount  map[string]map[string]int // account -> "region action" -> calls
 	throttled  map[string]map[string]int
 	failed     map[string]map[string]int
 	journal    []Call
@@ -118,6 +120,7 @@ func New(opts ...Option) *Server {
 		usageDelay:    DefaultUsageReportDelay,
 		buckets:       map[string]*bucket{},
 		calls:         map[string]map[string]int{},
+		byAccount:     map[string]map[string]int{},
 		throttled:     map[string]map[string]int{},
 		failed:        map[string]map[string]int{},
 	}
@@ -154,6 +157,17 @@ func (s *Server) FakeClock() *FakeClock {
 	fc := NewFakeClock(s.clock.Now())
 	s.clock = fc
 	return fc
+}
+
+// AccountOf is the account an access key belongs to (DefaultAccount for
+// a key it does not know, as the server treats it).
+func (s *Server) AccountOf(accessKey string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.st.Accounts[accessKey]; a != "" {
+		return a
+	}
+	return DefaultAccount
 }
 
 // AddAccount maps an access key id to an account id (owner id).

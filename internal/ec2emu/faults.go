@@ -216,6 +216,12 @@ func (s *Server) read(m map[string]map[string]int, region, action string) int {
 // Calls counts every request received for region and action, throttled ones included.
 func (s *Server) Calls(region, action string) int { return s.read(s.calls, region, action) }
 
+// CallsBy counts the calls of action in region made with account's
+// credentials.
+func (s *Server) CallsBy(region, action, account string) int {
+	return s.read(s.byAccount, account, region+" "+action)
+}
+
 // Throttled counts RequestLimitExceeded answers (injected or from rate limits).
 func (s *Server) Throttled(region, action string) int { return s.read(s.throttled, region, action) }
 
@@ -251,5 +257,6 @@ func (s *Server) ResetCounters() {
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	s.calls, s.throttled, s.failed = map[string]map[string]int{}, map[string]map[string]int{}, map[string]map[string]int{}
+	s.byAccount = map[string]map[string]int{}
 	s.journal = nil
 }

@@ -122,6 +122,7 @@ func (s *Server) serve(c *call) (response, error) {
 	s.inflight.enter(c.region)
 	defer s.inflight.leave(c.region)
 	s.count(c.region, c.action)
+	s.bump(s.byAccount, c.account, c.region+" "+c.action)
 	if err := s.inject(c); err != nil {
 		return nil, err
 	}

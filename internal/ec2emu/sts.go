@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type AssumeRoleCall struct {
 	CallerKey, RoleARN, ExternalID, SessionName, Duration string
 	// The temporary credentials answered.
 	AccessKeyID, SecretAccessKey, SessionToken string
+	// Why it was refused (AccessDenied); empty when it was answered.
+	Denied string
 }
 
 var stsRoleRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):role/(.+)$`)
@@ -94,6 +97,13 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, reqID string) 
 		fail(403, "AccessDenied", fmt.Sprintf("User: arn:aws:iam::%s:user/caller is not authorized to perform: sts:AssumeRole on resource: %s", caller, arn))
 		return
 	}
+	if why := s.trusts(caller, arn, r.Form.Get("ExternalId")); why != "" {
+		// STS does not say why; the call log does, for tests.
+		s.assumed = append(s.assumed, AssumeRoleCall{CallerKey: key, RoleARN: arn, ExternalID: r.Form.Get("ExternalId"), SessionName: r.Form.Get("RoleSessionName"), Denied: why})
+		s.mu.Unlock()
+		fail(403, "AccessDenied", fmt.Sprintf("User: arn:aws:iam::%s:user/caller is not authorized to perform: sts:AssumeRole on resource: %s", caller, arn))
+		return
+	}
 	s.stsSeq++
 	n := s.stsSeq
 	c := AssumeRoleCall{CallerKey: key, RoleARN: arn, ExternalID: r.Form.Get("ExternalId"), SessionName: r.Form.Get("RoleSessionName"),
@@ -111,6 +121,43 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, reqID string) 
 	resp.Result.AssumedRoleUser.AssumedRoleID = "AROAEMU:" + c.SessionName
 	out, _ := xml.Marshal(resp)
 	writeBody(w, http.StatusOK, out)
+}
+
+// Role is the trust policy of a role: who may assume it.
+type Role struct {
+	// The accounts allowed to assume it; empty: any.
+	Trusted []string
+	// The external id the trust policy asks for; empty: none.
+	ExternalID string
+}
+
+// AddRole creates a role. Once any role exists, only the roles added can
+// be assumed, each by whom its trust names: as in IAM, a role that does
+// not exist or does not trust the caller answers AccessDenied.
+func (s *Server) AddRole(arn string, trust Role) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.roles == nil {
+		s.roles = map[string]Role{}
+	}
+	s.roles[arn] = trust
+}
+
+// trusts is why caller may not assume arn with externalID ("" if it may).
+func (s *Server) trusts(caller, arn, externalID string) string {
+	if s.roles == nil {
+		return ""
+	}
+	role, ok := s.roles[arn]
+	switch {
+	case !ok:
+		return "no such role"
+	case len(role.Trusted) > 0 && !slices.Contains(role.Trusted, caller):
+		return "the role's trust policy does not name the caller's account"
+	case role.ExternalID != externalID:
+		return "the external id does not match the role's trust policy"
+	}
+	return ""
 }
 
 // AssumeRoleCalls are the AssumeRole requests received so far.

@@ -53,11 +53,25 @@ type Report struct {
 	OrphanedSnapshots []Orphan `json:"orphaned_snapshots,omitempty"`
 	// OrphansUnknown: regions where they could not be looked for.
 	OrphansUnknown []RegionFailure `json:"orphans_unknown,omitempty"`
-	Summary        Summary         `json:"summary"`
+	// Accounts: in an organisation-wide sweep, each account and whether
+	// it was swept; the entries above then name their account.
+	Accounts []Account `json:"accounts,omitempty"`
+	Summary  Summary   `json:"summary"`
+}
+
+// Account is one account of an organisation-wide sweep.
+type Account struct {
+	Account string `json:"account"`
+	RoleARN string `json:"role_arn"`
+	// swept, or failed (Error says why: the role could not be assumed, or
+	// something in the account failed; its decisions are above).
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Orphan is a snapshot a managed release left behind.
 type Orphan struct {
+	Account string `json:"account,omitempty"` // organisation-wide sweeps
 	Region  string `json:"region"`
 	ID      string `json:"id"`
 	Version string `json:"version,omitempty"`
@@ -72,12 +86,14 @@ type Orphan struct {
 // RegionFailure is a region (or catalog) that could not be listed: nothing
 // in it was decided.
 type RegionFailure struct {
-	Region string `json:"region"`
-	Error  string `json:"error"`
+	Account string `json:"account,omitempty"` // organisation-wide sweeps
+	Region  string `json:"region"`
+	Error   string `json:"error"`
 }
 
 // Entry is one image's decision and what became of it.
 type Entry struct {
+	Account         string           `json:"account,omitempty"` // organisation-wide sweeps
 	ID              string           `json:"id"`
 	Region          string           `json:"region"`
 	Name            string           `json:"name,omitempty"`
@@ -177,6 +193,36 @@ func (r *Report) Add(d lifecycle.Decision, now time.Time, o Outcome) {
 		r.Summary.StillInUse = append(r.Summary.StillInUse, d.Image.Ref().String())
 	}
 	r.Decisions = append(r.Decisions, e)
+}
+
+// Merge adds what one account's run decided and did to r (an
+// organisation-wide sweep's report), each entry naming the account.
+func (r *Report) Merge(account string, sub *Report) {
+	for _, e := range sub.Decisions {
+		e.Account = account
+		r.Decisions = append(r.Decisions, e)
+	}
+	for _, f := range sub.FailedRegions {
+		f.Account = account
+		r.FailedRegions = append(r.FailedRegions, f)
+	}
+	for _, o := range sub.OrphanedSnapshots {
+		o.Account = account
+		r.OrphanedSnapshots = append(r.OrphanedSnapshots, o)
+	}
+	for _, f := range sub.OrphansUnknown {
+		f.Account = account
+		r.OrphansUnknown = append(r.OrphansUnknown, f)
+	}
+	if r.Summary.Actions == nil {
+		r.Summary.Actions = map[lifecycle.Action]int{}
+	}
+	for a, n := range sub.Summary.Actions {
+		r.Summary.Actions[a] += n
+	}
+	r.Summary.Failed += sub.Summary.Failed
+	r.Summary.BytesReclaimed += sub.Summary.BytesReclaimed
+	r.Summary.StillInUse = append(r.Summary.StillInUse, sub.Summary.StillInUse...)
 }
 
 // Write saves the report as indented JSON at path, atomically (temp file

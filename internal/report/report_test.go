@@ -116,3 +116,28 @@ func TestWriteReplacesASymlinkAndHonoursUmask(t *testing.T) {
 	require.True(t, fi.Mode().IsRegular(), "report is not a regular file: %v", fi.Mode())
 	assert.NotZero(t, fi.Mode().Perm()&0o044, "report mode %v: others cannot read it", fi.Mode())
 }
+
+// TestMergeNamesTheAccount: an account's run merged into an
+// organisation-wide sweep's report keeps every entry, each naming the
+// account, and adds its summary to the sum.
+func TestMergeNamesTheAccount(t *testing.T) {
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	top := New("p", "web", "aws", now, false, true)
+	for _, acc := range []string{"210000000001", "210000000002"} {
+		sub := New("p", "web", "aws", now, false, true)
+		sub.Add(lifecycle.Decision{Image: lifecycle.Image{ID: "ami-1", Region: "us-east-1", Size: 8 << 30}, Action: lifecycle.ActionDeregister, DeleteSnapshots: true}, now, Outcome{Changed: true})
+		sub.FailedRegions = []RegionFailure{{Region: "eu-west-1", Error: "down"}}
+		sub.OrphanedSnapshots = []Orphan{{Region: "us-east-1", ID: "snap-1"}}
+		sub.OrphansUnknown = []RegionFailure{{Region: "eu-west-1", Error: "down"}}
+		sub.Summary.StillInUse = []string{"us-east-1:ami-2"}
+		top.Merge(acc, sub)
+	}
+	for i, acc := range []string{"210000000001", "210000000002"} {
+		if top.Decisions[i].Account != acc || top.FailedRegions[i].Account != acc || top.OrphanedSnapshots[i].Account != acc || top.OrphansUnknown[i].Account != acc {
+			t.Fatalf("entry %d does not name account %s: %+v", i, acc, top)
+		}
+	}
+	if top.Summary.Actions[lifecycle.ActionDeregister] != 2 || top.Summary.BytesReclaimed != 16<<30 || len(top.Summary.StillInUse) != 2 {
+		t.Fatalf("summary not added up: %+v", top.Summary)
+	}
+}

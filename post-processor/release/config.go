@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/common"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	awsbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/aws"
 	gcpbackend "github.com/packer-lifecycle/packer-plugin-lifecycle/backend/gcp"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/backend/store"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/clock"
@@ -157,6 +158,16 @@ type Config struct {
 	// then refuses what the policy would have disabled, also the releases
 	// kept deprecated because something still uses them.
 	AllowedImagesMaxDaysDeprecated *int `mapstructure:"allowed_images_max_days_deprecated"`
+	// An organisation-wide sweep (AWS, `sweep = true`): one `accounts`
+	// block per member account, each naming the role to assume in it. Every
+	// account is swept in parallel (8 at a time), each region of it in
+	// parallel, each with its own rate limits, into one report; an account
+	// that cannot be assumed is reported and fails the run once the others
+	// are swept. Each account retires only the AMIs it owns, so `owners`
+	// is refused, and so are `restore`, `pin_releases` and
+	// `unpin_releases` (run them in the account that owns the AMI). The
+	// caller's own account is swept only when it is listed too.
+	Accounts []awsbackend.AccountConfig `mapstructure:"accounts"`
 
 	ctx interpolate.Context
 }
@@ -304,6 +315,9 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New("delete_orphaned_snapshots: delete_snapshots = false keeps the snapshots of deregistered AMIs, which this would then delete; choose one"))
 		}
 	}
+	if len(c.Accounts) > 0 {
+		errs = append(errs, c.checkAccounts()...)
+	}
 	if c.AllowedImagesPath != "" || c.AllowedImagesMaxDaysDeprecated != nil {
 		errs = append(errs, c.checkAllowedImages()...)
 	}
@@ -311,6 +325,45 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("report_path: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// maxAccounts bounds accounts: an organisation holds at most a few
+// thousand (AWS's quota can be raised to 10,000).
+const maxAccounts = 10000
+
+// checkAccounts checks an organisation-wide sweep's accounts.
+func (c *Config) checkAccounts() []error {
+	var errs []error
+	if c.Backend != store.AWS {
+		errs = append(errs, fmt.Errorf("accounts: an organisation-wide sweep is AWS's; the backend is %s", c.Backend))
+	}
+	if !c.Sweep {
+		errs = append(errs, errors.New("accounts: sweeps other accounts, but a build records its image in its own; set sweep = true"))
+	}
+	if len(c.Accounts) > maxAccounts {
+		errs = append(errs, fmt.Errorf("accounts: %d blocks, at most %d", len(c.Accounts), maxAccounts))
+	}
+	for _, f := range []struct {
+		field string
+		set   bool
+	}{{"owners", len(c.Owners) > 0}, {"restore", len(c.Restore) > 0}, {"pin_releases", len(c.PinReleases) > 0}, {"unpin_releases", len(c.UnpinReleases) > 0}} {
+		if f.set {
+			errs = append(errs, fmt.Errorf("%s: not with accounts: each account sweeps the AMIs it owns; run %[1]s in the account that owns them", f.field))
+		}
+	}
+	first := map[string]int{}
+	for i, a := range c.Accounts {
+		field := fmt.Sprintf("accounts[%d]", i)
+		errs = append(errs, a.Check(field)...)
+		if id := a.Account(); id != "" {
+			if j, dup := first[id]; dup {
+				errs = append(errs, fmt.Errorf("%s.assume_role.role_arn: account %s is accounts[%d] already: it would be swept twice at once", field, id, j))
+			} else {
+				first[id] = i
+			}
+		}
+	}
+	return errs
 }
 
 // checkGCPLabels refuses what Compute Engine labels cannot carry: the

@@ -118,6 +118,7 @@ type FlatConfig struct {
 	ReportPath                     *string                   `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
 	AllowedImagesPath              *string                   `mapstructure:"allowed_images_path" cty:"allowed_images_path" hcl:"allowed_images_path"`
 	AllowedImagesMaxDaysDeprecated *int                      `mapstructure:"allowed_images_max_days_deprecated" cty:"allowed_images_max_days_deprecated" hcl:"allowed_images_max_days_deprecated"`
+	Accounts                       []aws.FlatAccountConfig   `mapstructure:"accounts" cty:"accounts" hcl:"accounts"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -202,6 +203,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"report_path":                        &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},
 		"allowed_images_path":                &hcldec.AttrSpec{Name: "allowed_images_path", Type: cty.String, Required: false},
 		"allowed_images_max_days_deprecated": &hcldec.AttrSpec{Name: "allowed_images_max_days_deprecated", Type: cty.Number, Required: false},
+		"accounts":                           &hcldec.BlockListSpec{TypeName: "accounts", Nested: hcldec.ObjectSpec((*aws.FlatAccountConfig)(nil).HCL2Spec())},
 	}
 	return s
 }

@@ -77,14 +77,17 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	if clock.Simulated() {
 		ui.Say(fmt.Sprintf("Acting at the simulated time %s from %s, not the wall clock", now.Format(time.RFC3339), clock.Env))
 	}
-	be, err := openBackend(p.config.Config, func() time.Time { return now })
-	if err != nil {
-		return out, true, false, err
+	r := &run{c: &p.config, policy: p.policy, ui: ui, now: now}
+	if len(p.config.Accounts) > 0 {
+		r.rep = p.newReport(store.AWS, now)
+		err = p.sweepAccounts(ctx, r)
+	} else {
+		if r.be, err = openBackend(p.config.Config, r.clock); err != nil {
+			return out, true, false, err
+		}
+		r.rep = p.newReport(r.be.Name(), now)
+		err = r.do(ctx, source)
 	}
-	r := &run{c: &p.config, policy: p.policy, ui: ui, be: be, now: now,
-		rep: report.New("packer-plugin-lifecycle "+version.PluginVersion.String(), p.config.Family, be.Name(), now, p.config.DryRun, p.config.Sweep)}
-	r.rep.SimulatedTime = clock.Simulated()
-	err = r.do(ctx, source)
 	if path := p.config.AllowedImagesPath; path != "" {
 		if werr := r.writeAllowedImages(path); werr != nil {
 			err = errors.Join(err, fmt.Errorf("writing allowed_images_path: %w", werr))
@@ -105,6 +108,13 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, source
 	// files of the release we just recorded). A dry run or a sweep recorded
 	// nothing, so the user's keep_input_artifact decides as usual.
 	return out, true, len(r.fresh) > 0 && !p.config.DryRun, nil
+}
+
+// newReport starts the run's report.
+func (p *PostProcessor) newReport(backendName string, now time.Time) *report.Report {
+	rep := report.New("packer-plugin-lifecycle "+version.PluginVersion.String(), p.config.Family, backendName, now, p.config.DryRun, p.config.Sweep)
+	rep.SimulatedTime = clock.Simulated()
+	return rep
 }
 
 // reportPath is report_path, or a unique file per run under the catalog.

@@ -31,6 +31,9 @@ type run struct {
 	owners []string          // the accounts owning the family's managed images (AWS)
 }
 
+// clock is the run's time, for the backend.
+func (r *run) clock() time.Time { return r.now }
+
 // do runs the steps. The new build is recorded pending first and becomes a
 // release only when everything else succeeded: a failed post-processor
 // makes Packer destroy the artifact, so a failed run forgets it again.
