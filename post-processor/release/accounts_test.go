@@ -3,9 +3,9 @@ package release
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
