@@ -36,6 +36,17 @@ type Query struct {
 	// tags, which belong to the account that wrote them: a consumer
 	// account's view, for reading only. Backends without accounts ignore it.
 	Shared bool
+	// AllFamilies lists the releases of every family (Family is then
+	// ignored): revocation follows descendants into other families.
+	AllFamilies bool
+}
+
+// Matches says whether a listed image belongs to what q asks for.
+func (q Query) Matches(img lifecycle.Image) bool {
+	if q.AllFamilies {
+		return img.Family != "" && (q.Channel == "" || img.Channel == q.Channel)
+	}
+	return img.Family == q.Family && (q.Channel == "" || img.Channel == q.Channel)
 }
 
 // Listing is what List could see. A region (or catalog) that could not be

@@ -210,10 +210,16 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 		return backend.Listing{}, errors.New("aws: no region to list: set region (or AWS_REGION) or regions")
 	}
 	filters := []types.Filter{{Name: aws.String("tag:" + lifecycle.TagFamily), Values: []string{q.Family}}}
+	if q.AllFamilies {
+		filters = []types.Filter{{Name: aws.String("tag-key"), Values: []string{lifecycle.TagFamily}}}
+	}
 	if q.Channel != "" {
 		filters = append(filters, types.Filter{Name: aws.String("tag:" + lifecycle.TagChannel), Values: []string{q.Channel}})
 	}
 	image := b.image
+	if q.Shared && q.AllFamilies {
+		return backend.Listing{}, errors.New("aws: a shared family is read one family at a time")
+	}
 	if q.Shared {
 		filters = []types.Filter{{Name: aws.String("description"), Values: []string{lifecycle.StampFilter(q.Family, q.Channel)}}}
 		image = b.sharedImage

@@ -308,7 +308,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 		pages[d.Key()] = raw
 		for _, v := range raw {
 			img := b.image(d, v)
-			if img.Family != q.Family || q.Channel != "" && img.Channel != q.Channel || img.State == lifecycle.StateDeregistered {
+			if !q.Matches(img) || img.State == lifecycle.StateDeregistered {
 				continue
 			}
 			l.Images = append(l.Images, img)

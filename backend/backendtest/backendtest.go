@@ -40,6 +40,7 @@ type Harness struct {
 func Run(t *testing.T, h Harness) {
 	t.Run("RecordPendingThenRelease", func(t *testing.T) { recordPendingThenRelease(t, h) })
 	t.Run("ListExcludesGone", func(t *testing.T) { listExcludesGone(t, h) })
+	t.Run("ListAllFamilies", func(t *testing.T) { listAllFamilies(t, h) })
 	t.Run("ApplyIsIdempotent", func(t *testing.T) { applyIsIdempotent(t, h) })
 	t.Run("DryRunChangesNothing", func(t *testing.T) { dryRunChangesNothing(t, h) })
 	t.Run("OneFailureHidesNoOther", func(t *testing.T) { oneFailureHidesNoOther(t, h) })
@@ -104,6 +105,23 @@ func (f *fixture) apply(dry bool, ds ...lifecycle.Decision) []backend.Result {
 
 func decide(img lifecycle.Image, a lifecycle.Action) lifecycle.Decision {
 	return lifecycle.Decision{Image: img, Action: a, To: a.Target(), Reason: "conformance: " + string(a), DeleteSnapshots: true, Snapshots: img.Snapshots}
+}
+
+// listAllFamilies: AllFamilies lists every family's releases (revocation
+// follows descendants into other families); a family's listing stays its own.
+func listAllFamilies(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	web := f.release("web", "1.0.0")
+	db := f.release("db", "2.0.0")
+	l, err := f.be.List(f.ctx, backend.Query{AllFamilies: true})
+	require.NoError(t, err)
+	require.Empty(t, l.Failed)
+	got := map[lifecycle.Ref]string{}
+	for _, img := range l.Images {
+		got[img.Ref()] = img.Family
+	}
+	require.Equal(t, map[lifecycle.Ref]string{web.Ref(): "web", db.Ref(): "db"}, got)
+	require.Len(t, f.list("web"), 1)
 }
 
 func recordPendingThenRelease(t *testing.T, h Harness) {

@@ -102,7 +102,7 @@ func (f *Fake) List(ctx context.Context, q backend.Query) (backend.Listing, erro
 	}
 	for _, ref := range f.sortedRefs() {
 		img := f.Images[ref]
-		if img.Family != q.Family || (q.Channel != "" && img.Channel != q.Channel) || f.FailedRegions[img.Region] != nil {
+		if !q.Matches(img) || f.FailedRegions[img.Region] != nil {
 			continue
 		}
 		if img.Stage == lifecycle.StageDeregistered {

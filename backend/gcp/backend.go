@@ -174,11 +174,14 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 		return backend.Listing{}, errors.New("gcp: no project to list: set project_id")
 	}
 	fam, ok := EncodeValue(lifecycle.TagFamily, q.Family)
-	if !ok {
+	if !ok && !q.AllFamilies {
 		return backend.Listing{}, fmt.Errorf("gcp: family %q does not fit in a label", q.Family)
 	}
 	filter := fmt.Sprintf(`labels.%s = "%s"`, LabelKey(lifecycle.TagFamily), fam)
-	if q.Channel != "" {
+	if q.AllFamilies {
+		filter = "" // every image of the project; q.Matches keeps the releases
+	}
+	if q.Channel != "" && !q.AllFamilies {
 		ch, ok := EncodeValue(lifecycle.TagChannel, q.Channel)
 		if !ok {
 			return backend.Listing{}, fmt.Errorf("gcp: channel %q does not fit in a label", q.Channel)
@@ -196,7 +199,7 @@ func (b *Backend) List(ctx context.Context, q backend.Query) (backend.Listing, e
 			return
 		}
 		for _, im := range raw {
-			if img := b.image(project, im); img.State != lifecycle.StateDeregistered {
+			if img := b.image(project, im); img.State != lifecycle.StateDeregistered && (!q.AllFamilies || q.Matches(img)) {
 				l.Images = append(l.Images, img)
 			}
 		}

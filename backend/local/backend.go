@@ -85,7 +85,7 @@ func (b *Backend) list(ctx context.Context, q backend.Query, tombstones bool) ([
 	out := []lifecycle.Image{}
 	for i := range doc.Entries {
 		e := &doc.Entries[i]
-		if (q.Family != "" && e.Family != q.Family) || (q.Channel != "" && e.Channel != q.Channel) {
+		if (q.Family != "" && !q.AllFamilies && e.Family != q.Family) || (q.Channel != "" && e.Channel != q.Channel) {
 			continue
 		}
 		if !e.live() && !tombstones {

@@ -130,6 +130,22 @@ type Config struct {
 	// active, instead of retiring anything; needs `sweep = true`. Pin a restored
 	// release to keep it from being retired again.
 	Restore []string `mapstructure:"restore"`
+	// Revoke these releases now (ids, or `region:id`, as `restore` takes
+	// them; needs `sweep = true` and `revoke_reason`): each is deprecated in
+	// every region it was copied to, outside every retention rule, so the
+	// data source hands it out no more; with `revoke_descendants`, so is
+	// every release built from it, in any family. A pinned release is kept
+	// and reported. Running instances are not touched; the stages that
+	// follow deprecation apply as usual. `restore` undoes it.
+	Revoke []string `mapstructure:"revoke"`
+	// Also revoke every release built from a revoked one (its `parent`,
+	// the id the data source handed out), and those built from them, in
+	// every family the backend covers.
+	RevokeDescendants bool `mapstructure:"revoke_descendants"`
+	// Why the releases are revoked, e.g. `CVE-2026-1234 in openssl`, for
+	// every decision in the report; required with `revoke`; at most 256
+	// characters.
+	RevokeReason string `mapstructure:"revoke_reason"`
 	// Pin these existing releases (ids, or `region:id`): they are kept
 	// forever, whatever the rules say; needs `sweep = true`. The local
 	// catalog records it in the entry, AWS in the `lifecycle:pin` tag.
@@ -213,7 +229,7 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	for field, ids := range map[string][]string{"restore": c.Restore, "pin_releases": c.PinReleases, "unpin_releases": c.UnpinReleases} {
+	for field, ids := range map[string][]string{"restore": c.Restore, "revoke": c.Revoke, "pin_releases": c.PinReleases, "unpin_releases": c.UnpinReleases} {
 		for i, id := range ids {
 			if strings.TrimSpace(id) == "" {
 				errs = append(errs, fmt.Errorf("%s[%d]: must be a release id (or region:id), got %q", field, i, id))
@@ -294,6 +310,7 @@ func (c *Config) validate() error {
 	if len(c.Restore) > 0 && !c.Sweep {
 		errs = append(errs, errors.New("restore: needs sweep = true (a restore records no build)"))
 	}
+	errs = append(errs, c.checkRevoke()...)
 	if len(c.PinReleases) > 0 && !c.Sweep {
 		errs = append(errs, errors.New("pin_releases: needs sweep = true"))
 	}
@@ -325,6 +342,40 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("report_path: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// checkRevoke checks revoke and its options.
+func (c *Config) checkRevoke() []error {
+	var errs []error
+	if len(c.Revoke) == 0 {
+		if c.RevokeDescendants {
+			errs = append(errs, errors.New("revoke_descendants: goes with revoke, which is not set"))
+		}
+		if c.RevokeReason != "" {
+			errs = append(errs, errors.New("revoke_reason: goes with revoke, which is not set"))
+		}
+		return errs
+	}
+	if !c.Sweep {
+		errs = append(errs, errors.New("revoke: needs sweep = true (a revocation records no build)"))
+	}
+	if strings.TrimSpace(c.RevokeReason) == "" {
+		errs = append(errs, errors.New("revoke_reason: must be set with revoke: it is said in every decision and the report"))
+	} else if err := checkName(c.RevokeReason, 256); err != nil {
+		errs = append(errs, fmt.Errorf("revoke_reason: %w", err))
+	}
+	if len(c.Restore) > 0 {
+		errs = append(errs, errors.New("revoke, restore: one undoes the other; run them apart"))
+	}
+	if len(c.Accounts) > 0 {
+		errs = append(errs, errors.New("revoke: not with accounts: revoke in the account that owns the release"))
+	}
+	for _, id := range c.Revoke {
+		if slices.Contains(c.PinReleases, id) {
+			errs = append(errs, fmt.Errorf("revoke, pin_releases: %s is in both", id))
+		}
+	}
+	return errs
 }
 
 // maxAccounts bounds accounts: an organisation holds at most a few

@@ -113,6 +113,9 @@ type FlatConfig struct {
 	AllowSimulatedTime             *bool                     `mapstructure:"allow_simulated_time" cty:"allow_simulated_time" hcl:"allow_simulated_time"`
 	Sweep                          *bool                     `mapstructure:"sweep" cty:"sweep" hcl:"sweep"`
 	Restore                        []string                  `mapstructure:"restore" cty:"restore" hcl:"restore"`
+	Revoke                         []string                  `mapstructure:"revoke" cty:"revoke" hcl:"revoke"`
+	RevokeDescendants              *bool                     `mapstructure:"revoke_descendants" cty:"revoke_descendants" hcl:"revoke_descendants"`
+	RevokeReason                   *string                   `mapstructure:"revoke_reason" cty:"revoke_reason" hcl:"revoke_reason"`
 	PinReleases                    []string                  `mapstructure:"pin_releases" cty:"pin_releases" hcl:"pin_releases"`
 	UnpinReleases                  []string                  `mapstructure:"unpin_releases" cty:"unpin_releases" hcl:"unpin_releases"`
 	ReportPath                     *string                   `mapstructure:"report_path" cty:"report_path" hcl:"report_path"`
@@ -198,6 +201,9 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"allow_simulated_time":               &hcldec.AttrSpec{Name: "allow_simulated_time", Type: cty.Bool, Required: false},
 		"sweep":                              &hcldec.AttrSpec{Name: "sweep", Type: cty.Bool, Required: false},
 		"restore":                            &hcldec.AttrSpec{Name: "restore", Type: cty.List(cty.String), Required: false},
+		"revoke":                             &hcldec.AttrSpec{Name: "revoke", Type: cty.List(cty.String), Required: false},
+		"revoke_descendants":                 &hcldec.AttrSpec{Name: "revoke_descendants", Type: cty.Bool, Required: false},
+		"revoke_reason":                      &hcldec.AttrSpec{Name: "revoke_reason", Type: cty.String, Required: false},
 		"pin_releases":                       &hcldec.AttrSpec{Name: "pin_releases", Type: cty.List(cty.String), Required: false},
 		"unpin_releases":                     &hcldec.AttrSpec{Name: "unpin_releases", Type: cty.List(cty.String), Required: false},
 		"report_path":                        &hcldec.AttrSpec{Name: "report_path", Type: cty.String, Required: false},

@@ -241,7 +241,13 @@ func show(ref lifecycle.Ref) string {
 // release it becomes when the run succeeds.
 func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 	r.ui.Say(fmt.Sprintf("Listing family %s", r.c.Family))
-	listing, err := r.be.List(ctx, backend.Query{Family: r.c.Family})
+	// A revocation follows descendants into every family, and a restore
+	// may undo one there.
+	all := len(r.c.Revoke) > 0 || len(r.c.Restore) > 0
+	if all {
+		r.ui.Message("Every family is listed: a revocation follows descendants into other families, and a restore may undo one there")
+	}
+	listing, err := r.be.List(ctx, backend.Query{Family: r.c.Family, AllFamilies: all})
 	if err != nil {
 		return nil, fmt.Errorf("listing family %s: %w", r.c.Family, err)
 	}
@@ -318,15 +324,17 @@ func (r *run) pin(ctx context.Context, images []lifecycle.Image) error {
 	return errors.Join(errs...)
 }
 
-// decide plans the family, or the requested restores. With a new build it
+// decide plans the family, or the requested restores or revocations
+// (which ask about no usage: they follow the request, and deprecation
+// stops no instance). With a new build it
 // also plans the family as if there were none: the decisions both plans
 // share do not depend on the new build (see act).
 func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, independent []lifecycle.Decision, err error) {
-	usage := r.be.Usage(ctx, images)
-	if usage == nil {
-		usage = lifecycle.Usage{}
-	}
-	if len(r.c.Restore) == 0 {
+	if len(r.c.Restore) == 0 && len(r.c.Revoke) == 0 {
+		usage := r.be.Usage(ctx, images)
+		if usage == nil {
+			usage = lifecycle.Usage{}
+		}
 		fresh := make([]lifecycle.Ref, len(r.fresh))
 		for i, img := range r.fresh {
 			fresh[i] = img.Ref()
@@ -344,17 +352,29 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, indep
 		}
 		return plan, independent, nil
 	}
+	field, wanted := "restore", r.c.Restore
+	if len(r.c.Revoke) > 0 {
+		field, wanted = "revoke", r.c.Revoke
+	}
 	var refs []lifecycle.Ref
-	for _, want := range r.c.Restore {
+	for _, want := range wanted {
 		ref := lifecycle.ParseRef(want)
 		if !slices.ContainsFunc(images, func(img lifecycle.Image) bool {
 			return img.ID == ref.ID && (ref.Region == "" || ref.Region == img.Region)
 		}) {
-			return nil, nil, fmt.Errorf("restore: no release %s in family %s", want, r.c.Family)
+			return nil, nil, fmt.Errorf("%s: no release %s in any family the backend covers", field, want)
 		}
 		refs = append(refs, ref)
 	}
-	return lifecycle.Restore(images, refs, r.now), nil, nil
+	if field == "revoke" {
+		return lifecycle.Revoke(images, refs, r.c.RevokeDescendants, r.c.RevokeReason, r.c.Family, r.policy.Owners, r.now), nil, nil
+	}
+	// The other families' releases that are not restored stay out of the report.
+	return slices.DeleteFunc(lifecycle.Restore(images, refs, r.now), func(d lifecycle.Decision) bool {
+		return d.Image.Family != r.c.Family && !slices.ContainsFunc(refs, func(ref lifecycle.Ref) bool {
+			return d.Image.ID == ref.ID && (ref.Region == "" || ref.Region == d.Image.Region)
+		})
+	}), nil, nil
 }
 
 // otherUsage adds to usage what the backend finds only image by image

@@ -52,6 +52,21 @@ variable "allowed_images_path" {
   default = ""
 }
 
+variable "revoke" {
+  type    = list(string)
+  default = []
+}
+
+variable "revoke_descendants" {
+  type    = bool
+  default = false
+}
+
+variable "revoke_reason" {
+  type    = string
+  default = ""
+}
+
 variable "delete_snapshots" {
   type    = bool
   default = true
@@ -78,6 +93,9 @@ build {
     launch_template_versions = var.lt_versions
     usage_report_wait        = var.usage_report_wait
     restore                  = var.restore
+    revoke                   = var.revoke
+    revoke_descendants       = var.revoke_descendants
+    revoke_reason            = var.revoke_reason
     pin_releases             = var.pin
     unpin_releases           = var.unpin
     keep_releases            = 1
