@@ -25,13 +25,13 @@ func TestRevoke(t *testing.T) {
 		rel("ami-b1e", "us-east-1", "base", "1.0.0", ""),
 		rel("ami-b1w", "eu-west-1", "base", "1.0.0", ""), // the same release's copy
 		rel("ami-b2", "us-east-1", "base", "1.1.0", ""),
-		rel("ami-a1", "us-east-1", "app", "3.0.0", "ami-b1e"),                                              // child, other family
-		rel("ami-a1w", "eu-west-1", "app", "3.0.0", "ami-a1"),                                              // its copy (copied, parent the source)
-		rel("ami-w1", "us-east-1", "worker", "0.1.0", "ami-a1"),                                            // grandchild
-		rel("ami-w2", "us-east-1", "worker", "0.2.0", "ami-a1", func(i *Image) { i.Pinned = true }),        // pinned grandchild
-		rel("ami-x1", "us-east-1", "app", "3.0.1", "ami-b2"),                                               // built from a good base
-		rel("ami-f1", "us-east-1", "app", "9.9.9", "ami-b1e", func(i *Image) { i.Managed = false }),        // not ours
-		rel("ami-f2", "us-east-1", "tool", "1.0.0", "ami-f1"),                                              // built from what is not ours
+		rel("ami-a1", "us-east-1", "app", "3.0.0", "ami-b1e"),                                               // child, other family
+		rel("ami-a1w", "eu-west-1", "app", "3.0.0", "ami-a1"),                                               // its copy (copied, parent the source)
+		rel("ami-w1", "us-east-1", "worker", "0.1.0", "ami-a1"),                                             // grandchild
+		rel("ami-w2", "us-east-1", "worker", "0.2.0", "ami-a1", func(i *Image) { i.Pinned = true }),         // pinned grandchild
+		rel("ami-x1", "us-east-1", "app", "3.0.1", "ami-b2"),                                                // built from a good base
+		rel("ami-f1", "us-east-1", "app", "9.9.9", "ami-b1e", func(i *Image) { i.Managed = false }),         // not ours
+		rel("ami-f2", "us-east-1", "tool", "1.0.0", "ami-f1"),                                               // built from what is not ours
 		rel("ami-d1", "us-east-1", "app", "2.0.0", "ami-b1e", func(i *Image) { i.Stage = StageDeprecated }), // retiring already
 		rel("ami-o1", "us-east-1", "other", "1.0.0", ""),
 	}
