@@ -41,6 +41,13 @@ type Query struct {
 	AllFamilies bool
 }
 
+// Lineage is a backend whose releases name their parent other than by
+// its id (Azure: the version's resource id, the data source's
+// `self_link`). ParentNames are the values a child's parent may hold.
+type Lineage interface {
+	ParentNames(img lifecycle.Image) []string
+}
+
 // Matches says whether a listed image belongs to what q asks for.
 func (q Query) Matches(img lifecycle.Image) bool {
 	if q.AllFamilies {

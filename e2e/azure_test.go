@@ -110,8 +110,9 @@ func (a *azureRun) sweep() result {
 // sweeps and the data source do not need a build.
 func (a *azureRun) release(v string) { a.t.Helper(); a.releaseOf(azureSub, a.web, "web", v) }
 
-// releaseOf is release for version v of definition d in sub, family family.
-func (a *azureRun) releaseOf(sub string, d azurebackend.Definition, family, v string) {
+// releaseOf is release for version v of definition d in sub, family
+// family, built from parent (none when empty).
+func (a *azureRun) releaseOf(sub string, d azurebackend.Definition, family, v string, parent ...string) {
 	a.t.Helper()
 	a.s.PutImageVersion(sub, d.ResourceGroup, d.Gallery, d.Image, v, armcompute.GalleryImageVersion{
 		Location: ptr(azureHome),
@@ -132,7 +133,7 @@ func (a *azureRun) releaseOf(sub string, d azurebackend.Definition, family, v st
 		Options: arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: cfg, Transport: cl}, DisableRPRegistration: true}}}, a.clock.Now)
 	require.NoError(a.t, err)
 	id := d.VersionID(sub, v)
-	imgs, err := be.NewReleases(azureArtifact{id: id}, lifecycle.Image{Family: family, Version: v, Channel: "stable", ReleasedAt: a.clock.Now()})
+	imgs, err := be.NewReleases(azureArtifact{id: id}, lifecycle.Image{Family: family, Version: v, Channel: "stable", ReleasedAt: a.clock.Now(), Parent: strings.Join(parent, "")})
 	require.NoError(a.t, err)
 	for _, state := range []string{backend.StatePending, lifecycle.StateAvailable} {
 		imgs[0].State = state

@@ -29,14 +29,17 @@ func releaseOf(img Image, owners []string) releaseID {
 
 // Revoke decides the revocation of the releases refs name and, with
 // descendants, of every release built from one of them, transitively:
-// an image whose Parent is the id of a revoked image (the id the data
-// source hands out as the parent). Each revoked active image is
+// an image whose Parent is one of the names of a revoked image, as names
+// gives them (nil: its id, the data source's `id`, and its ref). Each revoked active image is
 // deprecated, with reason and the chain in its decision's reason; a pinned
 // one is kept (unpin it first); one already deprecated or disabled is
 // kept; one not ours is skipped. The other images of family are kept; the
 // other families' images that are not revoked are left out. owners is as
 // Policy.Owners. Output order is Plan's.
-func Revoke(images []Image, refs []Ref, descendants bool, reason, family string, owners []string, now time.Time) []Decision {
+func Revoke(images []Image, refs []Ref, descendants bool, reason, family string, owners []string, names func(Image) []string, now time.Time) []Decision {
+	if names == nil {
+		names = func(img Image) []string { return []string{img.ID, img.Ref().String()} }
+	}
 	now = now.Truncate(time.Second)
 	why := map[releaseID]string{} // revoked release -> why
 	byParent := map[string][]int{}
@@ -67,8 +70,10 @@ func Revoke(images []Image, refs []Ref, descendants bool, reason, family string,
 		i := queue[0]
 		queue = queue[1:]
 		parent := images[i]
-		for _, c := range append(byParent[parent.ID], byParent[parent.Ref().String()]...) {
-			revoke(c, fmt.Sprintf("revoke: built from %s %s (%s), which is revoked: %s", parent.Family, parent.Version, parent.Ref(), reason))
+		for _, name := range names(parent) {
+			for _, c := range byParent[name] {
+				revoke(c, fmt.Sprintf("revoke: built from %s %s (%s), which is revoked: %s", parent.Family, parent.Version, parent.Ref(), reason))
+			}
 		}
 	}
 	var out []Decision

@@ -42,7 +42,7 @@ func TestRevoke(t *testing.T) {
 		}
 		return out
 	}
-	got := byID(Revoke(images, []Ref{{ID: "ami-b1e"}}, true, "CVE-2026-0001", "base", []string{genOwner}, now))
+	got := byID(Revoke(images, []Ref{{ID: "ami-b1e"}}, true, "CVE-2026-0001", "base", []string{genOwner}, nil, now))
 	require.Equal(t, map[string]string{
 		"ami-b1e": "deprecate revoke: requested: CVE-2026-0001",
 		"ami-b1w": "deprecate revoke: requested: CVE-2026-0001",
@@ -57,7 +57,7 @@ func TestRevoke(t *testing.T) {
 	}, got, "the other families' images that are not revoked are left out")
 
 	// Without descendants only the release itself, in every region.
-	got = byID(Revoke(images, []Ref{{Region: "eu-west-1", ID: "ami-b1w"}}, false, "bad", "base", nil, now))
+	got = byID(Revoke(images, []Ref{{Region: "eu-west-1", ID: "ami-b1w"}}, false, "bad", "base", nil, nil, now))
 	require.Equal(t, map[string]string{"ami-b1e": "deprecate revoke: requested: bad", "ami-b1w": "deprecate revoke: requested: bad",
 		"ami-b2": "keep kept: not revoked"}, got)
 
@@ -67,7 +67,7 @@ func TestRevoke(t *testing.T) {
 		rel("ami-t1", "us-east-1", "base", "1.0.0", "", func(i *Image) { i.Owner = "222222222222" }),
 		rel("ami-t2", "us-east-1", "tool", "5.0.0", "ami-t1"),
 		rel("ami-n1", "us-east-1", "", "", ""), rel("ami-n2", "us-east-1", "", "", ""), rel("ami-n3", "us-east-1", "tool", "6.0.0", "ami-n2"))
-	got = byID(Revoke(foreign, []Ref{{ID: "ami-n1"}, {ID: "ami-b1e"}, {ID: "ami-b2"}}, true, "bad", "base", []string{genOwner}, now))
+	got = byID(Revoke(foreign, []Ref{{ID: "ami-n1"}, {ID: "ami-b1e"}, {ID: "ami-b2"}}, true, "bad", "base", []string{genOwner}, nil, now))
 	require.Equal(t, "keep kept: not revoked", got["ami-t1"], "another owner's base 1.0.0 is not ours")
 	require.NotContains(t, got, "ami-t2")
 	require.Equal(t, "deprecate revoke: requested: bad", got["ami-n1"])
@@ -94,7 +94,7 @@ func TestPropRevoke(t *testing.T) {
 			}
 		}
 		descendants := rapid.Bool().Draw(t, "descendants")
-		got := Revoke(s.images, refs, descendants, "r", "base", s.policy.Owners, s.now)
+		got := Revoke(s.images, refs, descendants, "r", "base", s.policy.Owners, nil, s.now)
 		// Which releases may be revoked: requested ones, and those built
 		// from any image of a revocable release.
 		revocable := map[string]bool{}

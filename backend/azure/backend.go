@@ -500,3 +500,10 @@ func definition(key string) (Definition, error) {
 	}
 	return d, nil
 }
+
+// ParentNames: a child names its parent version by its resource id (the
+// data source's `self_link`), which ARM compares without case; the
+// version name alone is ambiguous across definitions.
+func (b *Backend) ParentNames(img lifecycle.Image) []string {
+	return []string{img.Name, strings.ToLower(img.Name)}
+}

@@ -367,7 +367,11 @@ func (r *run) decide(ctx context.Context, images []lifecycle.Image) (plan, indep
 		refs = append(refs, ref)
 	}
 	if field == "revoke" {
-		return lifecycle.Revoke(images, refs, r.c.RevokeDescendants, r.c.RevokeReason, r.c.Family, r.policy.Owners, r.now), nil, nil
+		var names func(lifecycle.Image) []string
+		if l, ok := r.be.(backend.Lineage); ok {
+			names = l.ParentNames
+		}
+		return lifecycle.Revoke(images, refs, r.c.RevokeDescendants, r.c.RevokeReason, r.c.Family, r.policy.Owners, names, r.now), nil, nil
 	}
 	// The other families' releases that are not restored stay out of the report.
 	return slices.DeleteFunc(lifecycle.Restore(images, refs, r.now), func(d lifecycle.Decision) bool {
