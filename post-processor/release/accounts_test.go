@@ -147,3 +147,50 @@ func TestOrganisationSweepRunsAccountsAtOnce(t *testing.T) {
 	require.Contains(t, u.lines, "account 210000000003: assuming arn:aws:iam::210000000003:role/sweeper: AccessDenied")
 	require.Contains(t, u.lines, "Swept 2 of 3 accounts; "+rep.Totals())
 }
+
+// TestRunRevokesAcrossFamiliesAndRestores: a revoke sweep lists every
+// family, deprecates the release and its descendants, leaves the other
+// families' untouched releases out of the report, refuses an id it cannot
+// find before touching anything, and a restore of the ids finds them in
+// their families.
+func TestRunRevokesAcrossFamiliesAndRestores(t *testing.T) {
+	s := newShell(t)
+	put := func(id, family, version, parent string) {
+		img := lifecycle.Image{ID: id, Region: "fake", Name: id, Family: family, Channel: "stable", Version: version, Parent: parent,
+			Managed: true, State: lifecycle.StateAvailable, Stage: lifecycle.StageActive, BuildTime: s.now.Add(-time.Hour), StageSince: s.now.Add(-time.Hour),
+			Tags: map[string]string{lifecycle.TagManagedBy: lifecycle.DefaultManagedBy}}
+		s.fake.Images[img.Ref()] = img
+	}
+	put("base-1", "web", "1.0.0", "")
+	put("base-2", "web", "1.1.0", "")
+	put("app-1", "app", "2.0.0", "base-2")
+	put("app-0", "app", "1.9.0", "base-1")
+	sweep := func(extra map[string]interface{}) (map[string]string, error) {
+		s.now = s.now.Add(time.Minute) // a report file of its own
+		raw := map[string]interface{}{"family": "web", "sweep": true, "keep_releases": 1}
+		for k, v := range extra {
+			raw[k] = v
+		}
+		_, _, _, err := s.run(raw, "x")
+		out := map[string]string{}
+		if r := s.reports(); len(r) > 0 {
+			for _, e := range r[len(r)-1].Decisions {
+				out[e.ID] = string(e.Action) + " " + e.Status
+			}
+		}
+		return out, err
+	}
+	_, err := sweep(map[string]interface{}{"revoke": []string{"missing"}, "revoke_reason": "CVE"})
+	require.ErrorContains(t, err, "revoke: no release missing in any family the backend covers")
+	require.Empty(t, s.fake.Applied)
+
+	got, err := sweep(map[string]interface{}{"revoke": []string{"base-2"}, "revoke_descendants": true, "revoke_reason": "CVE"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"base-1": "keep none", "base-2": "deprecate done", "app-1": "deprecate done"}, got)
+	require.Zero(t, s.fake.Calls["usage"], "a revocation asks about no usage")
+
+	got, err = sweep(map[string]interface{}{"restore": []string{"base-2", "app-1"}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"base-1": "keep none", "base-2": "restore done", "app-1": "restore done"}, got)
+	require.Equal(t, lifecycle.StageActive, s.fake.Images[lifecycle.Ref{Region: "fake", ID: "app-1"}].Stage)
+}
