@@ -364,7 +364,7 @@ disable_after = "1d"`
 	}
 	bad := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["svc-nope"]`, ".")
 	require.NotZero(t, bad.code, "restoring an unknown release succeeded: %s", bad)
-	mustContain(t, bad.stdout+bad.stderr, "restore: no release svc-nope in family svc")
+	mustContain(t, bad.stdout+bad.stderr, "restore: no release svc-nope in any family the backend covers")
 
 	r := packerEnv(dir, atDay(6), "build", "-only=sweep.*", "-var", "version=x", "-var", `restore=["`+id+`"]`, ".")
 	mustSucceed(t, r)
