@@ -120,10 +120,10 @@ func TestAWSOrganisationSweep(t *testing.T) {
 	}
 	hubCall := byRole["arn:aws:iam::"+hub+":role/lifecycle-hub"]
 	require.Equal(t, "org-sweep", hubCall.SessionName)
+	require.Equal(t, ec2emu.DefaultAccount, a.s.AccountOf(hubCall.CallerKey))
 	for _, m := range []string{memberA, memberB, memberC} {
 		c := byRole["arn:aws:iam::"+m+":role/lifecycle-sweeper"]
 		require.Equal(t, "org-sweep-xid", c.ExternalID, m)
-		require.Equal(t, ec2emu.DefaultAccount, a.s.AccountOf(hubCall.CallerKey))
 		require.Equal(t, hub, a.s.AccountOf(c.CallerKey), "%s's role is assumed with the hub's credentials", m)
 	}
 	require.Equal(t, "no such role", byRole["arn:aws:iam::"+memberC+":role/lifecycle-sweeper"].Denied)

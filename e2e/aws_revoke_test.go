@@ -36,7 +36,7 @@ func TestAWSRevokeWithDescendants(t *testing.T) {
 	badCopy := in("eu-west-1", "web", "1.1.0", "", nil)
 	svc := in("us-east-1", "svc", "2.0.0", bad, nil)
 	worker := in("us-east-1", "worker", "0.1.0", svc, nil)
-	pinned := in("us-east-1", "worker", "0.2.0", svc, func(img *ec2emu.Image) {})
+	pinned := in("us-east-1", "worker", "0.2.0", svc, nil)
 	a.s.Update(func(st *ec2emu.State) { st.Region("us-east-1").Tags[pinned][lifecycle.TagPin] = "true" })
 	svcGood := in("us-east-1", "svc", "1.9.0", good, nil)
 	deprecated := func() map[string]bool {

@@ -2,11 +2,7 @@
 
 package aws
 
-import (
-	"context"
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // An organisation-wide sweep covers member accounts: for each, the
 // backend assumes a role in that account with the caller's credentials
@@ -80,17 +76,4 @@ func (c AccessConfig) InAccount(a AccountConfig) AccessConfig {
 	}
 	c.Owners = nil // self: the assumed account
 	return c
-}
-
-// assumeAccount assumes the account's role now, so that an account that
-// cannot be assumed fails the opening of its backend (and only it), not
-// every call in every region.
-func assumeAccount(ctx context.Context, c AccessConfig, retrieve func(context.Context) error) error {
-	if c.accountRole == nil {
-		return nil
-	}
-	if err := retrieve(ctx); err != nil {
-		return fmt.Errorf("assuming %s: %s", c.accountRole.RoleARN, strings.TrimSpace(err.Error()))
-	}
-	return nil
 }

@@ -322,8 +322,12 @@ func Open(ctx context.Context, c AccessConfig, managedBy string, now func() time
 	if err != nil {
 		return nil, err
 	}
-	if err := assumeAccount(ctx, c, func(ctx context.Context) error { _, err := cfg.Credentials.Retrieve(ctx); return err }); err != nil {
-		return nil, err
+	if a := c.accountRole; a != nil {
+		// Assumed now: an account that cannot be assumed fails here, and
+		// only it, not every call in every region of it.
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, fmt.Errorf("assuming %s: %s", a.RoleARN, strings.TrimSpace(err.Error()))
+		}
 	}
 	return New(Options{
 		Config: cfg, EC2Endpoint: c.CustomEndpointEC2, Regions: c.Regions, Owners: c.Owners,

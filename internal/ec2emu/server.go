@@ -107,13 +107,7 @@ func (s *Server) newCall(r *http.Request, form url.Values) *call {
 	if region == "" {
 		region = s.defaultRegion
 	}
-	s.mu.Lock()
-	account := s.st.Accounts[key]
-	s.mu.Unlock()
-	if account == "" {
-		account = DefaultAccount
-	}
-	return &call{s: s, action: form.Get("Action"), form: form, region: region, account: account, req: r}
+	return &call{s: s, action: form.Get("Action"), form: form, region: region, account: s.AccountOf(key), req: r}
 }
 
 // serve runs faults and rate limits outside the state lock (latency must not block other

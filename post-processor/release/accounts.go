@@ -73,8 +73,7 @@ func (p *PostProcessor) sweepAccount(ctx context.Context, top *run, a awsbackend
 	ui := &accountUi{Ui: top.ui, prefix: "account " + a.Account() + ": "}
 	be, err := openBackend(c.Config, top.clock)
 	if err != nil {
-		ui.Error(err.Error())
-		return nil, err
+		return nil, err // said with the other failures once all are swept
 	}
 	sub := &run{c: &c, policy: top.policy, ui: ui, be: be, now: top.now,
 		rep: report.New(top.rep.Plugin, c.Family, be.Name(), top.now, c.DryRun, c.Sweep)}

@@ -256,7 +256,8 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 		r.ui.Error(fmt.Sprintf("Region %s could not be listed; nothing in it is decided: %v", f.Region, f.Err))
 	}
 	images := listing.Images
-	r.owners = owners(append(slices.Clone(images), r.fresh...), r.c.ManagedBy)
+	// The family's owners only: a revocation or restore lists every family.
+	r.owners = owners(slices.DeleteFunc(append(slices.Clone(images), r.fresh...), func(img lifecycle.Image) bool { return img.Family != r.c.Family }), r.c.ManagedBy)
 	for _, img := range r.fresh {
 		img.State = lifecycle.StateAvailable
 		if i := slices.IndexFunc(images, func(l lifecycle.Image) bool { return l.Ref() == img.Ref() }); i >= 0 {
