@@ -66,6 +66,11 @@ type Decision struct {
 	// the plan keeps also references. Empty otherwise.
 	Snapshots []string
 	Consumers []Consumer // who still uses the image, for the report
+	// SupersededBy is recorded in Image.SupersededBy by every stage
+	// change and record: the shell sets it on what a new build brings
+	// about, and clears it with a record once the build is released. Plan
+	// leaves it empty.
+	SupersededBy Ref
 }
 
 // Target is the stage the decision leads to: To when set, else the action's

@@ -43,6 +43,11 @@ type Image struct {
 	Managed   bool // carries our managed-by marker
 	Owner     string
 	Parent    string // id of the image this one was built from
+	// SupersededBy names the new build whose run deprecated or disabled
+	// the image (written before the backend call): that stage stands only
+	// if the build became a release (see Plan). A Ref without a Region
+	// names the id in any region (GCP labels cannot hold a region).
+	SupersededBy Ref
 
 	Snapshots []string          // EC2 snapshot ids or local artifact files
 	Size      int64             // bytes of storage held (files, snapshots); 0 when unknown

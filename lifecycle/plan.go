@@ -50,6 +50,16 @@ import (
 //
 // The rules, in the order they are tried (the first that applies wins):
 //
+//  0. What a stopped run left for its new build is undone: an image
+//     deprecated or disabled whose SupersededBy names a build that never
+//     became a release (absent, deregistered, no longer managed, failed,
+//     or pending for forget_pending_after, so forgotten now, or gone by
+//     this plan) is restored, whatever min_age: the run that changed it
+//     would have undone it had it not been killed. The rest of the plan
+//     does not lean on the restore (the next one sees the image active).
+//     While the build is pending (its run may be going on) the stage
+//     stands and the reason says so. A run that succeeds clears the
+//     marker (the shell records the stage again without it).
 //  1. A new build (Ref in newBuild; an empty Region matches every region)
 //     is kept.
 //  2. With an invalid policy (see Policy.Validate) everything is kept; with
@@ -93,18 +103,78 @@ import (
 // version text), then id ascending.
 func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []Ref) []Decision {
 	p := newPlanner(images, usage, policy, now, newBuild)
-	out := make([]Decision, len(images))
-	for i := range images {
-		out[i] = p.decide(i)
+	out := p.decideAll()
+	undo, waiting := p.unfinished(out)
+	for _, i := range undo {
+		img := images[i]
+		out[i] = Decision{Image: img, Action: ActionRestore, To: StageActive, Consumers: out[i].Consumers,
+			Reason: fmt.Sprintf("restore: %s for new build %s, which never became a release (its run stopped before it could undo this)", img.actualStage(p.now), clip(img.SupersededBy.String()))}
+	}
+	for i, by := range waiting {
+		out[i].Reason += fmt.Sprintf("; %s for new build %s, still pending: restored if it never becomes a release", images[i].actualStage(p.now), clip(by))
 	}
 	sortDecisions(p.versions, out)
 	p.shareSnapshots(out)
 	return out
 }
 
+func (p *planner) decideAll() []Decision {
+	out := make([]Decision, len(p.images))
+	for i := range p.images {
+		out[i] = p.decide(i)
+	}
+	return out
+}
+
+// unfinished finds what a stopped run left retired for its new build (see
+// Plan, rule 0): undo holds the images whose build never became a
+// release, waiting those whose build is still pending (its run may still
+// be going), with the build's name. A build that plan (by image index)
+// forgets or deregisters counts as gone already, so that carrying the plan
+// out leaves nothing for the next one.
+func (p *planner) unfinished(plan []Decision) (undo []int, waiting map[int]string) {
+	for i, img := range p.images {
+		by := img.SupersededBy
+		if by.ID == "" || by.matches(img) || img.Pinned || p.isNewBuild(img) || skipReason(img, p.policy.Owners) != "" {
+			continue
+		}
+		if st := img.actualStage(p.now); st != StageDeprecated && st != StageDisabled {
+			continue
+		}
+		released, pending := false, false
+		for j, b := range p.images {
+			if !by.matches(b) || plan[j].Action == ActionForget || plan[j].Action == ActionDeregister {
+				continue
+			}
+			switch skipReason(b, p.policy.Owners) {
+			case "":
+				released = true
+			case skippedPending:
+				pending = true
+			case "skipped: gone (deregistered)", "skipped: not managed":
+			default:
+				if usableState(b.State) {
+					released = true // not ours to judge, so not ours to undo either
+				}
+			}
+		}
+		switch {
+		case released:
+		case pending:
+			if waiting == nil {
+				waiting = map[int]string{}
+			}
+			waiting[i] = by.String()
+		default:
+			undo = append(undo, i)
+		}
+	}
+	return undo, waiting
+}
+
 // Restore is the explicit way back: each requested image that is deprecated
 // or disabled is restored to active; everything else is kept (or skipped) with
-// a reason. Plan never restores on its own. A requested Ref with an empty
+// a reason. Plan restores on its own only what rule 0 undoes. A requested Ref with an empty
 // Region names the id in every region. Restore takes no policy: the caller
 // chose the images, so only Managed is checked, not Owners. After Apply, the
 // restored image is held for min_age before Plan may deprecate it again (pin

@@ -185,6 +185,35 @@ func TestPlanRules(t *testing.T) {
 			},
 		},
 		{
+			name: "what a stopped run left for its new build is undone once the build is no release",
+			images: []Image{
+				mk("ami-gone", "1.0", 300, stage(StageDeprecated, 1), with(func(i *Image) { i.SupersededBy = ref("ami-x1") })),
+				mk("ami-dis", "1.1", 300, stage(StageDisabled, 1), with(func(i *Image) { i.SupersededBy = ref("ami-x2") })),
+				mk("ami-x2", "2.1", 2, with(func(i *Image) { i.Managed = false })), // forgotten since
+				mk("ami-wait", "1.2", 300, stage(StageDeprecated, 1), with(func(i *Image) { i.SupersededBy = ref("ami-x3") })),
+				mk("ami-x3", "2.2", 0, with(func(i *Image) { i.State, i.StageSince = "pending", now.Add(-time.Hour) })),
+				mk("ami-stale", "1.3", 300, stage(StageDeprecated, 3), with(func(i *Image) { i.SupersededBy = ref("ami-x4") })),
+				mk("ami-x4", "2.3", 3, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(3) })),
+				mk("ami-done", "1.4", 300, stage(StageDeprecated, 1), with(func(i *Image) { i.SupersededBy = Ref{ID: "ami-x5"} })),
+				mk("ami-x5", "2.4", 1, with(func(i *Image) { i.Region = "eu-west-1" })), // released; a marker without a region names any
+				mk("ami-pin", "1.5", 300, stage(StageDeprecated, 1), with(func(i *Image) { i.SupersededBy, i.Pinned = ref("ami-x1"), true })),
+				mk("ami-observed", "1.6", 300, with(func(i *Image) { i.DeprecationTime, i.SupersededBy = daysAgo(1), ref("ami-x1") })), // killed before its stage tag
+			},
+			want: map[string]want{
+				"ami-gone":     {ActionRestore, "restore: deprecated for new build us-east-1:ami-x1, which never became a release (its run stopped before it could undo this)"},
+				"ami-dis":      {ActionRestore, "restore: disabled for new build us-east-1:ami-x2, which never became a release (its run stopped before it could undo this)"},
+				"ami-x2":       {ActionSkip, "skipped: not managed"},
+				"ami-wait":     {ActionKeep, "kept: deprecated release, not counted in keep_releases (0 newer releases, keep 3); deprecated for new build us-east-1:ami-x3, still pending: restored if it never becomes a release"},
+				"ami-x3":       {ActionSkip, `skipped: state "pending" (not released yet: a build in progress, or one stopped before it finished)`},
+				"ami-stale":    {ActionRestore, "restore: deprecated for new build us-east-1:ami-x4, which never became a release (its run stopped before it could undo this)"},
+				"ami-x4":       {ActionForget, "forget: pending for 3d, longer than forget_pending_after (1d): the run that recorded it stopped before it finished; no longer managed, delete the image by hand if unwanted"},
+				"ami-done":     {ActionKeep, "kept: deprecated release, not counted in keep_releases (0 newer releases, keep 3)"},
+				"ami-x5":       {ActionKeep, "kept: newest release (1 of 3)"},
+				"ami-pin":      {ActionKeep, "kept: pinned"},
+				"ami-observed": {ActionRestore, "restore: deprecated for new build us-east-1:ami-x1, which never became a release (its run stopped before it could undo this)"},
+			},
+		},
+		{
 			name:   "forget_pending_after zero: never forgotten",
 			images: []Image{mk("ami-stopped", "0.5", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(200) }))},
 			policy: func(p *Policy) { p.ForgetPendingAfter = 0 },

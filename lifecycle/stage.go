@@ -138,7 +138,8 @@ func (img Image) appearedAt() time.Time {
 // hand). A restore clears the deprecation and the disabled state but keeps
 // the expiry. A record writes the stage only, since now: the delay to the
 // next stage runs from when the plugin learnt of the stage, and a record is
-// never followed by a further step at the same instant.
+// never followed by a further step at the same instant. Every action but
+// keep and skip records d.SupersededBy (active clears it).
 func Apply(img Image, d Decision, now time.Time) Image {
 	now = now.Truncate(time.Second)
 	switch d.Action {
@@ -169,5 +170,9 @@ func Apply(img Image, d Decision, now time.Time) Image {
 	}
 	img.Stage = d.Target()
 	img.StageSince = now
+	img.SupersededBy = d.SupersededBy
+	if img.Stage == StageActive {
+		img.SupersededBy = Ref{}
+	}
 	return img
 }

@@ -23,13 +23,17 @@ const (
 	TagStage      = TagPrefix + "stage"
 	TagStageSince = TagPrefix + "stage-since"
 	TagPin        = TagPrefix + "pin" // "true": keep forever
-	pinTrue       = "true"
-	timeTagLayout = time.RFC3339
-	minTagYear    = 1970
-	maxTagYear    = 9999
+	// TagSupersededBy: the new build whose run deprecated or disabled the
+	// image, "region:id" (see Image.SupersededBy).
+	TagSupersededBy = TagPrefix + "superseded-by"
+	pinTrue         = "true"
+	timeTagLayout   = time.RFC3339
+	minTagYear      = 1970
+	maxTagYear      = 9999
 )
 
-// Tags renders the lifecycle metadata of img. Every key is present: a field
+// Tags renders the lifecycle metadata of img. Every key is present (but
+// superseded-by, which only stage changes write and clear): a field
 // that is unset maps to "", so writing the whole map over an image's existing
 // tags also clears stale values (a restore clears expires-at). EC2 and the
 // local catalog both accept empty values; FromTags reads "" as unset. Times
@@ -40,7 +44,7 @@ func Tags(img Image, managedBy string) map[string]string {
 	if img.Pinned {
 		pin = pinTrue
 	}
-	return map[string]string{
+	tags := map[string]string{
 		TagFamily:     img.Family,
 		TagVersion:    img.Version,
 		TagChannel:    img.Channel,
@@ -52,6 +56,10 @@ func Tags(img Image, managedBy string) map[string]string {
 		TagStageSince: formatTagTime(img.StageSince),
 		TagPin:        pin,
 	}
+	if by := img.SupersededBy.String(); by != "" {
+		tags[TagSupersededBy] = by // only where a stopped run could leave it (see Plan)
+	}
+	return tags
 }
 
 func formatTagTime(t time.Time) string {
@@ -89,6 +97,9 @@ func FromTags(img Image, tags map[string]string) (Image, error) {
 	str(TagVersion, &img.Version)
 	str(TagChannel, &img.Channel)
 	str(TagParent, &img.Parent)
+	if v, ok := tags[TagSupersededBy]; ok {
+		img.SupersededBy = ParseRef(strings.TrimSpace(v))
+	}
 	tm := func(key string, dst *time.Time) {
 		v, ok := tags[key]
 		if !ok {

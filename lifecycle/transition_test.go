@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,14 +104,16 @@ func TestPropTagRoundTripIdempotent(t *testing.T) {
 		s := genScenario(t)
 		s.now = s.now.Add(time.Duration(rapid.Int64Range(0, int64(time.Second)-1).Draw(t, "nanos")))
 		var next []Image
-		for _, d := range s.plan() {
+		first := s.plan()
+		undid := slices.ContainsFunc(first, func(d Decision) bool { return d.Action == ActionRestore })
+		for _, d := range first {
 			img := Apply(d.Image, d, s.now)
 			back, _ := FromTags(img, Tags(img, "test")) // bad stage tags are reported, and kept as read
 			next = append(next, back)
 		}
 		s.images = next
 		for _, d := range s.plan() {
-			if d.Action.Mutates() {
+			if d.Action == ActionRestore || !undid && d.Action.Mutates() { // see TestPropIdempotent
 				t.Fatalf("after a tag round trip: %s %s %q", d.Image.Ref(), d.Action, d.Reason)
 			}
 		}
