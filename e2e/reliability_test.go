@@ -509,3 +509,63 @@ func TestAWSSweepSurvivesLostAnswers(t *testing.T) {
 	}
 	require.Equal(t, want, depSet(a.familyState()), "as a clean sweep ends")
 }
+
+// TestAWSKilledBuildIsUndoneByTheNextRun: kill -9 of the plugin right after
+// it deprecated 1.1.0 for the new build 1.2.0 (the second batch), before it
+// recorded the stage: Packer deregisters 1.2.0, and the family is left with
+// no supported release. The next run, a sweep, not a rebuild, finds 1.1.0
+// marked with a build that never became a release and restores it in every
+// region, and a child build starts from it again. After a clean build the
+// mark is cleared.
+func TestAWSKilledBuildIsUndoneByTheNextRun(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+	a.build(source, "1.0.0")
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.1.0")
+	for _, region := range sweepRegions {
+		imgs := a.images(region)
+		require.Equal(t, "deprecated", a.tags(region, imgs["web-1.0.0"].ID)[lifecycle.TagStage], region)
+		require.Empty(t, a.tags(region, imgs["web-1.0.0"].ID)[lifecycle.TagSupersededBy], "%s: the mark is cleared once 1.1.0 is a release", region)
+	}
+	a.clock.Advance(8 * 24 * time.Hour)
+	crashed := a.s.ArmCrash(ec2emu.CrashPoint{After: 1, Actions: []string{"EnableImageDeprecation"}, UserAgent: "app/" + awsbackend.AppID})
+	awaitCrash(t, crashed, a.packer("build.pkr.hcl", "endpoint="+a.url, "source_ami="+source, "release=1.2.0"))
+
+	var hit []string // the regions whose 1.1.0 the killed run deprecated (one, or both at once)
+	for _, region := range sweepRegions {
+		imgs := a.images(region)
+		require.Equal(t, "deregistered", imgs["web-1.2.0"].State, "%s: Packer destroys the build of a failed post-processor", region)
+		if imgs["web-1.1.0"].DeprecationTime != nil {
+			hit = append(hit, region+" 1.1.0 done")
+			require.Equal(t, region+":"+imgs["web-1.2.0"].ID, a.tags(region, imgs["web-1.1.0"].ID)[lifecycle.TagSupersededBy], "marked before the EC2 call")
+			// active where the kill came before the stage was recorded
+			require.Contains(t, []string{"active", "deprecated"}, a.tags(region, imgs["web-1.1.0"].ID)[lifecycle.TagStage], region)
+		}
+	}
+	require.NotEmpty(t, hit, "the killed run deprecated 1.1.0 somewhere")
+
+	a.clock.Advance(time.Hour) // past the deprecation time EC2 took
+	mustSucceed(t, a.packer("sweep.pkr.hcl"))
+	for _, region := range sweepRegions {
+		imgs := a.images(region)
+		tags := a.tags(region, imgs["web-1.1.0"].ID)
+		require.Nil(t, imgs["web-1.1.0"].DeprecationTime, region)
+		require.Equal(t, "active", tags[lifecycle.TagStage], region)
+		require.Empty(t, tags[lifecycle.TagSupersededBy], region)
+	}
+	var restored []string
+	for _, d := range a.report("sweep/sweep.json").Decisions {
+		if d.Action == lifecycle.ActionRestore {
+			restored = append(restored, d.Region+" "+d.Version+" "+d.Status)
+			require.Contains(t, d.Reason, "which never became a release", "%+v", d)
+		}
+	}
+	slices.Sort(restored)
+	slices.Sort(hit)
+	require.Equal(t, hit, restored)
+
+	mustSucceed(t, a.packer("child.pkr.hcl", "endpoint="+a.url))
+	require.Equal(t, a.images("us-east-1")["web-1.1.0"].ID, a.images("us-east-1")["app-1"].SourceImageID, "the child starts from 1.1.0 again")
+}

@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// MarkerOnly reports whether carrying d out on current, which has reached
+// d's target already (ErrAlreadyDone), only changes Image.SupersededBy:
+// the record that clears it once the new build is released. The backend
+// then writes that marker alone, and keeps the stage and its since.
+func MarkerOnly(current Image, d Decision) bool {
+	return d.Action.Mutates() && current.Stage == d.Target() && current.SupersededBy != d.SupersededBy
+}
+
 // ErrAlreadyDone is returned (wrapped) by CheckTransition when the image has
 // already reached the decision's target: a re-run after a crash, or a second
 // sweep racing the first. The backend makes no state-changing call; if the

@@ -94,13 +94,21 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
 		switch {
 		case errors.Is(err, lifecycle.ErrAlreadyDone):
+			if !gone && lifecycle.MarkerOnly(c, d) {
+				r.Changed, r.Image = true, c
+				r.Image.SupersededBy = d.SupersededBy
+				if !dryRun {
+					w.add(map[string]string{lifecycle.TagSupersededBy: d.SupersededBy.String()}, i, []string{c.ID})
+				}
+				continue
+			}
 			if gone || c.Stage == d.Target() {
 				r.Image = c
 				continue
 			}
 			r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
 			if !dryRun {
-				w.add(stageTags(r.Image), i, []string{c.ID})
+				w.add(stageTags(c, r.Image), i, []string{c.ID})
 			}
 			continue
 		case err != nil:
@@ -114,6 +122,16 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		}
 		if dryRun {
 			continue
+		}
+		if by := d.SupersededBy.String(); by != "" && c.SupersededBy != d.SupersededBy {
+			// Marked before the EC2 call: a kill between the two leaves
+			// the mark, and a later run undoes the change if the new build
+			// never became a release (lifecycle.Plan, rule 0).
+			if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{c.ID},
+				Tags: []types.Tag{{Key: aws.String(lifecycle.TagSupersededBy), Value: aws.String(by)}}}); err != nil {
+				r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: marking it with the new build: %w", d.Action, c.Ref(), err)
+				continue
+			}
 		}
 		note, extra, err := b.act(ctx, cl, c, d, now)
 		if err != nil {
@@ -130,7 +148,7 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		if d.Target() == lifecycle.StageDeregistered {
 			continue // the AMI is gone: there is nothing left to tag
 		}
-		tags := stageTags(r.Image)
+		tags := stageTags(c, r.Image)
 		for k, v := range extra {
 			tags[k] = v
 		}
@@ -179,10 +197,15 @@ func (b *Backend) current(ctx context.Context, region string, ds []lifecycle.Dec
 	return cur, usage, nil
 }
 
-// stageTags are the tags a stage change writes.
-func stageTags(img lifecycle.Image) map[string]string {
-	all := lifecycle.Tags(img, "")
-	return map[string]string{lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince]}
+// stageTags are the tags a stage change from cur to next writes: the
+// new-build mark too where either has one (so a restore clears it).
+func stageTags(cur, next lifecycle.Image) map[string]string {
+	all := lifecycle.Tags(next, "")
+	tags := map[string]string{lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince]}
+	if cur.SupersededBy.ID != "" || next.SupersededBy.ID != "" {
+		tags[lifecycle.TagSupersededBy] = next.SupersededBy.String()
+	}
+	return tags
 }
 
 // act makes the EC2 calls of one decision and returns a note for the

@@ -194,6 +194,15 @@ func (f *Fake) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun bool) 
 		err := lifecycle.CheckTransition(cur, d, f.Uses[cur.Ref()], now)
 		switch {
 		case errors.Is(err, lifecycle.ErrAlreadyDone):
+			if lifecycle.MarkerOnly(cur, d) {
+				out[i].Changed = true
+				if !dryRun {
+					cur.SupersededBy = d.SupersededBy
+					f.Images[cur.Ref()] = cur
+					f.Applied = append(f.Applied, d)
+				}
+				continue
+			}
 			if cur.Stage != d.Target() && !dryRun {
 				f.Images[cur.Ref()] = lifecycle.Apply(cur, d, now)
 				out[i].Changed = true

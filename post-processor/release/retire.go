@@ -28,6 +28,7 @@ type run struct {
 	now    time.Time
 	rep    *report.Report
 	fresh  []lifecycle.Image // the new build, as recorded
+	marked []lifecycle.Image // what the new build's consequences changed, marked with it (see act)
 	owners []string          // the accounts owning the family's managed images (AWS)
 }
 
@@ -224,6 +225,7 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 	for _, img := range released {
 		r.ui.Message("released " + show(img.Ref()))
 	}
+	r.unmark(context.WithoutCancel(ctx))
 	return nil
 }
 
@@ -256,6 +258,16 @@ func (r *run) list(ctx context.Context) ([]lifecycle.Image, error) {
 		r.ui.Error(fmt.Sprintf("Region %s could not be listed; nothing in it is decided: %v", f.Region, f.Err))
 	}
 	images := listing.Images
+	// A mark naming a build in a region that could not be listed cannot
+	// be checked, so it is not acted on (Plan takes an absent build as gone).
+	if len(listing.Failed) > 0 {
+		for i, img := range images {
+			by := img.SupersededBy
+			if by.ID != "" && (by.Region == "" || slices.ContainsFunc(listing.Failed, func(f backend.RegionError) bool { return f.Region == by.Region })) {
+				images[i].SupersededBy = lifecycle.Ref{}
+			}
+		}
+	}
 	// The family's owners only: a revocation or restore lists every family.
 	r.owners = owners(slices.DeleteFunc(append(slices.Clone(images), r.fresh...), func(img lifecycle.Image) bool { return img.Family != r.c.Family }), r.c.ManagedBy)
 	for _, img := range r.fresh {
@@ -450,6 +462,14 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	if independent != nil {
 		firstKept = kept(independent)
 	}
+	// What the new build brings about is marked with it, so that if the
+	// run is killed before it can undo that, a later run does (Plan, rule
+	// 0); finish clears the marks once the build is a release.
+	for _, i := range second {
+		if a := decisions[i].Action; a == lifecycle.ActionDeprecate || a == lifecycle.ActionDisable {
+			decisions[i].SupersededBy = r.markFor(decisions[i].Image)
+		}
+	}
 	failed := r.apply(ctx, decisions, first, firstKept, outcomes)
 	switch {
 	case failed && !r.c.DryRun:
@@ -458,6 +478,12 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 		}
 	case r.apply(ctx, decisions, second, kept(decisions), outcomes) && !r.c.DryRun:
 		r.undo(decisions, second, outcomes)
+	default:
+		for _, i := range second {
+			if d := decisions[i]; d.SupersededBy.ID != "" && outcomes[i].Changed && outcomes[i].Err == nil {
+				r.marked = append(r.marked, lifecycle.Apply(d.Image, d, r.now))
+			}
+		}
 	}
 	r.forget(ctx, decisions, outcomes)
 	for i, d := range decisions {
@@ -504,6 +530,36 @@ func (r *run) forget(ctx context.Context, decisions []lifecycle.Decision, outcom
 		o.Err, o.Changed = res.Err, res.Changed // unchanged: released or gone meanwhile
 		if o.Changed {
 			o.Note = "forgotten: no longer managed; the image itself is untouched"
+		}
+	}
+}
+
+// markFor names the new build for img: its copy in img's region, else its
+// first.
+func (r *run) markFor(img lifecycle.Image) lifecycle.Ref {
+	for _, f := range r.fresh {
+		if f.Region == img.Region {
+			return f.Ref()
+		}
+	}
+	return r.fresh[0].Ref()
+}
+
+// unmark clears the marks act left, now that the new build is a release:
+// a record of the stage each reached, with no marker. One that cannot be
+// cleared is harmless while the build exists, and is said.
+func (r *run) unmark(ctx context.Context) {
+	if len(r.marked) == 0 {
+		return
+	}
+	ds := make([]lifecycle.Decision, len(r.marked))
+	for i, img := range r.marked {
+		ds[i] = lifecycle.Decision{Image: img, Action: lifecycle.ActionRecord, To: img.Stage,
+			Reason: "record: " + string(img.Stage) + ", the new build it was changed for is a release"}
+	}
+	for _, res := range r.be.Apply(ctx, ds, false) {
+		if res.Err != nil {
+			r.ui.Error(fmt.Sprintf("The mark of the new build on %s could not be cleared (harmless while the build exists; it is cleared when the image next changes stage): %v", show(res.Ref), res.Err))
 		}
 	}
 }

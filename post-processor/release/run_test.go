@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -382,13 +383,33 @@ func TestRunGivesApplyTheKeptReleasesWithoutLeaningOnTheNewBuild(t *testing.T) {
 		cfg["dry_run"] = dry
 		_, _, _, err := s.run(cfg, "c.img")
 		require.NoError(t, err)
-		require.Len(t, s.fake.Batches, 2, "dry run %v: the decisions the new build brings about run in a batch of their own", dry)
+		batches := 2
+		if !dry {
+			batches = 3 // and once it is released, their marks are cleared
+		}
+		require.Len(t, s.fake.Batches, batches, "dry run %v: the decisions the new build brings about run in a batch of their own", dry)
 		acts, keeps := split(s.fake.Batches[0])
 		require.Equal(t, map[string]lifecycle.Action{"1.0.0": lifecycle.ActionDeprecate}, acts, "dry run %v", dry)
 		require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionKeep}, keeps, "dry run %v: before the new build is safe, only what stays without it", dry)
 		acts, keeps = split(s.fake.Batches[1])
 		require.Equal(t, map[string]lifecycle.Action{"1.1.0": lifecycle.ActionDeprecate}, acts, "dry run %v", dry)
 		require.Equal(t, map[string]lifecycle.Action{"1.2.0": lifecycle.ActionKeep}, keeps, "dry run %v", dry)
+		for _, d := range s.fake.Batches[1] {
+			if d.Action.Mutates() {
+				fresh := s.fake.Batches[1][slices.IndexFunc(s.fake.Batches[1], func(d lifecycle.Decision) bool { return d.Image.Version == "1.2.0" })]
+				require.Equal(t, fresh.Image.Ref(), d.SupersededBy, "dry run %v: marked with the new build", dry)
+			}
+		}
+		if !dry {
+			unmark := s.fake.Batches[2]
+			require.Len(t, unmark, 1)
+			require.Equal(t, lifecycle.ActionRecord, unmark[0].Action)
+			require.Equal(t, "1.1.0", unmark[0].Image.Version)
+			require.Zero(t, unmark[0].SupersededBy)
+		}
+	}
+	for _, img := range s.fake.Images {
+		require.Zero(t, img.SupersededBy, "%s: no mark left once the build is a release", img.Version)
 	}
 	require.Equal(t, map[string]lifecycle.Stage{"1.0.0": lifecycle.StageDeprecated, "1.1.0": lifecycle.StageDeprecated, "1.2.0": lifecycle.StageActive}, s.stages())
 }
