@@ -57,9 +57,14 @@ import (
 //     this plan) is restored, whatever min_age: the run that changed it
 //     would have undone it had it not been killed. The rest of the plan
 //     does not lean on the restore (the next one sees the image active).
-//     While the build is pending (its run may be going on) the stage
-//     stands and the reason says so. A run that succeeds clears the
-//     marker (the shell records the stage again without it).
+//     Unless the stage stands without that build: planned again one stage
+//     back (deprecated as active, disabled as deprecated), the image
+//     would be moved to its stage again (a rebuild after the killed run,
+//     or a later release, supersedes it); then only the marker is
+//     cleared, with a record of the stage (or the step the rest of the
+//     plan takes). While the build is pending (its run may be going on)
+//     the stage stands and the reason says so. A run that succeeds clears
+//     the marker (the shell records the stage again without it).
 //  1. A new build (Ref in newBuild; an empty Region matches every region)
 //     is kept.
 //  2. With an invalid policy (see Policy.Validate) everything is kept; with
@@ -104,15 +109,7 @@ import (
 func Plan(images []Image, usage Usage, policy Policy, now time.Time, newBuild []Ref) []Decision {
 	p := newPlanner(images, usage, policy, now, newBuild)
 	out := p.decideAll()
-	undo, waiting := p.unfinished(out)
-	for _, i := range undo {
-		img := images[i]
-		out[i] = Decision{Image: img, Action: ActionRestore, To: StageActive, Consumers: out[i].Consumers,
-			Reason: fmt.Sprintf("restore: %s for new build %s, which never became a release (its run stopped before it could undo this)", img.actualStage(p.now), clip(img.SupersededBy.String()))}
-	}
-	for i, by := range waiting {
-		out[i].Reason += fmt.Sprintf("; %s for new build %s, still pending: restored if it never becomes a release", images[i].actualStage(p.now), clip(by))
-	}
+	p.settle(out)
 	sortDecisions(p.versions, out)
 	p.shareSnapshots(out)
 	return out
@@ -126,13 +123,42 @@ func (p *planner) decideAll() []Decision {
 	return out
 }
 
+// settle applies rule 0 to plan (by image index): what a stopped run left
+// retired for its new build is restored, unless this plan would retire it
+// as far without that build; then the stage stands and only the marker is
+// cleared (a rebuild after the killed run, or a later release, took the
+// killed build's place). While the build is pending the stage stands too.
+func (p *planner) settle(plan []Decision) {
+	left := p.unfinished(plan)
+	if len(left) == 0 {
+		return
+	}
+	anyway := p.retiredAnyway(left)
+	for i, pending := range left {
+		img := p.images[i]
+		st, by := img.actualStage(p.now), clip(img.SupersededBy.String())
+		switch {
+		case anyway[i] != "":
+			if !plan[i].Action.Mutates() { // a step on (or a record) clears the marker itself
+				plan[i] = Decision{Image: img, Action: ActionRecord, To: st, Consumers: plan[i].Consumers,
+					Reason: fmt.Sprintf("record: %s stands without new build %s (%s)", st, by, anyway[i])}
+			}
+		case pending:
+			plan[i].Reason += fmt.Sprintf("; %s for new build %s, still pending: restored if it never becomes a release", st, by)
+		default:
+			plan[i] = Decision{Image: img, Action: ActionRestore, To: StageActive, Consumers: plan[i].Consumers,
+				Reason: fmt.Sprintf("restore: %s for new build %s, which never became a release (its run stopped before it could undo this)", st, by)}
+		}
+	}
+}
+
 // unfinished finds what a stopped run left retired for its new build (see
-// Plan, rule 0): undo holds the images whose build never became a
-// release, waiting those whose build is still pending (its run may still
-// be going), with the build's name. A build that plan (by image index)
-// forgets or deregisters counts as gone already, so that carrying the plan
-// out leaves nothing for the next one.
-func (p *planner) unfinished(plan []Decision) (undo []int, waiting map[int]string) {
+// Plan, rule 0), by image index, with whether the build is still pending
+// (its run may still be going). A build that plan forgets or deregisters
+// counts as gone already, so that carrying the plan out leaves nothing for
+// the next one.
+func (p *planner) unfinished(plan []Decision) map[int]bool {
+	var left map[int]bool
 	for i, img := range p.images {
 		by := img.SupersededBy
 		if by.ID == "" || by.matches(img) || img.Pinned || p.isNewBuild(img) || skipReason(img, p.policy.Owners) != "" {
@@ -158,18 +184,52 @@ func (p *planner) unfinished(plan []Decision) (undo []int, waiting map[int]strin
 				}
 			}
 		}
-		switch {
-		case released:
-		case pending:
-			if waiting == nil {
-				waiting = map[int]string{}
+		if !released {
+			if left == nil {
+				left = map[int]bool{}
 			}
-			waiting[i] = by.String()
-		default:
-			undo = append(undo, i)
+			left[i] = pending
 		}
 	}
-	return undo, waiting
+	return left
+}
+
+// retiredAnyway plans again with the images of left whose build is gone
+// one stage back, as the stopped run found them (deprecated as active;
+// disabled as deprecated since it was disabled, which is no earlier than
+// the deprecation), and returns, by index, the reason of each the trial
+// moves to its stage again. Those still waiting for their build stay as
+// they are: they stay retired in this plan.
+func (p *planner) retiredAnyway(left map[int]bool) map[int]string {
+	trial := slices.Clone(p.images)
+	for i, pending := range left {
+		if pending {
+			continue
+		}
+		img := &trial[i]
+		st := img.actualStage(p.now)
+		img.SupersededBy, img.State = Ref{}, StateAvailable
+		if st == StageDisabled {
+			img.Stage = StageDeprecated
+			if img.DeprecationTime.IsZero() || img.DeprecationTime.After(p.now) {
+				img.DeprecationTime = img.StageSince
+			}
+			continue
+		}
+		img.Stage, img.StageSince, img.DeprecationTime = StageActive, time.Time{}, time.Time{}
+	}
+	tp := newPlanner(trial, p.usage, p.policy, p.now, p.newBuild)
+	out := map[int]string{}
+	for i, pending := range left {
+		if pending {
+			continue
+		}
+		st, d := p.images[i].actualStage(p.now), tp.decide(i)
+		if (d.Action == ActionDeprecate || d.Action == ActionDisable) && d.Target() == st {
+			out[i] = d.Reason
+		}
+	}
+	return out
 }
 
 // Restore is the explicit way back: each requested image that is deprecated

@@ -214,6 +214,31 @@ func TestPlanRules(t *testing.T) {
 			},
 		},
 		{
+			// The run of ami-killed deprecated 1.1.0 and disabled 1.0.0
+			// before it was killed; the rebuild ami-new supersedes them
+			// again, so only their markers are cleared: nothing flips.
+			name: "a rebuild after a killed run keeps what the killed run retired",
+			images: []Image{
+				mk("ami-new", "1.2", 0),
+				mk("ami-110", "1.1", 30, stage(StageDeprecated, 1), with(func(i *Image) { i.SupersededBy = ref("ami-killed") })),
+				mk("ami-100", "1.0", 200, stage(StageDisabled, 1), with(func(i *Image) { i.StageSince, i.SupersededBy = daysAgo(40), ref("ami-killed") })),
+				mk("ami-090", "0.9", 300, stage(StageDisabled, 1), with(func(i *Image) { i.SupersededBy = ref("ami-killed") })),
+				mk("ami-080", "0.8", 300, stage(StageDisabled, 100), with(func(i *Image) { i.SupersededBy = ref("ami-killed") })),
+			},
+			policy:   func(p *Policy) { p.KeepReleases, p.DeregisterAfter = 1, 90*Day },
+			newBuild: refs("ami-new"),
+			want: map[string]want{
+				"ami-new": {ActionKeep, "kept: new build"},
+				"ami-110": {ActionRecord, "record: deprecated stands without new build us-east-1:ami-killed (deprecate: superseded by 1.2 (1 newer release, keep 1))"},
+				"ami-100": {ActionRecord, "record: disabled stands without new build us-east-1:ami-killed (disable: superseded by 1.2, deprecated 40d ago (disable_after 30d))"},
+				// Disabled a day ago: had it been deprecated no longer
+				// than that, it would not be disabled yet.
+				"ami-090": {ActionRestore, "restore: disabled for new build us-east-1:ami-killed, which never became a release (its run stopped before it could undo this)"},
+				// The rest of the plan steps on: that clears the marker.
+				"ami-080": {ActionDeregister, "deregister: superseded by 1.2, disabled 100d ago (deregister_after 90d)"},
+			},
+		},
+		{
 			name:   "forget_pending_after zero: never forgotten",
 			images: []Image{mk("ami-stopped", "0.5", 300, with(func(i *Image) { i.State, i.StageSince = "pending", daysAgo(200) }))},
 			policy: func(p *Policy) { p.ForgetPendingAfter = 0 },

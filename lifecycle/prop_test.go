@@ -332,6 +332,13 @@ func checkSafety(t require.TestingT, s scenario, plan []Decision) {
 				"forget: %s", where)
 			continue
 		}
+		if d.Action == ActionRecord && MarkerOnly(img, d) {
+			// The stage a stopped run left stands without its build (rule
+			// 0): only a marker naming a build that is no release is cleared.
+			require.True(t, img.SupersededBy.ID != "" && d.SupersededBy == Ref{} && d.To == img.actualStage(s.now) && !released(s, plan, img.SupersededBy),
+				"marker cleared: %s", where)
+			continue
+		}
 		if d.Action == ActionRecord {
 			// Metadata only: it records the stage the backend shows.
 			require.False(t, img.Pinned || d.To != img.actualStage(s.now) || d.To == recordedStage(img) || d.To != img.observedStage(s.now),
@@ -359,15 +366,24 @@ func checkSafety(t require.TestingT, s scenario, plan []Decision) {
 			// Only what a stopped run left for a build that is no release.
 			require.True(t, img.Managed && !img.Pinned && !isNew(img) && img.SupersededBy.ID != "" &&
 				(eff == StageDeprecated || eff == StageDisabled), "Plan restored: %s", where)
-			for _, b := range s.images {
-				gone := slices.ContainsFunc(plan, func(o Decision) bool {
-					return o.Image.Ref() == b.Ref() && (o.Action == ActionDeregister || o.Action == ActionForget)
-				})
-				require.False(t, img.SupersededBy.matches(b) && !gone && b.Managed && b.Stage != StageDeregistered && usableState(b.State),
-					"restored although %s is a release: %s", b.ID, where)
-			}
+			require.False(t, released(s, plan, img.SupersededBy), "restored although %s is a release: %s", img.SupersededBy, where)
 		}
 	}
+}
+
+// released says whether a build by names is, or may be, a release after
+// plan: an image it matches that plan neither deregisters nor forgets, ours
+// and usable.
+func released(s scenario, plan []Decision, by Ref) bool {
+	for _, b := range s.images {
+		gone := slices.ContainsFunc(plan, func(o Decision) bool {
+			return o.Image.Ref() == b.Ref() && (o.Action == ActionDeregister || o.Action == ActionForget)
+		})
+		if by.matches(b) && !gone && b.Managed && b.Stage != StageDeregistered && usableState(b.State) {
+			return true
+		}
+	}
+	return false
 }
 
 // --- properties ---------------------------------------------------------
@@ -688,7 +704,8 @@ func TestPropMoreKeepNeverMoreAggressive(t *testing.T) {
 			base[d.Image.ID] = d.Action
 		}
 		for _, d := range more.plan() {
-			require.False(t, d.Action.Mutates() && d.Action != ActionRestore && d.Action != base[d.Image.ID], "keep %d: %s %s (%q); keep %d: %s",
+			step := d.Action.Mutates() && d.Action != ActionRestore && !MarkerOnly(d.Image, d) // rule 0's are no steps
+			require.False(t, step && d.Action != base[d.Image.ID], "keep %d: %s %s (%q); keep %d: %s",
 				more.policy.KeepReleases, d.Image.ID, d.Action, d.Reason, s.policy.KeepReleases, base[d.Image.ID])
 		}
 	})

@@ -138,8 +138,9 @@ func (img Image) appearedAt() time.Time {
 // hand). A restore clears the deprecation and the disabled state but keeps
 // the expiry. A record writes the stage only, since now: the delay to the
 // next stage runs from when the plugin learnt of the stage, and a record is
-// never followed by a further step at the same instant. Every action but
-// keep and skip records d.SupersededBy (active clears it).
+// never followed by a further step at the same instant, except one that
+// only changes the marker (see MarkerOnly), which keeps the since. Every
+// action but keep and skip records d.SupersededBy (active clears it).
 func Apply(img Image, d Decision, now time.Time) Image {
 	now = now.Truncate(time.Second)
 	switch d.Action {
@@ -164,6 +165,10 @@ func Apply(img Image, d Decision, now time.Time) Image {
 	case ActionRecord:
 		if d.Target() == "" {
 			return img // nothing to record
+		}
+		if MarkerOnly(img, d) { // the stage and its since stand
+			img.SupersededBy = d.SupersededBy
+			return img
 		}
 	default:
 		return img

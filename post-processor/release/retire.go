@@ -464,10 +464,14 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	}
 	// What the new build brings about is marked with it, so that if the
 	// run is killed before it can undo that, a later run does (Plan, rule
-	// 0); finish clears the marks once the build is a release.
+	// 0); finish clears the marks once the build is a release. That
+	// includes a stage a killed run left, which stands now only because
+	// of the new build.
 	for _, i := range second {
-		if a := decisions[i].Action; a == lifecycle.ActionDeprecate || a == lifecycle.ActionDisable {
-			decisions[i].SupersededBy = r.markFor(decisions[i].Image)
+		d := &decisions[i]
+		if d.Action == lifecycle.ActionDeprecate || d.Action == lifecycle.ActionDisable ||
+			d.Action == lifecycle.ActionRecord && d.Image.SupersededBy.ID != "" {
+			d.SupersededBy = r.markFor(d.Image)
 		}
 	}
 	failed := r.apply(ctx, decisions, first, firstKept, outcomes)
