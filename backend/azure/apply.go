@@ -193,13 +193,17 @@ func (b *Backend) applyOne(ctx context.Context, st defState, d lifecycle.Decisio
 	err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
 	switch {
 	case errors.Is(err, lifecycle.ErrAlreadyDone):
-		if gone || c.Stage == d.Target() {
+		switch {
+		case !gone && lifecycle.MarkerOnly(c, d): // the marker alone, in the tags
+			d = lifecycle.Decision{Action: lifecycle.ActionRecord, To: d.Target(), Image: c, SupersededBy: d.SupersededBy}
+		case gone || c.Stage == d.Target():
 			r.Image = c
 			return
+		default:
+			// Done by hand, or by an answer that was lost: record it.
+			d = lifecycle.Decision{Action: lifecycle.ActionRecord, To: d.Target(), Image: c, SupersededBy: d.SupersededBy}
+			r.Note = "found done, recorded"
 		}
-		// Done by hand, or by an answer that was lost: record it.
-		d = lifecycle.Decision{Action: lifecycle.ActionRecord, To: d.Target(), Image: c}
-		r.Note = "found done, recorded"
 	case err != nil:
 		r.Err = fmt.Errorf("azure: %w", err)
 		return
@@ -257,6 +261,12 @@ func (b *Backend) act(ctx context.Context, def Definition, v *armcompute.Gallery
 	stage := lifecycle.Tags(next, "")
 	for _, k := range []string{lifecycle.TagStage, lifecycle.TagStageSince} {
 		tags[k] = stage[k]
+	}
+	// The marker goes with the action in the one PATCH: nothing can stop
+	// the run between them.
+	delete(tags, lifecycle.TagSupersededBy)
+	if by, ok := stage[lifecycle.TagSupersededBy]; ok {
+		tags[lifecycle.TagSupersededBy] = by
 	}
 	pp := v.Properties.PublishingProfile
 	if pp == nil {

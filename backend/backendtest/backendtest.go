@@ -49,6 +49,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("UsageFailsClosed", func(t *testing.T) { usageFailsClosed(t, h) })
 	t.Run("BrokenListingIsNeverEmpty", func(t *testing.T) { brokenListingIsNeverEmpty(t, h) })
 	t.Run("CrashBeforeStageRecordConverges", func(t *testing.T) { crashConverges(t, h) })
+	t.Run("MarkerFollowsTheStage", func(t *testing.T) { markerFollowsTheStage(t, h) })
+	t.Run("CrashLeavesTheMarker", func(t *testing.T) { crashLeavesTheMarker(t, h) })
 }
 
 var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -306,4 +308,76 @@ func crashConverges(t *testing.T, h Harness) {
 		}
 	}
 	require.NotContains(t, f.list("web"), img.Ref())
+}
+
+// markedBy says whether img's marker names by (a marker without a region
+// names the build in any region: GCP labels hold the image name alone).
+func markedBy(img lifecycle.Image, by lifecycle.Ref) bool {
+	return img.SupersededBy.ID == by.ID && (img.SupersededBy.Region == "" || img.SupersededBy.Region == by.Region)
+}
+
+func withMark(d lifecycle.Decision, by lifecycle.Ref) lifecycle.Decision {
+	d.SupersededBy = by
+	return d
+}
+
+// markerFollowsTheStage: a stage change records the decision's marker
+// (lifecycle.Plan, rule 0); a record of the same stage without one clears
+// it alone, keeping the stage and its since, and a dry run of that changes
+// nothing; a restore clears it.
+func markerFollowsTheStage(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	old := f.release("web", "1.0.0")
+	by := f.release("web", "2.0.0").Ref()
+	f.now = f.now.Add(time.Hour)
+	f.apply(false, withMark(decide(old, lifecycle.ActionDeprecate), by))
+	cur := f.list("web")[old.Ref()]
+	require.True(t, markedBy(cur, by), "deprecated for %s: %+v", by, cur.SupersededBy)
+	require.Equal(t, lifecycle.StageDeprecated, cur.Stage)
+
+	f.now = f.now.Add(time.Hour)
+	clear := lifecycle.Decision{Image: cur, Action: lifecycle.ActionRecord, To: lifecycle.StageDeprecated, Reason: "conformance: the build is a release"}
+	require.True(t, f.apply(true, clear)[0].Changed, "a dry run says the marker would be cleared")
+	require.True(t, markedBy(f.list("web")[old.Ref()], by), "and leaves it")
+	require.True(t, f.apply(false, clear)[0].Changed)
+	after := f.list("web")[old.Ref()]
+	require.Equal(t, lifecycle.Ref{}, after.SupersededBy, "the marker is cleared")
+	require.Equal(t, lifecycle.StageDeprecated, after.Stage)
+	require.Equal(t, lifecycle.StageDeprecated, after.EffectiveStage(f.now))
+	require.True(t, cur.StageSince.Equal(after.StageSince), "the since stands: %s, was %s", after.StageSince, cur.StageSince)
+	require.False(t, f.apply(false, clear)[0].Changed, "cleared already")
+
+	f.now = f.now.Add(time.Hour)
+	f.apply(false, withMark(decide(after, lifecycle.ActionDisable), by))
+	cur = f.list("web")[old.Ref()]
+	require.True(t, markedBy(cur, by), "disabled for %s: %+v", by, cur.SupersededBy)
+	f.now = f.now.Add(time.Hour)
+	f.apply(false, decide(cur, lifecycle.ActionRestore))
+	cur = f.list("web")[old.Ref()]
+	require.Equal(t, lifecycle.StageActive, cur.EffectiveStage(f.now))
+	require.Equal(t, lifecycle.Ref{}, cur.SupersededBy, "a restore clears the marker")
+}
+
+// crashLeavesTheMarker: a run killed right after a marked deprecate or
+// disable leaves the image marked, however far it got: the next run must
+// be able to tell what to undo if the build never becomes a release.
+func crashLeavesTheMarker(t *testing.T, h Harness) {
+	f := newFixture(t, h)
+	img := f.release("web", "1.0.0")
+	by := f.release("web", "2.0.0").Ref()
+	for _, a := range []lifecycle.Action{lifecycle.ActionDeprecate, lifecycle.ActionDisable} {
+		f.now = f.now.Add(time.Hour)
+		d := withMark(decide(f.list("web")[img.Ref()], a), by)
+		h.Crash(t, f.be)
+		require.Error(t, f.be.Apply(f.ctx, []lifecycle.Decision{d}, false)[0].Err, "%s: the crash", a)
+		cur := f.list("web")[img.Ref()]
+		if cur.EffectiveStage(f.now) == a.Target() {
+			require.True(t, markedBy(cur, by), "%s carried out, then the crash: the marker must be there (%+v)", a, cur.SupersededBy)
+		}
+		f.now = f.now.Add(time.Minute)
+		f.apply(false, withMark(decide(cur, a), by))
+		cur = f.list("web")[img.Ref()]
+		require.Equal(t, a.Target(), cur.EffectiveStage(f.now), "after %s", a)
+		require.True(t, markedBy(cur, by), "after the re-run of %s", a)
+	}
 }

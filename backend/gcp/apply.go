@@ -156,6 +156,16 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 	err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
 	switch {
 	case errors.Is(err, lifecycle.ErrAlreadyDone):
+		if !gone && lifecycle.MarkerOnly(c, d) {
+			r.Changed, r.Image = true, c
+			r.Image.SupersededBy = d.SupersededBy
+			if !dryRun {
+				if err := b.writeLabels(ctx, project, st.raw[c.ID], map[string]string{lifecycle.TagSupersededBy: mark(d.SupersededBy)}); err != nil {
+					r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: writing the marker: %w", d.Action, c.Ref(), err)
+				}
+			}
+			return
+		}
 		if gone || c.Stage == d.Target() {
 			r.Image = c
 			return
@@ -181,6 +191,14 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 			r.Note = "replacement " + rp.ID
 		}
 		return
+	}
+	// The marker goes first: a run killed right after the call leaves the
+	// image marked with the build it was retired for (lifecycle.Plan, rule 0).
+	if im, by := st.raw[c.ID], mark(d.SupersededBy); by != "" && d.Action != lifecycle.ActionRecord && (im == nil || im.Labels[LabelKey(lifecycle.TagSupersededBy)] != by) {
+		if err := b.writeLabels(ctx, project, im, map[string]string{lifecycle.TagSupersededBy: by}); err != nil {
+			r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: writing the marker: %w", d.Action, c.Ref(), err)
+			return
+		}
 	}
 	note, err := b.act(ctx, project, c, d, repl, now)
 	if err != nil {
@@ -241,13 +259,28 @@ func (b *Backend) current(ctx context.Context, project string, ds []lifecycle.De
 	return st
 }
 
-// labelStage writes the stage labels of img on the image.
+// labelStage writes the stage labels of img on the image, with its marker
+// (cleared when img has none).
 func (b *Backend) labelStage(ctx context.Context, project string, im *compute.Image, img lifecycle.Image) error {
+	all := lifecycle.Tags(img, "")
+	return b.writeLabels(ctx, project, im, map[string]string{
+		lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince],
+		lifecycle.TagSupersededBy: mark(img.SupersededBy),
+	})
+}
+
+// mark is the marker label's value: the build's image name alone, as a
+// project and ':' may not fit in a label value; a marker without a region
+// names the build in any project (see lifecycle.Ref).
+func mark(by lifecycle.Ref) string { return by.ID }
+
+// writeLabels writes tags (an empty value removes the label) over the
+// image's labels, keeping the others.
+func (b *Backend) writeLabels(ctx context.Context, project string, im *compute.Image, tags map[string]string) error {
 	if im == nil {
 		return fmt.Errorf("the image is gone")
 	}
-	all := lifecycle.Tags(img, "")
-	want, err := Labels(map[string]string{lifecycle.TagStage: all[lifecycle.TagStage], lifecycle.TagStageSince: all[lifecycle.TagStageSince]})
+	want, err := Labels(tags)
 	if err != nil {
 		return err
 	}

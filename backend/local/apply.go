@@ -73,7 +73,7 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 		if doc, err = b.cat.Read(ctx); err == nil {
 			err = run(doc)
 		}
-	} else {
+	} else if err = b.cat.premark(ctx, ds); err == nil {
 		err = b.cat.Update(context.WithoutCancel(ctx), run)
 	}
 	if err != nil {
@@ -84,6 +84,26 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 		}
 	}
 	return results
+}
+
+// premark writes the marker of each disable that carries one before its
+// files move: a run killed between the moves and the catalog write then
+// leaves the entry marked with the build it was disabled for
+// (lifecycle.Plan, rule 0). A deprecate moves no file: its marker goes
+// with its stage.
+func (c *Catalog) premark(ctx context.Context, ds []lifecycle.Decision) error {
+	marks := func(d lifecycle.Decision) bool { return d.Action == lifecycle.ActionDisable && d.SupersededBy.ID != "" }
+	if !slices.ContainsFunc(ds, marks) {
+		return nil
+	}
+	return c.Update(context.WithoutCancel(ctx), func(doc *Document) error {
+		for _, d := range ds {
+			if e := doc.find(d.Image.ID); marks(d) && e != nil && c.ours(e) && e.Stage == lifecycle.StageDeprecated {
+				e.SupersededBy = d.SupersededBy.String()
+			}
+		}
+		return nil
+	})
 }
 
 // apply carries one decision out on doc and says whether anything changed
@@ -117,6 +137,11 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 	from, to := e.Stage, d.Target()
 	err = lifecycle.CheckTransition(cur, d, deps.usage(e), now)
 	switch {
+	case errors.Is(err, lifecycle.ErrAlreadyDone) && from == to && lifecycle.MarkerOnly(cur, d):
+		if dry {
+			return true, "", nil
+		}
+		return true, "", c.record(e, cur, d, now, "")
 	case errors.Is(err, lifecycle.ErrAlreadyDone) && from == to:
 		return false, "", nil
 	case errors.Is(err, lifecycle.ErrAlreadyDone):
@@ -218,6 +243,7 @@ func (c *Catalog) record(e *Entry, cur lifecycle.Image, d lifecycle.Decision, no
 	from := e.Stage
 	img := lifecycle.Apply(cur, d, now)
 	e.Stage, e.StageSince, e.DeprecatedAt, e.ExpiresAt = img.Stage, img.StageSince.UTC(), img.DeprecationTime.UTC(), img.ExpiresAt.UTC()
+	e.SupersededBy = img.SupersededBy.String()
 	reason := d.Reason
 	if note != "" {
 		reason += "; " + note

@@ -61,8 +61,11 @@ type Entry struct {
 	Managed      bool      `json:"managed"`
 	// Pending is set while the run that recorded the entry has not
 	// finished: it is no release yet (see backend.StatePending).
-	Pending bool              `json:"pending,omitempty"`
-	Parent  string            `json:"parent,omitempty"`
+	Pending bool `json:"pending,omitempty"`
+	// SupersededBy names the new build whose run deprecated or disabled
+	// the entry, until that build is released (lifecycle.Image.SupersededBy).
+	SupersededBy string            `json:"superseded_by,omitempty"`
+	Parent       string            `json:"parent,omitempty"`
 	Files   []FileRef         `json:"files"`
 	Tags    map[string]string `json:"tags,omitempty"`
 	History []Event           `json:"history"`
@@ -176,6 +179,7 @@ func (e *Entry) image() lifecycle.Image {
 		Managed:         e.Managed,
 		Owner:           "",
 		Parent:          e.Parent,
+		SupersededBy:    lifecycle.ParseRef(e.SupersededBy),
 		Snapshots:       paths,
 		Size:            size,
 	}
