@@ -66,9 +66,9 @@ type Entry struct {
 	// the entry, until that build is released (lifecycle.Image.SupersededBy).
 	SupersededBy string            `json:"superseded_by,omitempty"`
 	Parent       string            `json:"parent,omitempty"`
-	Files   []FileRef         `json:"files"`
-	Tags    map[string]string `json:"tags,omitempty"`
-	History []Event           `json:"history"`
+	Files        []FileRef         `json:"files"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	History      []Event           `json:"history"`
 }
 
 // FileRef is one artifact file of a release.
