@@ -31,6 +31,10 @@ func ParseRef(s string) Ref {
 	return Ref{ID: s}
 }
 
+// Names reports whether r names img: a Ref without a region names the id
+// in every region (a marker of the new build, a requested image).
+func (r Ref) Names(img Image) bool { return r.matches(img) }
+
 // matches reports whether a requested ref names img: a request without a
 // region names the id in every region.
 func (r Ref) matches(img Image) bool {

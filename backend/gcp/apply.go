@@ -162,8 +162,10 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 			if !dryRun {
 				if err := b.writeLabels(ctx, project, st.raw[c.ID], map[string]string{lifecycle.TagSupersededBy: mark(d.SupersededBy)}); err != nil {
 					r.Changed, r.Err = false, fmt.Errorf("gcp: %s %s: writing the marker: %w", d.Action, c.Ref(), err)
+					return
 				}
 			}
+			r.Note, r.Err = b.replace(ctx, project, st.raw[c.ID], repl, dryRun)
 			return
 		}
 		if gone || c.Stage == d.Target() {
@@ -295,6 +297,32 @@ func (b *Backend) writeLabels(ctx context.Context, project string, im *compute.I
 		}
 		return next
 	})
+}
+
+// replace points a deprecated image whose stage now stands without the
+// build it was deprecated for (lifecycle.Plan, rule 0) to the newest
+// release instead: that build's image is likely deleted.
+func (b *Backend) replace(ctx context.Context, project string, im *compute.Image, repl map[[3]string]lifecycle.Image, dryRun bool) (string, error) {
+	if im == nil || im.Deprecated == nil || im.Deprecated.State != stateDeprecated {
+		return "", nil
+	}
+	img := b.image(project, im)
+	rp, ok := repl[[3]string{project, img.Family, img.Channel}]
+	if !ok || rp.ID == im.Name || im.Deprecated.Replacement == b.selfLink(project, rp.ID) {
+		return "", nil
+	}
+	if dryRun {
+		return "replacement " + rp.ID, nil
+	}
+	status := &compute.DeprecationStatus{State: stateDeprecated, Deprecated: im.Deprecated.Deprecated, Replacement: b.selfLink(project, rp.ID)}
+	op, err := b.svc.Images.Deprecate(project, im.Name, status).RequestId(uuid.NewString()).Context(ctx).Do()
+	if err == nil {
+		err = b.wait(ctx, project, op)
+	}
+	if err != nil {
+		return "", fmt.Errorf("gcp: pointing %s to its replacement %s: images.deprecate: %w", im.Name, rp.ID, err)
+	}
+	return "replacement " + rp.ID, nil
 }
 
 // act makes the Compute Engine calls of one decision and returns a note.

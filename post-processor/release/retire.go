@@ -483,9 +483,14 @@ func (r *run) act(ctx context.Context, decisions, independent []lifecycle.Decisi
 	case r.apply(ctx, decisions, second, kept(decisions), outcomes) && !r.c.DryRun:
 		r.undo(decisions, second, outcomes)
 	default:
-		for _, i := range second {
-			if d := decisions[i]; d.SupersededBy.ID != "" && outcomes[i].Changed && outcomes[i].Err == nil {
+		for i, d := range decisions {
+			switch {
+			case slices.Contains(second, i) && d.SupersededBy.ID != "" && outcomes[i].Changed && outcomes[i].Err == nil:
 				r.marked = append(r.marked, lifecycle.Apply(d.Image, d, r.now))
+			case !d.Action.Mutates() && slices.ContainsFunc(r.fresh, d.Image.SupersededBy.Names):
+				// Marked by a killed run of this very build (same name):
+				// it is this run's to clear.
+				r.marked = append(r.marked, d.Image)
 			}
 		}
 	}
