@@ -181,6 +181,40 @@ func TestStagesAreComputeEngineStates(t *testing.T) {
 	require.NotContains(t, f.list("web"), b.ID)
 }
 
+// A deprecation that stands without the build it was made for (a killed
+// run's, whose image Packer deleted) points to the newest release once its
+// marker is cleared, keeping when it was deprecated.
+func TestStandingDeprecationGetsANewReplacement(t *testing.T) {
+	f := newFixture(t, Options{})
+	a := f.release(project, "web", "1.0.0")
+	killed := f.release(project, "web", "1.1.0")
+	f.clk = f.clk.Add(time.Hour)
+	l := f.list("web")
+	dep := decide(l[a.ID], lifecycle.ActionDeprecate)
+	dep.SupersededBy = killed.Ref()
+	f.apply(dep, decide(l[killed.ID], lifecycle.ActionKeep))
+	require.True(t, strings.HasSuffix(f.raw(project, a.ID).Deprecated.Replacement, "/"+killed.ID))
+	require.Equal(t, killed.ID, f.raw(project, a.ID).Labels["lifecycle-superseded-by"])
+	stamp := f.raw(project, a.ID).Deprecated.Deprecated
+	op, err := f.be.svc.Images.Delete(project, killed.ID).Do() // Packer's cleanup of the killed build
+	require.NoError(t, err)
+	require.NoError(t, f.be.wait(ctx, project, op))
+
+	rebuild := f.release(project, "web", "1.1.1")
+	f.clk = f.clk.Add(time.Hour)
+	l = f.list("web")
+	clear := lifecycle.Decision{Image: l[a.ID], Action: lifecycle.ActionRecord, To: lifecycle.StageDeprecated, Reason: "test: stands"}
+	rs := f.apply(clear, decide(l[rebuild.ID], lifecycle.ActionKeep))
+	require.True(t, rs[0].Changed)
+	require.Equal(t, "replacement "+rebuild.ID, rs[0].Note)
+	im := f.raw(project, a.ID)
+	require.True(t, strings.HasSuffix(im.Deprecated.Replacement, "/"+rebuild.ID), im.Deprecated.Replacement)
+	require.Equal(t, "DEPRECATED", im.Deprecated.State)
+	require.Equal(t, stamp, im.Deprecated.Deprecated, "when it was deprecated stands")
+	require.NotContains(t, im.Labels, "lifecycle-superseded-by")
+	require.False(t, f.apply(clear, decide(l[rebuild.ID], lifecycle.ActionKeep))[0].Changed, "done already")
+}
+
 // A stage set by hand in the console is found and recorded, never acted
 // on twice; an image marked DELETED by hand is still there and disabled.
 func TestHandSetStatesAreRead(t *testing.T) {
