@@ -20,6 +20,7 @@ import (
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/gceemu"
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/report"
+	"github.com/packer-lifecycle/packer-plugin-lifecycle/lifecycle"
 )
 
 const gcpProject = "lifecycle-test"
@@ -489,4 +490,85 @@ func TestGCPSweepForgetsWhatAKilledPackerLeft(t *testing.T) {
 	require.True(t, ok, "the image itself stays")
 	require.Equal(t, map[string]string{"team": "web"}, im.Labels, "only the lifecycle labels went")
 	require.Nil(t, im.Deprecated)
+}
+
+// TestGCPKilledBuildIsUndoneByTheNextRun: kill -9 of the plugin right
+// after it deprecated web-1-0-0 for the new build 1.1.0: googlecompute
+// deletes web-1-1-0, so web-1-0-0 names a deleted replacement and the
+// family has no supported image. A sweep restores web-1-0-0; a build of
+// another version instead keeps the deprecation, which now stands on its
+// own, and points it to the new image.
+func TestGCPKilledBuildIsUndoneByTheNextRun(t *testing.T) {
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	names := []string{"web-1-0-0", "web-1-1-0", "web-1-1-1"}
+	prepare := func() *gcpRun {
+		g := newGCPRun(t, start)
+		g.build("1.0.0")
+		g.advance(time.Hour)
+		return g
+	}
+	// The kill point: right after the deprecation of web-1-0-0.
+	clean := prepare()
+	from := len(clean.s.Journal())
+	clean.build("1.1.0")
+	at := 0
+	for _, c := range clean.ours(from) {
+		if c.Verb != http.MethodGet {
+			at++
+			if strings.HasSuffix(c.Path, "/images/web-1-0-0/deprecate") {
+				break
+			}
+		}
+	}
+	kill := func(t *testing.T) *gcpRun {
+		g := prepare()
+		g.crash.arm(at)
+		r := g.packer("build.pkr.hcl", "release=1.1.0")
+		fired := g.crash.disarm()
+		require.NotZero(t, r.code)
+		require.True(t, strings.HasSuffix(fired, "/images/web-1-0-0/deprecate"), "killed after %q", fired)
+		im := g.raw("web-1-0-0")
+		require.Equal(t, "DEPRECATED", im.Deprecated.State)
+		require.Equal(t, "web-1-1-0", path.Base(im.Deprecated.Replacement))
+		require.Equal(t, "web-1-1-0", im.Labels["lifecycle-superseded-by"], "marked before images.deprecate")
+		require.Equal(t, "gone", g.states(names...)["web-1-1-0"], "googlecompute deleted the failed build's image")
+		return g
+	}
+
+	t.Run("sweep", func(t *testing.T) {
+		g := kill(t)
+		g.advance(time.Hour)
+		g.sweep()
+		require.Equal(t, "ACTIVE/active", g.states(names...)["web-1-0-0"])
+		require.NotContains(t, g.raw("web-1-0-0").Labels, "lifecycle-superseded-by")
+		var restored []string
+		for _, d := range g.report("sweep.pkr.hcl").Decisions {
+			if d.Action == lifecycle.ActionRestore {
+				restored = append(restored, d.ID+": "+d.Reason)
+			}
+		}
+		require.Equal(t, []string{"web-1-0-0: restore: deprecated for new build web-1-1-0, which never became a release (its run stopped before it could undo this)"}, restored)
+	})
+
+	t.Run("another build", func(t *testing.T) {
+		g := kill(t)
+		g.advance(time.Hour)
+		g.build("1.1.1")
+		for _, d := range g.report("build.pkr.hcl").Decisions {
+			if d.ID == "web-1-0-0" {
+				require.Contains(t, d.Reason, "deprecated stands without new build web-1-1-0", "%+v", d)
+				require.Equal(t, "done", d.Status, "%+v", d)
+			}
+		}
+		require.Equal(t, map[string]string{"web-1-0-0": "DEPRECATED/deprecated", "web-1-1-0": "gone", "web-1-1-1": "ACTIVE/active"}, g.states(names...))
+		require.Equal(t, map[string]string{"web-1-0-0": "web-1-1-1"}, g.replacements(names...), "the replacement is the image that exists")
+		require.NotContains(t, g.raw("web-1-0-0").Labels, "lifecycle-superseded-by", "the marker is cleared once 1.1.1 is a release")
+	})
+}
+
+// raw is the emulator's image name in the test project.
+func (g *gcpRun) raw(name string) *compute.Image {
+	im, ok := g.s.Image(gcpProject, name)
+	require.True(g.t, ok, "%s exists", name)
+	return im
 }

@@ -139,10 +139,12 @@ func (p *planner) settle(plan []Decision) {
 		st, by := img.actualStage(p.now), clip(img.SupersededBy.String())
 		switch {
 		case anyway[i] != "":
-			if !plan[i].Action.Mutates() { // a step on (or a record) clears the marker itself
-				plan[i] = Decision{Image: img, Action: ActionRecord, To: st, Consumers: plan[i].Consumers,
-					Reason: fmt.Sprintf("record: %s stands without new build %s (%s)", st, by, anyway[i])}
+			if plan[i].Action.Mutates() { // a step on (or a record) clears the marker itself
+				plan[i].Reason += fmt.Sprintf("; %s stands without new build %s", st, by)
+				break
 			}
+			plan[i] = Decision{Image: img, Action: ActionRecord, To: st, Consumers: plan[i].Consumers,
+				Reason: fmt.Sprintf("record: %s stands without new build %s (%s)", st, by, anyway[i])}
 		case pending:
 			plan[i].Reason += fmt.Sprintf("; %s for new build %s, still pending: restored if it never becomes a release", st, by)
 		default:

@@ -235,7 +235,7 @@ func TestPlanRules(t *testing.T) {
 				// than that, it would not be disabled yet.
 				"ami-090": {ActionRestore, "restore: disabled for new build us-east-1:ami-killed, which never became a release (its run stopped before it could undo this)"},
 				// The rest of the plan steps on: that clears the marker.
-				"ami-080": {ActionDeregister, "deregister: superseded by 1.2, disabled 100d ago (deregister_after 90d)"},
+				"ami-080": {ActionDeregister, "deregister: superseded by 1.2, disabled 100d ago (deregister_after 90d); disabled stands without new build us-east-1:ami-killed"},
 			},
 		},
 		{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -223,6 +224,13 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 	}
 	if err := b.labelStage(ctx, project, st.raw[c.ID], r.Image); err != nil {
 		r.Err = fmt.Errorf("gcp: %s %s: carried out, but recording the stage failed (a re-run records it): %w", d.Action, c.Ref(), err)
+		return
+	}
+	if d.Action == lifecycle.ActionRecord && c.SupersededBy != r.Image.SupersededBy {
+		note, err := b.replace(ctx, project, st.raw[c.ID], repl, dryRun)
+		if r.Err = err; note != "" {
+			r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
+		}
 	}
 }
 
