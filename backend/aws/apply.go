@@ -123,7 +123,7 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		if dryRun {
 			continue
 		}
-		if by := d.SupersededBy.String(); by != "" && c.SupersededBy != d.SupersededBy {
+		if by := d.SupersededBy.String(); by != "" && c.SupersededBy != d.SupersededBy && d.Action != lifecycle.ActionRecord { // a record makes no EC2 call
 			// Marked before the EC2 call: a kill between the two leaves
 			// the mark, and a later run undoes the change if the new build
 			// never became a release (lifecycle.Plan, rule 0).

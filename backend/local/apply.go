@@ -138,10 +138,11 @@ func (c *Catalog) apply(doc *Document, deps *deps, d lifecycle.Decision, now tim
 	err = lifecycle.CheckTransition(cur, d, deps.usage(e), now)
 	switch {
 	case errors.Is(err, lifecycle.ErrAlreadyDone) && from == to && lifecycle.MarkerOnly(cur, d):
-		if dry {
-			return true, "", nil
+		// Bookkeeping of a run, not a stage: the history has no event for it.
+		if !dry {
+			e.SupersededBy = d.SupersededBy.String()
 		}
-		return true, "", c.record(e, cur, d, now, "")
+		return true, "", nil
 	case errors.Is(err, lifecycle.ErrAlreadyDone) && from == to:
 		return false, "", nil
 	case errors.Is(err, lifecycle.ErrAlreadyDone):

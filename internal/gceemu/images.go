@@ -1,6 +1,7 @@
 package gceemu
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -66,6 +67,22 @@ func fingerprint(key string, gen int, labels map[string]string) string {
 		fmt.Fprintf(h, "|%s=%s", k, labels[k])
 	}
 	return base64.StdEncoding.EncodeToString(h.Sum(nil)[:8])
+}
+
+// sameFingerprint compares fingerprints as bytes: the field is base64
+// ("format": "byte"), and clients such as gcloud (apitools) send back the
+// bytes they decoded in the URL-safe alphabet ('-' and '_' for '+' and '/').
+func sameFingerprint(sent, have string) bool {
+	decode := func(v string) []byte {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			if b, err := enc.DecodeString(v); err == nil {
+				return b
+			}
+		}
+		return nil
+	}
+	a, b := decode(sent), decode(have)
+	return sent == have || a != nil && bytes.Equal(a, b)
 }
 
 func (p *project) relabel(key string, labels map[string]string) string {
@@ -431,7 +448,7 @@ func setImageLabels(c *req) (any, *apiError) {
 		if e := c.decode(&r); e != nil {
 			return nil, e
 		}
-		if r.LabelFingerprint != img.LabelFingerprint {
+		if !sameFingerprint(r.LabelFingerprint, img.LabelFingerprint) {
 			return nil, errf(412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed")
 		}
 		if e := checkLabels(r.Labels); e != nil {
@@ -466,7 +483,7 @@ func patchImage(c *req) (any, *apiError) {
 			return nil, invalid("Invalid value for field 'resource.name': '%s'. Cannot change the name.", patch.Name)
 		}
 		if _, ok := raw["labels"]; ok {
-			if patch.LabelFingerprint != img.LabelFingerprint {
+			if !sameFingerprint(patch.LabelFingerprint, img.LabelFingerprint) {
 				return nil, errf(412, "conditionNotMet", "Labels fingerprint either invalid or resource labels have changed")
 			}
 			if e := checkLabels(patch.Labels); e != nil {
