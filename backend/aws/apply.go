@@ -227,13 +227,18 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 
 	case lifecycle.ActionDisable:
 		// EC2 drops the launch permissions of a disabled image and
-		// EnableImage does not give them back: save them first.
-		attr, err := cl.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: id, Attribute: types.ImageAttributeNameLaunchPermission})
-		if err != nil {
-			return "", nil, wrap("DescribeImageAttribute", err)
+		// EnableImage does not give them back: save them first, as this
+		// run's usage check read them (permsFresh) or read now.
+		lp, ok := b.recentPerms(img.Ref())
+		if !ok {
+			attr, err := cl.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: id, Attribute: types.ImageAttributeNameLaunchPermission})
+			if err != nil {
+				return "", nil, wrap("DescribeImageAttribute", err)
+			}
+			lp = attr.LaunchPermissions
 		}
 		var extra map[string]string
-		if perms := formatPerms(attr.LaunchPermissions); perms != "" {
+		if perms := formatPerms(lp); perms != "" {
 			if len(perms) > 256 {
 				return "", nil, fmt.Errorf("its launch permissions (%d characters) do not fit in a tag to be restored later; remove some, or disable it by hand", len(perms))
 			}
@@ -242,7 +247,7 @@ func (b *Backend) act(ctx context.Context, cl ec2Client, img lifecycle.Image, d 
 				return "", nil, wrap("CreateTags", err)
 			}
 		}
-		_, err = cl.DisableImage(ctx, &ec2.DisableImageInput{ImageId: id})
+		_, err := cl.DisableImage(ctx, &ec2.DisableImageInput{ImageId: id})
 		return "", extra, wrap("DisableImage", err)
 
 	case lifecycle.ActionDeregister:

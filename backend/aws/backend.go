@@ -87,6 +87,42 @@ type Backend struct {
 	mu      sync.Mutex
 	regions map[string]bool // regions to list: options, config, artifacts seen
 	clients map[string]*regionClients
+	perms   map[lifecycle.Ref]permsRead // launch permissions OtherUsage read (see act)
+}
+
+// permsRead is an image's launch permissions as read at a wall-clock time.
+type permsRead struct {
+	perms []types.LaunchPermission
+	at    time.Time
+}
+
+// permsFresh is how long launch permissions OtherUsage read serve the
+// disable that follows in the same run instead of a second read. Longer
+// than a stage of a large sweep at EC2's rates (a thousand disables a
+// region at 5 a second: 200 s), short enough that a share changed by hand
+// in between is a rare race; the same race exists between any read and
+// DisableImage. The read it reuses is also the one the other-account
+// usage check of that image was decided on.
+const permsFresh = 10 * time.Minute
+
+// keepPerms remembers the launch permissions read of ref.
+func (b *Backend) keepPerms(ref lifecycle.Ref, perms []types.LaunchPermission) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.perms == nil {
+		b.perms = map[lifecycle.Ref]permsRead{}
+	}
+	b.perms[ref] = permsRead{perms, wallClock()}
+}
+
+// recentPerms takes the launch permissions of ref read under permsFresh
+// ago, once.
+func (b *Backend) recentPerms(ref lifecycle.Ref) ([]types.LaunchPermission, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.perms[ref]
+	delete(b.perms, ref)
+	return r.perms, ok && wallClock().Sub(r.at) < permsFresh
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -108,7 +108,7 @@ func (b *Backend) regionOtherUsage(ctx context.Context, region string, images []
 		out = append(out, use{id, lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: "other accounts: " + why}})
 	}
 	cl := b.client(region).ec2
-	shared, errs := sharedOnes(ctx, cl, images)
+	shared, errs := b.sharedOnes(ctx, cl, images)
 	for id, err := range errs {
 		unknown(id, err.Error())
 	}
@@ -215,8 +215,9 @@ func pick(images []lifecycle.Image, idx []int) []lifecycle.Image {
 }
 
 // sharedOnes are the ids of the images shared with other accounts. An
-// image whose launch permissions cannot be read is in errs.
-func sharedOnes(ctx context.Context, cl ec2Client, images []lifecycle.Image) (shared []string, errs map[string]error) {
+// image whose launch permissions cannot be read is in errs; those read are
+// kept for the disable that may follow (see act).
+func (b *Backend) sharedOnes(ctx context.Context, cl ec2Client, images []lifecycle.Image) (shared []string, errs map[string]error) {
 	for _, img := range images {
 		if !amiRE.MatchString(img.ID) || img.State == lifecycle.StateDeregistered || slices.Contains(shared, img.ID) {
 			continue
@@ -236,6 +237,7 @@ func sharedOnes(ctx context.Context, cl ec2Client, images []lifecycle.Image) (sh
 			errs[img.ID] = wrap("DescribeImageAttribute", err)
 			continue
 		}
+		b.keepPerms(img.Ref(), attr.LaunchPermissions)
 		if len(attr.LaunchPermissions) > 0 {
 			shared = append(shared, img.ID)
 		}

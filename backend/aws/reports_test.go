@@ -140,3 +140,37 @@ func TestUsageReportWaitDecidesInTheRun(t *testing.T) {
 		require.Zero(t, h.s.Calls("us-east-1", a), a)
 	}
 }
+
+// TestDisableSavesThePermissionsTheUsageCheckRead: the launch permissions
+// the other-account usage check read serve the disable that follows in the
+// same run (one DescribeImageAttribute, not two) and are saved in the tag;
+// older than permsFresh they are read again.
+func TestDisableSavesThePermissionsTheUsageCheckRead(t *testing.T) {
+	f, imgs := reportFixture(t, Options{UsageReports: UsageReports{Wait: time.Minute, MaxAge: 24 * time.Hour}}, ec2emu.WithUsageReportDelay(0))
+	defer func(orig func() time.Time) { wallClock = orig }(wallClock)
+	wall := time.Now()
+	wallClock = func() time.Time { return wall }
+	act := func(a lifecycle.Action, img lifecycle.Image) {
+		t.Helper()
+		cur := f.listed("web")[img.Ref()]
+		rs := f.be.Apply(f.ctx, []lifecycle.Decision{{Image: cur, Action: a, To: a.Target(), Reason: "test"}}, false)
+		require.NoError(t, rs[0].Err)
+		require.True(t, rs[0].Changed)
+	}
+	act(lifecycle.ActionDeprecate, imgs[1])
+	act(lifecycle.ActionDeprecate, imgs[2])
+	f.at = f.at.Add(time.Hour)
+	reads := func() int { return f.s.Calls("us-east-1", "DescribeImageAttribute") }
+
+	f.be.OtherUsage(f.ctx, []lifecycle.Image{f.listed("web")[imgs[1].Ref()]}, false)
+	before := reads()
+	act(lifecycle.ActionDisable, imgs[1])
+	require.Equal(t, before, reads(), "the usage check's read serves the disable")
+	require.Equal(t, otherAccount, f.listed("web")[imgs[1].Ref()].Tags[TagLaunchPermissions], "saved before disabling")
+
+	f.be.OtherUsage(f.ctx, []lifecycle.Image{f.listed("web")[imgs[2].Ref()]}, false)
+	before = reads()
+	wall = wall.Add(permsFresh)
+	act(lifecycle.ActionDisable, imgs[2])
+	require.Equal(t, before+1, reads(), "an older read is not trusted: read again")
+}
