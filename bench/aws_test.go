@@ -23,13 +23,19 @@ type regionWork struct {
 
 // minCalls is the minimum call count of one region's run:
 // ⌈listed/1000⌉ DescribeImages pages, ⌈listed/10⌉ DescribeImageReferences,
-// one CreateTags per stage recorded, one EC2 call per decision
+// one DescribeImageAttribute per image to disable (EC2 gives launch
+// permissions only image by image, and both the other-account usage check,
+// is it shared, and the undo of a disable, whose permissions EC2 drops,
+// need them), one CreateTags per stage recorded, one EC2 call per decision
 // (DeregisterImage deleting the snapshots in the same call). A dry run
 // needs only the reads.
 func minCalls(w regionWork, dry bool) map[string]int {
 	m := map[string]int{
 		"DescribeImages":          ceilDiv(w.listed, 1000),
 		"DescribeImageReferences": ceilDiv(w.listed, 10),
+	}
+	if w.disable > 0 {
+		m["DescribeImageAttribute"] = w.disable
 	}
 	if dry {
 		return m
