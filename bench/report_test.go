@@ -228,8 +228,7 @@ func (r *report) writeCase1(w func(string, ...any)) {
 }
 
 func case1CallsWhy(c *case1Result) string {
-	extra := c.real.Calls["DescribeImageAttribute"]
-	return fmt.Sprintf("beyond the minimum the post-processor makes %d DescribeImageAttribute calls (two per disable: one when the run plans, to know whether the AMI is shared and so needs another account's usage report (issue 27; off with skip_usage_reports), and one right before DisableImage, since EC2 drops launch permissions on DisableImage and EnableImage does not give them back, so they are saved in a tag first), re-reads the images and re-checks usage right before acting (DescribeImages, DescribeImageReferences), looks up child images (2 DescribeImages per 200 ids) and Auto Scaling groups and launch configurations per region, and records the new build twice (pending, then released). Those are the safety guarantees of docs/design.md; the launch-permission read could be skipped for images whose permissions are known to be empty, which EC2 does not tell in DescribeImages, so it stays.", extra)
+	return fmt.Sprintf("beyond the minimum the post-processor re-reads the images and re-checks usage right before acting (DescribeImages, DescribeImageReferences), looks up child images (2 DescribeImages per 200 ids) and Auto Scaling groups and launch configurations per region, records the new build twice (pending, then released), and marks what the new build deprecates with it, clearing the marks once it is released (%d CreateTags in all against %d in the minimum, and a re-read per region: what lets a later run undo a killed one, docs/safety.md). The launch permissions are read once per disable (%d, in the minimum): the read of the other-account usage check serves the disable. Those are the safety guarantees of docs/design.md.", c.real.Calls["CreateTags"], c.min["CreateTags"], c.real.Calls["DescribeImageAttribute"])
 }
 
 func (r *report) writeSweep(w func(string, ...any), k float64) {
@@ -293,11 +292,7 @@ func serialWhy(st stageResult, k float64) string {
 }
 
 func sweepCallsWhy(st stageResult) string {
-	attr := ""
-	if n := st.real.Calls["DescribeImageAttribute"]; n > 0 {
-		attr = fmt.Sprintf("%d DescribeImageAttribute (two per disable: one when the run plans, to know whether the AMI is shared and needs another account's usage report, which the dry run makes too; one right before DisableImage, to save the launch permissions EC2 drops), ", n)
-	}
-	return "beyond the minimum: " + attr + "the re-read of the images before acting and the usage re-check of those to be disabled or deregistered (DescribeImages, DescribeImageReferences), the child-image lookups (2 DescribeImages per 200 ids) and the Auto Scaling lookups per region. They are the safety guarantees of docs/design.md (act on what is there now, never on a stale plan); the re-check could be skipped when the listing is seconds old, but that is a design decision, not a fix."
+	return "beyond the minimum: the re-read of the images before acting and the usage re-check of those to be disabled or deregistered (DescribeImages, DescribeImageReferences), the child-image lookups (2 DescribeImages per 200 ids) and the Auto Scaling lookups per region. They are the safety guarantees of docs/design.md (act on what is there now, never on a stale plan); the re-check could be skipped when the listing is seconds old, but that is a design decision, not a fix."
 }
 
 func (r *report) writeDS(w func(string, ...any)) {

@@ -341,12 +341,7 @@ func TestGCPBuildCrashAfterEachMutatingCallConverges(t *testing.T) {
 		}
 		return out
 	}
-	prepare := func() *gcpRun {
-		g := newGCPRun(t, start)
-		g.build("1.0.0")
-		g.advance(time.Hour)
-		return g
-	}
+	prepare := func() *gcpRun { return gcpOneRelease(t, start) }
 	clean := prepare()
 	clean.s.ResetCounters()
 	clean.build("1.1.0")
@@ -501,12 +496,7 @@ func TestGCPSweepForgetsWhatAKilledPackerLeft(t *testing.T) {
 func TestGCPKilledBuildIsUndoneByTheNextRun(t *testing.T) {
 	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
 	names := []string{"web-1-0-0", "web-1-1-0", "web-1-1-1"}
-	prepare := func() *gcpRun {
-		g := newGCPRun(t, start)
-		g.build("1.0.0")
-		g.advance(time.Hour)
-		return g
-	}
+	prepare := func() *gcpRun { return gcpOneRelease(t, start) }
 	// The kill point: right after the deprecation of web-1-0-0.
 	clean := prepare()
 	from := len(clean.s.Journal())
@@ -571,4 +561,12 @@ func (g *gcpRun) raw(name string) *compute.Image {
 	im, ok := g.s.Image(gcpProject, name)
 	require.True(g.t, ok, "%s exists", name)
 	return im
+}
+
+// gcpOneRelease is a run with web 1.0.0 built at start, an hour on.
+func gcpOneRelease(t *testing.T, start time.Time) *gcpRun {
+	g := newGCPRun(t, start)
+	g.build("1.0.0")
+	g.advance(time.Hour)
+	return g
 }

@@ -405,14 +405,9 @@ func ours(j []ec2emu.Call) []ec2emu.Call {
 // plugin's non-idempotent calls on the images that existed before made once. The first, a middle and the last
 // call; every one with LIFECYCLE_LONG.
 func TestAWSBuildCrashConverges(t *testing.T) {
-	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	// The history before: 1.0.0, then 1.1.0 eight days later (1.0.0
 	// deprecated); the build under test comes eight days after that.
-	h := newAWSRun(t, start)
-	source := seedImage(h.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
-	h.build(source, "1.0.0")
-	h.clock.Advance(8 * 24 * time.Hour)
-	h.build(source, "1.1.0")
+	h, source := awsTwoReleases(t)
 	var history bytes.Buffer
 	require.NoError(t, h.s.SaveState(&history))
 	existing := map[string]bool{} // the images and snapshots before the build
@@ -518,12 +513,7 @@ func TestAWSSweepSurvivesLostAnswers(t *testing.T) {
 // region, and a child build starts from it again. After a clean build the
 // mark is cleared.
 func TestAWSKilledBuildIsUndoneByTheNextRun(t *testing.T) {
-	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	a := newAWSRun(t, start)
-	source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
-	a.build(source, "1.0.0")
-	a.clock.Advance(8 * 24 * time.Hour)
-	a.build(source, "1.1.0")
+	a, source := awsTwoReleases(t)
 	for _, region := range sweepRegions {
 		imgs := a.images(region)
 		require.Equal(t, "deprecated", a.tags(region, imgs["web-1.0.0"].ID)[lifecycle.TagStage], region)
@@ -568,4 +558,17 @@ func TestAWSKilledBuildIsUndoneByTheNextRun(t *testing.T) {
 
 	mustSucceed(t, a.packer("child.pkr.hcl", "endpoint="+a.url))
 	require.Equal(t, a.images("us-east-1")["web-1.1.0"].ID, a.images("us-east-1")["app-1"].SourceImageID, "the child starts from 1.1.0 again")
+}
+
+// awsTwoReleases is a run with web 1.0.0 built from a seeded source AMI on
+// 2026-03-02, then 1.1.0 eight days later (1.0.0 deprecated); it returns
+// the source too.
+func awsTwoReleases(t *testing.T) (*awsRun, string) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	a := newAWSRun(t, start)
+	source := seedImage(a.s, ec2emu.DefaultAccount, "base-1", start.Add(-time.Hour), nil)
+	a.build(source, "1.0.0")
+	a.clock.Advance(8 * 24 * time.Hour)
+	a.build(source, "1.1.0")
+	return a, source
 }
