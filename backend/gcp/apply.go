@@ -166,7 +166,9 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 					return
 				}
 			}
-			r.Note, r.Err = b.replace(ctx, project, st.raw[c.ID], repl, dryRun)
+			if !dryRun {
+				r.Note, r.Err = b.replace(ctx, project, st.raw[c.ID], repl)
+			}
 			return
 		}
 		if gone || c.Stage == d.Target() {
@@ -227,7 +229,7 @@ func (b *Backend) applyOne(ctx context.Context, project string, d lifecycle.Deci
 		return
 	}
 	if d.Action == lifecycle.ActionRecord && c.SupersededBy != r.Image.SupersededBy {
-		note, err := b.replace(ctx, project, st.raw[c.ID], repl, dryRun)
+		note, err := b.replace(ctx, project, st.raw[c.ID], repl)
 		if r.Err = err; note != "" {
 			r.Note = strings.TrimPrefix(r.Note+"; "+note, "; ")
 		}
@@ -310,7 +312,7 @@ func (b *Backend) writeLabels(ctx context.Context, project string, im *compute.I
 // replace points a deprecated image whose stage now stands without the
 // build it was deprecated for (lifecycle.Plan, rule 0) to the newest
 // release instead: that build's image is likely deleted.
-func (b *Backend) replace(ctx context.Context, project string, im *compute.Image, repl map[[3]string]lifecycle.Image, dryRun bool) (string, error) {
+func (b *Backend) replace(ctx context.Context, project string, im *compute.Image, repl map[[3]string]lifecycle.Image) (string, error) {
 	if im == nil || im.Deprecated == nil || im.Deprecated.State != stateDeprecated {
 		return "", nil
 	}
@@ -318,9 +320,6 @@ func (b *Backend) replace(ctx context.Context, project string, im *compute.Image
 	rp, ok := repl[[3]string{project, img.Family, img.Channel}]
 	if !ok || rp.ID == im.Name || im.Deprecated.Replacement == b.selfLink(project, rp.ID) {
 		return "", nil
-	}
-	if dryRun {
-		return "replacement " + rp.ID, nil
 	}
 	status := &compute.DeprecationStatus{State: stateDeprecated, Deprecated: im.Deprecated.Deprecated, Replacement: b.selfLink(project, rp.ID)}
 	op, err := b.svc.Images.Deprecate(project, im.Name, status).RequestId(uuid.NewString()).Context(ctx).Do()
