@@ -96,8 +96,9 @@ import (
 // snapshots (or files) it may delete: those no other image of the plan still
 // holds (any image not deregistered and not being deregistered). A snapshot
 // shared by several images this plan deregisters is listed by the last of
-// them in plan order only, so carrying the plan out in order never deletes a
-// snapshot a registered image still refers to. When none of an image's
+// them in plan order only, so carrying the plan out in order (or letting
+// that deregister wait for the others) never deletes a snapshot a
+// registered image still refers to. When none of an image's
 // snapshots is left to it, DeleteSnapshots is false.
 //
 // Every mutating decision passes CheckTransition on the images and usage
@@ -872,8 +873,9 @@ func (p *planner) decide(i int) Decision {
 // image still holds (one not deregistered, now or by this plan), and writes
 // the reason's account of what is deleted. A snapshot that several images
 // deregistered by this plan share is listed once, by the last of them in
-// plan order: backends carry a plan out in order, so by then the others
-// are gone and nothing registered refers to it. ds must be in plan order.
+// plan order: backends carry that one out after the others of its images
+// (in order, or waiting for them), so by then the others are gone and
+// nothing registered refers to it. ds must be in plan order.
 func (p *planner) shareSnapshots(ds []Decision) {
 	held := map[string]string{} // snapshot → the (least) image that holds it
 	last := map[string]int{}    // snapshot → the last deregister that may delete it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,8 +22,8 @@ import (
 // stage is tagged; an error stands for a crash at the worst moment.
 var testHookAfterAction func(ref lifecycle.Ref) error
 
-// Apply carries decisions out, region by region in parallel and in order
-// within a region:
+// Apply carries decisions out, regions in parallel and up to perRegion
+// decisions of a region at once (applyRegion says how order is kept):
 //
 //	deprecate   EnableImageDeprecation(now)
 //	disable     save the launch permissions in a tag, then DisableImage
@@ -57,6 +58,26 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 	return results
 }
 
+// perRegion is how many decisions of a region are carried out at once.
+// EC2's buckets are per account and region and refill whatever the client
+// does; one request in flight leaves them idle for every round trip (a
+// build's retirements are latency-bound), and a sweep held at a bucket's
+// rate loses no more with several: a throttled call waits its backoff
+// while the bucket refills. Eight is the SDK's and the GCP backend's
+// bound, far below what EC2 allows a client.
+const perRegion = 8
+
+// hookMu serialises testHookAfterAction: items run concurrently.
+var hookMu sync.Mutex
+
+// applyRegion carries out a region's decisions, up to perRegion at once,
+// started in plan order. Order does not matter to the plan's guarantees
+// (each decision is checked alone, by CheckTransition on the re-read,
+// against usage looked up for it) but for one thing: a snapshot shared by
+// images this plan deregisters is listed by the last of them only, and
+// deleting it while another image still refers to it fails. So a
+// deregister that deletes snapshots waits for every earlier decision of
+// an image holding one of them (lastHolders).
 func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle.Decision, items []int, results []backend.Result, dryRun bool) {
 	if err := ctx.Err(); err != nil {
 		for _, i := range items {
@@ -74,91 +95,145 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 	now := b.now()
 	cl := b.client(region).ec2
 	w := newTagWriter()
+	after := waitFor(ds, items, cur)
+	done := make(map[int]chan struct{}, len(items))
 	for _, i := range items {
-		d, r := ds[i], &results[i]
-		if err := ctx.Err(); err != nil {
-			r.Err = err
-			continue
-		}
-		c, found := cur[d.Image.ID]
-		if !found {
-			if d.Target() != lifecycle.StageDeregistered {
-				r.Err = fmt.Errorf("aws: %s %s: no such AMI owned by %s (deregistered, or never there)", d.Action, d.Image.Ref(), strings.Join(b.owners(), ", "))
-				continue
-			}
-			// Gone: nothing can be tagged, nothing is left to do.
-			c = d.Image
-			c.State, c.Snapshots = lifecycle.StateDeregistered, nil
-		}
-		gone := c.State == lifecycle.StateDeregistered
-		err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
-		switch {
-		case errors.Is(err, lifecycle.ErrAlreadyDone):
-			if !gone && lifecycle.MarkerOnly(c, d) {
-				r.Changed, r.Image = true, c
-				r.Image.SupersededBy = d.SupersededBy
-				if !dryRun {
-					w.add(map[string]string{lifecycle.TagSupersededBy: d.SupersededBy.String()}, i, []string{c.ID})
-				}
-				continue
-			}
-			if gone || c.Stage == d.Target() {
-				r.Image = c
-				continue
-			}
-			r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
-			if !dryRun {
-				w.add(stageTags(c, r.Image), i, []string{c.ID})
-			}
-			continue
-		case err != nil:
-			r.Err = fmt.Errorf("aws: %w", err)
-			continue
-		}
-		r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
-		if d.Action == lifecycle.ActionRecord && gone {
-			r.Changed = false // a gone AMI cannot be tagged
-			continue
-		}
-		if dryRun {
-			continue
-		}
-		if by := d.SupersededBy.String(); by != "" && c.SupersededBy != d.SupersededBy && d.Action != lifecycle.ActionRecord { // a record makes no EC2 call
-			// Marked before the EC2 call: a kill between the two leaves
-			// the mark, and a later run undoes the change if the new build
-			// never became a release (lifecycle.Plan, rule 0).
-			if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{c.ID},
-				Tags: []types.Tag{{Key: aws.String(lifecycle.TagSupersededBy), Value: aws.String(by)}}}); err != nil {
-				r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: marking it with the new build: %w", d.Action, c.Ref(), err)
-				continue
-			}
-		}
-		note, extra, err := b.act(ctx, cl, c, d, now)
-		if err != nil {
-			r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: %w", d.Action, c.Ref(), err)
-			continue
-		}
-		r.Note = note
-		if testHookAfterAction != nil {
-			if err := testHookAfterAction(c.Ref()); err != nil {
-				r.Err = err
-				continue
-			}
-		}
-		if d.Target() == lifecycle.StageDeregistered {
-			continue // the AMI is gone: there is nothing left to tag
-		}
-		tags := stageTags(c, r.Image)
-		for k, v := range extra {
-			tags[k] = v
-		}
-		w.add(tags, i, []string{c.ID})
+		done[i] = make(chan struct{})
 	}
+	sem := make(chan struct{}, perRegion)
+	var wg sync.WaitGroup
+	for _, i := range items {
+		wg.Add(1)
+		sem <- struct{}{} // in plan order: what it waits for has started before it
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer close(done[i])
+			for _, j := range after[i] {
+				<-done[j]
+			}
+			b.applyOne(ctx, cl, ds[i], i, &results[i], cur, usage, now, w, dryRun)
+		}()
+	}
+	wg.Wait()
 	if !w.empty() {
 		w.flush(ctx, cl, func(i int, err error) {
 			results[i].Err = fmt.Errorf("aws: %s %s: carried out, but recording the stage failed (a re-run records it): %w", ds[i].Action, ds[i].Image.Ref(), err)
 		})
 	}
+}
+
+// waitFor maps each deregister that deletes snapshots to the earlier items
+// whose images hold one of those snapshots: they must be done first.
+func waitFor(ds []lifecycle.Decision, items []int, cur map[string]lifecycle.Image) map[int][]int {
+	snaps := func(i int) []string {
+		if c, ok := cur[ds[i].Image.ID]; ok {
+			return c.Snapshots
+		}
+		return ds[i].Image.Snapshots
+	}
+	out := map[int][]int{}
+	for k, i := range items {
+		d := ds[i]
+		if d.Action != lifecycle.ActionDeregister || !d.DeleteSnapshots {
+			continue
+		}
+		del := d.Snapshots
+		if del == nil {
+			del = snaps(i)
+		}
+		for _, j := range items[:k] {
+			if slices.ContainsFunc(snaps(j), func(s string) bool { return slices.Contains(del, s) }) {
+				out[i] = append(out[i], j)
+			}
+		}
+	}
+	return out
+}
+
+// applyOne carries out one decision; it writes r and adds to w only.
+func (b *Backend) applyOne(ctx context.Context, cl ec2Client, d lifecycle.Decision, i int, r *backend.Result, cur map[string]lifecycle.Image, usage lifecycle.Usage, now time.Time, w *tagWriter, dryRun bool) {
+	if err := ctx.Err(); err != nil {
+		r.Err = err
+		return
+	}
+	c, found := cur[d.Image.ID]
+	if !found {
+		if d.Target() != lifecycle.StageDeregistered {
+			r.Err = fmt.Errorf("aws: %s %s: no such AMI owned by %s (deregistered, or never there)", d.Action, d.Image.Ref(), strings.Join(b.owners(), ", "))
+			return
+		}
+		// Gone: nothing can be tagged, nothing is left to do.
+		c = d.Image
+		c.State, c.Snapshots = lifecycle.StateDeregistered, nil
+	}
+	gone := c.State == lifecycle.StateDeregistered
+	err := lifecycle.CheckTransition(c, d, usage[c.Ref()], now)
+	switch {
+	case errors.Is(err, lifecycle.ErrAlreadyDone):
+		if !gone && lifecycle.MarkerOnly(c, d) {
+			r.Changed, r.Image = true, c
+			r.Image.SupersededBy = d.SupersededBy
+			if !dryRun {
+				w.add(map[string]string{lifecycle.TagSupersededBy: d.SupersededBy.String()}, i, []string{c.ID})
+			}
+			return
+		}
+		if gone || c.Stage == d.Target() {
+			r.Image = c
+			return
+		}
+		r.Changed, r.Note, r.Image = true, "found done, recorded", lifecycle.Apply(c, d, now)
+		if !dryRun {
+			w.add(stageTags(c, r.Image), i, []string{c.ID})
+		}
+		return
+	case err != nil:
+		r.Err = fmt.Errorf("aws: %w", err)
+		return
+	}
+	r.Changed, r.Image = true, lifecycle.Apply(c, d, now)
+	if d.Action == lifecycle.ActionRecord && gone {
+		r.Changed = false // a gone AMI cannot be tagged
+		return
+	}
+	if dryRun {
+		return
+	}
+	if by := d.SupersededBy.String(); by != "" && c.SupersededBy != d.SupersededBy && d.Action != lifecycle.ActionRecord { // a record makes no EC2 call
+		// Marked before the EC2 call: a kill between the two leaves
+		// the mark, and a later run undoes the change if the new build
+		// never became a release (lifecycle.Plan, rule 0).
+		if _, err := cl.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{c.ID},
+			Tags: []types.Tag{{Key: aws.String(lifecycle.TagSupersededBy), Value: aws.String(by)}}}); err != nil {
+			r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: marking it with the new build: %w", d.Action, c.Ref(), err)
+			return
+		}
+	}
+	note, extra, err := b.act(ctx, cl, c, d, now)
+	if err != nil {
+		r.Changed, r.Err = false, fmt.Errorf("aws: %s %s: %w", d.Action, c.Ref(), err)
+		return
+	}
+	r.Note = note
+	hookMu.Lock()
+	var herr error
+	if testHookAfterAction != nil {
+		herr = testHookAfterAction(c.Ref())
+	}
+	hookMu.Unlock()
+	if herr != nil {
+		r.Err = herr
+		return
+	}
+	if d.Target() == lifecycle.StageDeregistered {
+		return // the AMI is gone: there is nothing left to tag
+	}
+	tags := stageTags(c, r.Image)
+	for k, v := range extra {
+		tags[k] = v
+	}
+	w.add(tags, i, []string{c.ID})
 }
 
 // current returns the items' images as they are now and, for those about

@@ -1,6 +1,7 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -162,6 +163,7 @@ func subset(want, have map[string]string) bool {
 // tagWriter batches tag writes: every item with the same tag set goes into
 // CreateTags calls of up to 1,000 resources.
 type tagWriter struct {
+	mu    sync.Mutex // items of a region are carried out concurrently
 	sets  map[string]map[string]string
 	items map[string][]int
 	res   map[string][][]string
@@ -181,6 +183,8 @@ func tagKey(tags map[string]string) string {
 }
 
 func (w *tagWriter) add(tags map[string]string, item int, resources []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	k := tagKey(tags)
 	w.sets[k] = tags
 	w.items[k] = append(w.items[k], item)
@@ -190,7 +194,8 @@ func (w *tagWriter) add(tags map[string]string, item int, resources []string) {
 func (w *tagWriter) empty() bool { return len(w.sets) == 0 }
 
 // flush writes every tag set; fail is called for each item of a call that
-// failed. Sets are written in a fixed order, so runs are reproducible.
+// failed. Sets, and the items of a set, are written in a fixed order, so
+// runs are reproducible however the items were added.
 func (w *tagWriter) flush(ctx context.Context, c tagger, fail func(item int, err error)) {
 	keys := slices.Sorted(maps.Keys(w.sets))
 	for _, k := range keys {
@@ -199,6 +204,12 @@ func (w *tagWriter) flush(ctx context.Context, c tagger, fail func(item int, err
 			tags = append(tags, types.Tag{Key: aws.String(tk), Value: aws.String(w.sets[k][tk])})
 		}
 		items, res := w.items[k], w.res[k]
+		order := make([]int, len(items))
+		for n := range order {
+			order[n] = n
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(items[a], items[b]) })
+		items, res = permute(items, order), permute(res, order)
 		// Fill calls item by item, so an item's resources share one call.
 		for start := 0; start < len(items); {
 			end, n := start, 0
@@ -218,6 +229,15 @@ func (w *tagWriter) flush(ctx context.Context, c tagger, fail func(item int, err
 			start = end
 		}
 	}
+}
+
+// permute is xs in the order of the indexes order.
+func permute[T any](xs []T, order []int) []T {
+	out := make([]T, len(xs))
+	for n, k := range order {
+		out[n] = xs[k]
+	}
+	return out
 }
 
 // Forget removes our tags from new builds that are still pending (AMI and
