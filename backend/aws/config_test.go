@@ -203,6 +203,31 @@ func TestRetriesArePatientWithThrottlesOnly(t *testing.T) {
 	require.Equal(t, 5, attempts("eu-west-1", 5))
 }
 
+// TestThrottlesNeverRunOutOfRetries: the SDK's client-side retry quota
+// (500 tokens, 5 a retry) fails calls once a client has been throttled
+// a hundred times; a sweep held at a bucket's rate with several actions
+// in flight gets there in seconds (2,233 of 4,985 deprecations of the
+// benchmark's case 2 failed so). The backend bounds itself instead: 8 in
+// flight per region, 10 attempts with backoff. Fifteen calls throttled
+// throughout all make their 10 attempts.
+func TestThrottlesNeverRunOutOfRetries(t *testing.T) {
+	timescale.Set(1000)
+	t.Cleanup(func() { timescale.Set(1) })
+	e := newEmu(t, func() time.Time { return t0 })
+	e.s.SetFault(ec2emu.Fault{Region: "us-east-1", Probability: 1, Kind: ec2emu.Throttle})
+	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	cfg, err := LoadConfig(context.Background(), AccessConfig{Region: "us-east-1", AccessKey: "AKIDOWNER", SecretKey: "s"})
+	require.NoError(t, err)
+	c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(e.url) })
+	for range 15 {
+		_, err = c.DescribeImages(context.Background(), &ec2.DescribeImagesInput{Owners: []string{"self"}})
+		require.ErrorContains(t, err, "RequestLimitExceeded")
+		require.NotContains(t, err.Error(), "retry quota")
+	}
+	require.Equal(t, 150, e.s.Calls("us-east-1", "DescribeImages"))
+}
+
 // TestCallTimeoutIsSetOnTheSDKClient: call_timeout, 60 s when unset or 0s,
 // bounds each attempt's wait for the answer on the SDK's own client, the
 // one that keeps the CA bundle and proxy the loader set.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/timescale"
@@ -15,13 +16,19 @@ import (
 const DefaultMaxRetries = 10
 
 // newRetryer is the SDK's standard retryer (exponential backoff with
-// jitter) making maxRetries attempts in all, or, when that is 0, up to
+// jitter, no retry quota) making maxRetries attempts in all, or, when that is 0, up to
 // DefaultMaxRetries while EC2 throttles and the SDK's 3 otherwise: a
 // sweep held at EC2's request rate for minutes needs the patience, an
 // endpoint that refuses or never answers does not.
 func newRetryer(maxRetries int) aws.RetryerV2 {
 	std := retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = cmp.Or(maxRetries, DefaultMaxRetries)
+		// No client-side retry quota: it fails every call once a client
+		// has been throttled a hundred times (500 tokens, 5 a retry),
+		// which a sweep held at a bucket's rate with several actions in
+		// flight reaches in seconds. The backend bounds itself instead:
+		// perRegion in flight, MaxAttempts each, with backoff.
+		o.RateLimiter = ratelimit.None
 		// The SDK's own backoff unless a benchmark compresses time.
 		o.Backoff = timescale.Backoff(retry.NewExponentialJitterBackoff(o.MaxBackoff))
 	})
