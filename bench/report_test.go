@@ -224,7 +224,7 @@ func (r *report) writeCase1(w func(string, ...any)) {
 	r.addGoal("case 1 calls / minimum", "≤ 1.05×", fmt.Sprintf("%.2f×", callsRatio), callsRatio <= 1.05, case1CallsWhy(c))
 	speed := float64(c.serial.Wall) / float64(c.real.Wall)
 	r.addGoal("case 1 speed-up over the serial baseline", "≥ 5×", fmt.Sprintf("%.2f×", speed), speed >= 5,
-		"one build touches 47 images per region, so the run is bound by latency, not buckets: the post-processor works region by region in parallel (3 at once) but one request at a time inside a region, the baseline one request at a time overall; three regions give about 3× (a little more here because the baseline tags image by image), and the post-processor's safety calls (launch permissions before each disable, re-read and usage re-check before acting, the two-phase apply of a build) are on the same critical path. Parallel requests within a region (e.g. 5–10 in flight for the EC2 actions, well inside the bursts) would close it.")
+		"one build touches 47 images per region, so the run is bound by latency, not buckets: the post-processor works on the regions in parallel (3 at once) and up to 8 decisions at once inside a region, the baseline one request at a time overall; what is left on the critical path is the post-processor's safety calls, one after another per region (launch permissions read for the other-account usage check, the re-read and usage re-check before acting, the two-phase apply of a build and its marks).")
 }
 
 func case1CallsWhy(c *case1Result) string {

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -61,8 +62,9 @@ type ec2Client = interface {
 
 // regionClients are one region's clients.
 type regionClients struct {
-	ec2 ec2Client
-	asg asgReader
+	ec2       ec2Client
+	asg       asgReader
+	throttled atomic.Int64 // throttled EC2 attempts (countThrottles)
 }
 
 // client returns region's clients, made once from the base config.
@@ -75,17 +77,18 @@ func (b *Backend) client(region string) *regionClients {
 	cfg := b.opts.Config.Copy()
 	cfg.Region = region
 	c := &regionClients{
-		ec2: ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-			if b.opts.EC2Endpoint != "" {
-				o.BaseEndpoint = aws.String(b.opts.EC2Endpoint)
-			}
-		}),
 		asg: autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) {
 			if b.opts.AutoScalingEndpoint != "" {
 				o.BaseEndpoint = aws.String(b.opts.AutoScalingEndpoint)
 			}
 		}),
 	}
+	c.ec2 = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+		if b.opts.EC2Endpoint != "" {
+			o.BaseEndpoint = aws.String(b.opts.EC2Endpoint)
+		}
+		o.Retryer = countThrottles(o.Retryer, &c.throttled)
+	})
 	b.clients[region] = c
 	return c
 }

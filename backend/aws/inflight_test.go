@@ -17,10 +17,11 @@ import (
 )
 
 // watcher calls before with every request's action and form before it is
-// sent (it may block), and after once its answer is in.
+// sent (it may block), and after with its answer once it is in.
 type watcher struct {
-	next          http.RoundTripper
-	before, after func(action string, form url.Values)
+	next   http.RoundTripper
+	before func(action string, form url.Values)
+	after  func(action string, resp *http.Response)
 }
 
 func (w *watcher) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -40,7 +41,7 @@ func (w *watcher) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp, err := w.next.RoundTrip(r)
 	if w.after != nil {
-		w.after(a, form)
+		w.after(a, resp)
 	}
 	return resp, err
 }
@@ -87,7 +88,7 @@ func TestARegionHasSeveralActionsInFlight(t *testing.T) {
 				}
 			}
 		},
-		after: func(a string, _ url.Values) {
+		after: func(a string, _ *http.Response) {
 			if a == "EnableImageDeprecation" {
 				mu.Lock()
 				now--
@@ -106,6 +107,42 @@ func TestARegionHasSeveralActionsInFlight(t *testing.T) {
 		require.Equal(t, "deprecated", f.tags("us-east-1", d.Image.ID)[lifecycle.TagStage])
 	}
 }
+
+// TestAThrottledRegionWorksOneCallAtATime: once EC2 throttles a region,
+// its bucket's rate bounds it, and more calls in flight are only more
+// refused calls. The calls let in before the client saw the throttle
+// finish; every decision after them is let in under a limit of one (the
+// limiter lets in under a limit only below it), and most come after it.
+func TestAThrottledRegionWorksOneCallAtATime(t *testing.T) {
+	f := newFixture(t, Options{})
+	var ds []lifecycle.Decision
+	for v := range 32 {
+		img := f.build("web", fmt.Sprintf("1.0.%d", v), "us-east-1")["us-east-1"]
+		ds = append(ds, lifecycle.Decision{Image: img, Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated})
+	}
+	f.s.SetFault(ec2emu.Fault{Action: "EnableImageDeprecation", Region: "us-east-1", Probability: 1, Kind: ec2emu.Throttle, Times: 1})
+	var one, wide int                   // acquires under limit 1 and perRegion
+	testHookAcquire = func(limit int) { // under the limiter's lock
+		switch limit {
+		case 1:
+			one++
+		case perRegion:
+			wide++
+		}
+	}
+	t.Cleanup(func() { testHookAcquire = nil })
+	for _, r := range f.backend(Options{}).Apply(f.ctx, ds, false) {
+		require.NoError(t, r.Err)
+	}
+	require.Equal(t, 1, f.s.Throttled("us-east-1", "EnableImageDeprecation"), "one throttled answer")
+	require.Equal(t, 32, one+wide)
+	require.GreaterOrEqual(t, wide, perRegion, "the first %d go at once", perRegion)
+	require.Greater(t, one, 16, "most come after the throttle, one at a time")
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestASharedSnapshotGoesAfterEveryImageHoldingIt: the plan lists a
 // snapshot that several deregistered images share with the last of them

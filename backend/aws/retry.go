@@ -2,6 +2,7 @@ package aws
 
 import (
 	"cmp"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,4 +55,27 @@ func (r patientWithThrottles) RetryDelay(attempt int, err error) (time.Duration,
 		return 0, err
 	}
 	return r.RetryerV2.RetryDelay(attempt, err)
+}
+
+// throttleCounter counts a client's throttled attempts: Apply works on a
+// region one call at a time once EC2 has throttled it there.
+type throttleCounter struct {
+	aws.RetryerV2
+	n *atomic.Int64
+}
+
+// IsErrorRetryable is asked after every failed attempt.
+func (t throttleCounter) IsErrorRetryable(err error) bool {
+	if throttles.IsErrorThrottle(err) == aws.TrueTernary {
+		t.n.Add(1)
+	}
+	return t.RetryerV2.IsErrorRetryable(err)
+}
+
+// countThrottles makes r count throttled attempts in n.
+func countThrottles(r aws.Retryer, n *atomic.Int64) aws.Retryer {
+	if v2, ok := r.(aws.RetryerV2); ok {
+		return throttleCounter{v2, n}
+	}
+	return r
 }
