@@ -78,7 +78,7 @@ var hookMu sync.Mutex
 // images this plan deregisters is listed by the last of them only, and
 // deleting it while another image still refers to it fails. So a
 // deregister that deletes snapshots waits for every earlier decision of
-// an image holding one of them (lastHolders).
+// an image holding one of them (waitFor).
 func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle.Decision, items []int, results []backend.Result, dryRun bool) {
 	if err := ctx.Err(); err != nil {
 		for _, i := range items {
@@ -94,14 +94,14 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 		return
 	}
 	now := b.now()
-	cl := b.client(region).ec2
+	rc := b.client(region)
+	cl := rc.ec2
 	w := newTagWriter()
 	after := waitFor(ds, items, cur)
 	done := make(map[int]chan struct{}, len(items))
 	for _, i := range items {
 		done[i] = make(chan struct{})
 	}
-	rc := b.client(region)
 	since := rc.throttled.Load()
 	lim := newLimiter(func() int {
 		if rc.throttled.Load() > since {
