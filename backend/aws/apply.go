@@ -59,15 +59,6 @@ func (b *Backend) Apply(ctx context.Context, ds []lifecycle.Decision, dryRun boo
 	return results
 }
 
-// perRegion is how many decisions of a region are carried out at once
-// until EC2 throttles there. One request in flight leaves the buckets idle
-// a round trip per call while they have tokens (a build's retirements
-// are latency-bound); once EC2 throttles, the region is bound by its
-// bucket's rate, which one call at a time keeps up with (5 s⁻¹ against
-// round trips of tens of milliseconds), and more only multiplies the
-// refused calls (5.6× in the benchmark's case 2, at a cost in CPU).
-const perRegion = 8
-
 // hookMu serialises testHookAfterAction: items run concurrently.
 var hookMu sync.Mutex
 
@@ -102,74 +93,19 @@ func (b *Backend) applyRegion(ctx context.Context, region string, ds []lifecycle
 	for _, i := range items {
 		done[i] = make(chan struct{})
 	}
-	since := rc.throttled.Load()
-	lim := newLimiter(func() int {
-		if rc.throttled.Load() > since {
-			return 1
+	rc.inFlight(len(items), func(k int) {
+		i := items[k]
+		defer close(done[i])
+		for _, j := range after[i] {
+			<-done[j] // started before i: inFlight starts in order
 		}
-		return perRegion
+		b.applyOne(ctx, cl, ds[i], i, &results[i], cur, usage, now, w, dryRun)
 	})
-	var wg sync.WaitGroup
-	for _, i := range items {
-		wg.Add(1)
-		lim.acquire() // in plan order: what it waits for has started before it
-		go func() {
-			defer wg.Done()
-			defer lim.release()
-			defer close(done[i])
-			for _, j := range after[i] {
-				<-done[j]
-			}
-			b.applyOne(ctx, cl, ds[i], i, &results[i], cur, usage, now, w, dryRun)
-		}()
-	}
-	wg.Wait()
 	if !w.empty() {
 		w.flush(ctx, cl, func(i int, err error) {
 			results[i].Err = fmt.Errorf("aws: %s %s: carried out, but recording the stage failed (a re-run records it): %w", ds[i].Action, ds[i].Image.Ref(), err)
 		})
 	}
-}
-
-// limiter lets at most limit() callers hold it at once; the limit may
-// change while they do.
-type limiter struct {
-	mu    sync.Mutex
-	cond  *sync.Cond
-	n     int
-	limit func() int
-}
-
-func newLimiter(limit func() int) *limiter {
-	l := &limiter{limit: limit}
-	l.cond = sync.NewCond(&l.mu)
-	return l
-}
-
-// testHookAcquire, when set, sees the limit every acquire was let in
-// under.
-var testHookAcquire func(limit int)
-
-func (l *limiter) acquire() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for {
-		if lim := l.limit(); l.n < lim {
-			if testHookAcquire != nil {
-				testHookAcquire(lim)
-			}
-			break
-		}
-		l.cond.Wait() // l.n > 0: a release will come
-	}
-	l.n++
-}
-
-func (l *limiter) release() {
-	l.mu.Lock()
-	l.n--
-	l.cond.Broadcast()
-	l.mu.Unlock()
 }
 
 // waitFor maps each deregister that deletes snapshots to the earlier items

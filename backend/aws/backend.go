@@ -330,12 +330,16 @@ func (b *Backend) reread(ctx context.Context, region string, ids []string) (map[
 			valid = append(valid, id)
 		}
 	}
-	for chunk := range slices.Chunk(valid, 200) {
-		imgs, err := b.describe(ctx, region, []types.Filter{{Name: aws.String("image-id"), Values: chunk}})
+	chunks := slices.Collect(slices.Chunk(valid, 200))
+	read, errs := make([][]lifecycle.Image, len(chunks)), make([]error, len(chunks))
+	b.client(region).inFlight(len(chunks), func(k int) {
+		read[k], errs[k] = b.describe(ctx, region, []types.Filter{{Name: aws.String("image-id"), Values: chunks[k]}})
+	})
+	for k, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		for _, img := range imgs {
+		for _, img := range read[k] {
 			out[img.ID] = img
 		}
 	}

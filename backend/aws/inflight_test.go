@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/require"
 
 	"github.com/packer-lifecycle/packer-plugin-lifecycle/internal/ec2emu"
@@ -46,18 +47,11 @@ func (w *watcher) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// TestARegionHasSeveralActionsInFlight: EC2's buckets refill whatever the
-// client does, so one request at a time leaves them idle a round trip per
-// decision. The first 8 deprecations of a region are held until all of
-// them are in flight together; more than 8 never are.
-func TestARegionHasSeveralActionsInFlight(t *testing.T) {
-	const want = 8 // the documented bound, not perRegion: the test checks the constant too
-	f := newFixture(t, Options{})
-	var ds []lifecycle.Decision
-	for v := range want + 4 {
-		img := f.build("web", fmt.Sprintf("1.0.%d", v), "us-east-1")["us-east-1"]
-		ds = append(ds, lifecycle.Decision{Image: img, Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated})
-	}
+// holdFirst counts op's requests in flight on a client of f's: the first
+// want are held until all of them are in flight together. check asserts
+// that they were, that no more than want ever were, and that there were
+// more than want calls.
+func holdFirst(t *testing.T, f *fixture, op string, want int) (aws.Config, func()) {
 	var (
 		mu           sync.Mutex
 		now, most, n int
@@ -67,7 +61,7 @@ func TestARegionHasSeveralActionsInFlight(t *testing.T) {
 	cfg := f.config("us-east-1", "AKIDOWNER")
 	cfg.HTTPClient = &http.Client{Transport: &watcher{next: f.tr,
 		before: func(a string, _ url.Values) {
-			if a != "EnableImageDeprecation" {
+			if a != op {
 				return
 			}
 			mu.Lock()
@@ -89,19 +83,41 @@ func TestARegionHasSeveralActionsInFlight(t *testing.T) {
 			}
 		},
 		after: func(a string, _ *http.Response) {
-			if a == "EnableImageDeprecation" {
+			if a == op {
 				mu.Lock()
 				now--
 				mu.Unlock()
 			}
 		}}}
+	return cfg, func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		require.False(t, waitedInVain, "the first %d %s are in flight together", want, op)
+		require.Equal(t, want, most, "never more than %d %s in flight", want, op)
+		require.Greater(t, n, want, "more %s calls than the bound", op)
+	}
+}
+
+// TestARegionHasSeveralActionsInFlight: EC2's buckets refill whatever the
+// client does, so one request at a time leaves them idle a round trip per
+// decision. The first 8 deprecations of a region are held until all of
+// them are in flight together; more than 8 never are.
+func TestARegionHasSeveralActionsInFlight(t *testing.T) {
+	const want = 8 // the documented bound, not perRegion: the test checks the constant too
+	f := newFixture(t, Options{})
+	var ds []lifecycle.Decision
+	for v := range want + 4 {
+		img := f.build("web", fmt.Sprintf("1.0.%d", v), "us-east-1")["us-east-1"]
+		ds = append(ds, lifecycle.Decision{Image: img, Action: lifecycle.ActionDeprecate, To: lifecycle.StageDeprecated})
+	}
+	cfg, check := holdFirst(t, f, "EnableImageDeprecation", want)
 	be := f.backend(Options{Config: cfg})
 	for _, r := range be.Apply(f.ctx, ds, false) {
 		require.NoError(t, r.Err)
 		require.True(t, r.Changed)
 	}
-	require.False(t, waitedInVain, "the first %d deprecations are in flight together", want)
-	require.Equal(t, want, most, "never more than %d in flight", want)
+	check()
 	for _, d := range ds {
 		require.NotNil(t, f.image("us-east-1", d.Image.ID).DeprecationTime, "%s deprecated", d.Image.ID)
 		require.Equal(t, "deprecated", f.tags("us-east-1", d.Image.ID)[lifecycle.TagStage])
@@ -135,7 +151,7 @@ func TestAThrottledRegionWorksOneCallAtATime(t *testing.T) {
 		require.NoError(t, r.Err)
 	}
 	require.Equal(t, 1, f.s.Throttled("us-east-1", "EnableImageDeprecation"), "one throttled answer")
-	require.Equal(t, 32, one+wide)
+	require.Equal(t, 32+1, one+wide, "every decision, and the re-read before them (one DescribeImages)")
 	require.GreaterOrEqual(t, wide, perRegion, "the first %d go at once", perRegion)
 	require.Greater(t, one, 16, "most come after the throttle, one at a time")
 }
@@ -237,4 +253,33 @@ func TestWaitForOrdersOnlySnapshotDeletes(t *testing.T) {
 	}
 	got := waitFor(ds, []int{0, 1, 2, 3, 4}, map[string]lifecycle.Image{})
 	require.Equal(t, map[int][]int{2: {0}, 4: {1}}, got)
+}
+
+// TestAReadHasSeveralCallsInFlight: the reads before a plan are as
+// latency-bound as the actions (a sweep makes a thousand of them a
+// region): the usage lookups (DescribeImageReferences, 10 ids a call) and
+// the launch-permission reads of the other-account check (one
+// DescribeImageAttribute an image) each have their first 8 calls of a
+// region in flight together, and never more.
+func TestAReadHasSeveralCallsInFlight(t *testing.T) {
+	const want = 8
+	f := newFixture(t, Options{})
+	var imgs []lifecycle.Image
+	for v := range 10 * (want + 2) {
+		imgs = append(imgs, f.build("web", fmt.Sprintf("1.0.%d", v), "us-east-1")["us-east-1"])
+	}
+	for _, op := range []string{"DescribeImageReferences", "DescribeImageAttribute"} {
+		t.Run(op, func(t *testing.T) {
+			cfg, check := holdFirst(t, f, op, want)
+			be := f.backend(Options{Config: cfg})
+			if op == "DescribeImageReferences" {
+				u := be.Usage(f.ctx, imgs)
+				require.Empty(t, u, "nothing uses them, and every lookup answered")
+			} else {
+				u, _ := be.OtherUsage(f.ctx, imgs, true)
+				require.Empty(t, u, "none is shared, and every read answered")
+			}
+			check()
+		})
+	}
 }

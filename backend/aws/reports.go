@@ -107,8 +107,9 @@ func (b *Backend) regionOtherUsage(ctx context.Context, region string, images []
 	unknown := func(id, why string) {
 		out = append(out, use{id, lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: "other accounts: " + why}})
 	}
-	cl := b.client(region).ec2
-	shared, errs := b.sharedOnes(ctx, cl, images)
+	rc := b.client(region)
+	cl := rc.ec2
+	shared, errs := b.sharedOnes(ctx, rc, images)
 	for id, err := range errs {
 		unknown(id, err.Error())
 	}
@@ -214,31 +215,48 @@ func pick(images []lifecycle.Image, idx []int) []lifecycle.Image {
 	return out
 }
 
-// sharedOnes are the ids of the images shared with other accounts. An
-// image whose launch permissions cannot be read is in errs; those read are
-// kept for the disable that may follow (see act).
-func (b *Backend) sharedOnes(ctx context.Context, cl ec2Client, images []lifecycle.Image) (shared []string, errs map[string]error) {
+// sharedOnes are the ids of the images shared with other accounts, in the
+// order given. An image whose launch permissions cannot be read is in errs;
+// those read are kept for the disable that may follow (see act). The reads
+// (one DescribeImageAttribute an image: EC2 has no batch form) go several
+// at once (inFlight).
+func (b *Backend) sharedOnes(ctx context.Context, rc *regionClients, images []lifecycle.Image) (shared []string, errs map[string]error) {
+	var read []lifecycle.Image // whose launch permissions are read
+	has := map[string]bool{}   // shared, by id; an image read is absent until then
 	for _, img := range images {
-		if !amiRE.MatchString(img.ID) || img.State == lifecycle.StateDeregistered || slices.Contains(shared, img.ID) {
+		if _, seen := has[img.ID]; seen || !amiRE.MatchString(img.ID) || img.State == lifecycle.StateDeregistered {
 			continue
 		}
 		if img.State == lifecycle.StateDisabled || img.Stage == lifecycle.StageDisabled {
 			// EC2 dropped its permissions: those it had are in the tag.
-			if img.Tags[TagLaunchPermissions] != "" {
-				shared = append(shared, img.ID)
-			}
+			has[img.ID] = img.Tags[TagLaunchPermissions] != ""
 			continue
 		}
-		attr, err := cl.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: aws.String(img.ID), Attribute: types.ImageAttributeNameLaunchPermission})
+		has[img.ID] = false
+		read = append(read, img)
+	}
+	failed, sharing := make([]error, len(read)), make([]bool, len(read))
+	rc.inFlight(len(read), func(k int) {
+		img := read[k]
+		attr, err := rc.ec2.DescribeImageAttribute(ctx, &ec2.DescribeImageAttributeInput{ImageId: aws.String(img.ID), Attribute: types.ImageAttributeNameLaunchPermission})
+		if err != nil {
+			failed[k] = wrap("DescribeImageAttribute", err)
+			return
+		}
+		b.keepPerms(img.Ref(), attr.LaunchPermissions)
+		sharing[k] = len(attr.LaunchPermissions) > 0
+	})
+	for k, err := range failed {
+		has[read[k].ID] = sharing[k]
 		if err != nil {
 			if errs == nil {
 				errs = map[string]error{}
 			}
-			errs[img.ID] = wrap("DescribeImageAttribute", err)
-			continue
+			errs[read[k].ID] = err
 		}
-		b.keepPerms(img.Ref(), attr.LaunchPermissions)
-		if len(attr.LaunchPermissions) > 0 {
+	}
+	for _, img := range images {
+		if has[img.ID] && !slices.Contains(shared, img.ID) {
 			shared = append(shared, img.ID)
 		}
 	}

@@ -20,7 +20,8 @@ const maxReferenceIDs = 10
 
 // Usage finds, per region in parallel, who uses each image: instances in
 // every state but terminated, launch templates, SSM parameters and Image
-// Builder recipes (DescribeImageReferences, 10 ids a call, paginated), and
+// Builder recipes (DescribeImageReferences, 10 ids a call, paginated,
+// several calls in flight: inFlight), and
 // child images of any family whose parent tag or SourceImageId points at
 // it, Auto Scaling groups and launch configurations, and launch template
 // versions as launch_template_versions says (other accounts' use is
@@ -49,13 +50,15 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 		unknown := func(id string, err error) {
 			add(ref(id), lifecycle.Consumer{Kind: lifecycle.ConsumerUnknown, ID: err.Error()})
 		}
-		cl := b.client(region).ec2
+		rc := b.client(region)
 		withTemplates := b.opts.LaunchTemplateVersions == LTVersionsAll
-		for chunk := range slices.Chunk(ids, maxReferenceIDs) {
-			found, err := references(ctx, cl, chunk, withTemplates)
+		chunks := slices.Collect(slices.Chunk(ids, maxReferenceIDs))
+		rc.inFlight(len(chunks), func(k int) {
+			chunk := chunks[k]
+			found, err := references(ctx, rc.ec2, chunk, withTemplates)
 			if err != nil && len(chunk) > 1 {
 				for _, id := range chunk {
-					one, err := references(ctx, cl, []string{id}, withTemplates)
+					one, err := references(ctx, rc.ec2, []string{id}, withTemplates)
 					if err != nil {
 						unknown(id, err)
 					}
@@ -63,7 +66,7 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 						add(ref(f.image), f.consumer)
 					}
 				}
-				continue
+				return
 			}
 			if err != nil {
 				unknown(chunk[0], err)
@@ -71,7 +74,7 @@ func (b *Backend) Usage(ctx context.Context, images []lifecycle.Image) lifecycle
 			for _, f := range found {
 				add(ref(f.image), f.consumer)
 			}
-		}
+		})
 		if len(ids) == 0 {
 			return
 		}
@@ -161,26 +164,39 @@ func consumerOf(r types.ImageReference) lifecycle.Consumer {
 // children finds images (any family, any owner we may touch) built from
 // the given ones: by our parent tag, or by EC2's SourceImageId.
 func (b *Backend) children(ctx context.Context, region string, ids []string) ([]use, error) {
+	chunks := slices.Collect(slices.Chunk(ids, 200))
+	found := make([][]use, len(chunks))
+	errs := make([]error, len(chunks))
+	b.client(region).inFlight(len(chunks), func(k int) {
+		found[k], errs[k] = b.childrenOf(ctx, region, chunks[k])
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first, as one call at a time would have failed
+		}
+	}
+	return slices.Concat(found...), nil
+}
+
+func (b *Backend) childrenOf(ctx context.Context, region string, chunk []string) ([]use, error) {
 	var out []use
-	for chunk := range slices.Chunk(ids, 200) {
-		for _, f := range []string{"tag:" + lifecycle.TagParent, "source-image-id"} {
-			imgs, err := b.describeRaw(ctx, region, []types.Filter{{Name: aws.String(f), Values: chunk}})
-			if err != nil {
-				return nil, fmt.Errorf("child images: %w", err)
+	for _, f := range []string{"tag:" + lifecycle.TagParent, "source-image-id"} {
+		imgs, err := b.describeRaw(ctx, region, []types.Filter{{Name: aws.String(f), Values: chunk}})
+		if err != nil {
+			return nil, fmt.Errorf("child images: %w", err)
+		}
+		for _, im := range imgs {
+			if im.State == types.ImageStateDeregistered {
+				continue
 			}
-			for _, im := range imgs {
-				if im.State == types.ImageStateDeregistered {
-					continue
+			parent := aws.ToString(im.SourceImageId)
+			for _, t := range im.Tags {
+				if f != "source-image-id" && aws.ToString(t.Key) == lifecycle.TagParent {
+					parent = aws.ToString(t.Value)
 				}
-				parent := aws.ToString(im.SourceImageId)
-				for _, t := range im.Tags {
-					if f != "source-image-id" && aws.ToString(t.Key) == lifecycle.TagParent {
-						parent = aws.ToString(t.Value)
-					}
-				}
-				if id := aws.ToString(im.ImageId); parent != id && slices.Contains(chunk, parent) {
-					out = append(out, use{parent, lifecycle.Consumer{Kind: lifecycle.ConsumerChildImage, ID: id}})
-				}
+			}
+			if id := aws.ToString(im.ImageId); parent != id && slices.Contains(chunk, parent) {
+				out = append(out, use{parent, lifecycle.Consumer{Kind: lifecycle.ConsumerChildImage, ID: id}})
 			}
 		}
 	}
